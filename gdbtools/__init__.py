@@ -1,0 +1,17 @@
+"""gdbtools: GPU-accelerated variant analytics for a national genome database.
+
+Load VCF/BCF cohorts into a columnar cohort store (:mod:`gdbtools.store`, :mod:`gdbtools.ingest`) and compute
+allele frequencies, QC and gene tests on it with NumPy or CuPy kernels.
+"""
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("gdbtools")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+from .errors import GdbError  # noqa: E402
+from .store import Store, open_store  # noqa: E402
+
+__all__ = ["__version__", "GdbError", "Store", "open_store"]

@@ -1,0 +1,48 @@
+"""The ``gdbtools`` command line: one sub-module per verb group, all registered on :data:`main`.
+
+Every command takes ``--help`` (with an example) and writes its table with ``--out``. User errors
+(:class:`~gdbtools.errors.GdbError`) are printed without a traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import GdbError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GdbError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="gdbtools")
+def main():
+    """gdbtools: cohort store, allele frequencies, QC and gene tests for large sequencing cohorts.
+
+    \b
+    Typical session:
+      gdbtools ingest cohort.vcf.gz --metadata samples.tsv --out store/
+      gdbtools verify store/ cohort.vcf.gz
+      gdbtools info store/
+    """
+
+
+def _register() -> None:
+    # each module registers its commands on `main`; modules not written yet are skipped
+    for name in ("store_cmds", "stats_cmds", "cluster_cmds"):
+        try:
+            __import__(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+
+
+_register()

@@ -1,0 +1,248 @@
+"""Reading a cohort store: manifest, samples, variants, and genotype blocks as NumPy (or CuPy) arrays.
+
+Opening and reading never write into the store directory, so a store can be shared read-only (ACLs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from ..errors import StoreError, StoreIncompleteError
+from ..genome import Region, get_build, parse_region
+from .bitplanes import unpack_codes
+from .format import FORMAT_VERSION, KNOWN_ENCODINGS, decode_block
+
+__all__ = ["Store", "Block", "open_store"]
+
+
+@dataclass
+class Block:
+    """A run of consecutive variants of one contig, as bit-planes.
+
+    Attributes
+    ----------
+    index : int
+        Global block number (``manifest["blocks"][index]``).
+    variant_offset : int
+        Global index of the first variant (row 0); rows are variants ``variant_offset + arange(n_variants)``.
+    lo, hi : (V, W) uint32
+        The genotype bit-planes (see :mod:`gdbtools.store.bitplanes`).
+    fail : (V, W) uint32 or None
+        Calls failing the genotype filters (adj); ``None`` when the input had no fields to filter on.
+    n_samples : int
+        N; bits at or beyond N are padding (0).
+    contig : str
+    """
+
+    index: int
+    variant_offset: int
+    lo: np.ndarray
+    hi: np.ndarray
+    fail: np.ndarray | None
+    n_samples: int
+    contig: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_variants(self) -> int:
+        return self.lo.shape[0]
+
+    def planes(self, adj: bool = False):
+        """``(lo, hi)``; with ``adj=True`` calls that fail the genotype filters read as missing."""
+        if adj and self.fail is not None:
+            return self.lo | self.fail, self.hi | self.fail
+        return self.lo, self.hi
+
+    def codes(self, adj: bool = False, samples: np.ndarray | None = None) -> np.ndarray:
+        """Genotype codes ``(V, N) int8`` (0 hom-ref, 1 het, 2 hom-alt, 3 missing), optionally a sample subset."""
+        lo, hi = self.planes(adj)
+        codes = unpack_codes(_host(lo), _host(hi), self.n_samples)
+        return codes if samples is None else codes[:, samples]
+
+    def slice(self, start: int, stop: int) -> "Block":
+        """Rows ``start:stop`` as a block (views, no copy)."""
+        return Block(self.index, self.variant_offset + start, self.lo[start:stop], self.hi[start:stop],
+                     None if self.fail is None else self.fail[start:stop], self.n_samples, self.contig,
+                     dict(self.extra))
+
+    def to(self, xp) -> "Block":
+        """The same block with its planes moved to array module `xp` (``numpy`` or ``cupy``); explicit copies."""
+        if xp is np:
+            conv = _host
+        else:
+            conv = xp.asarray
+        return Block(self.index, self.variant_offset, conv(self.lo), conv(self.hi),
+                     None if self.fail is None else conv(self.fail), self.n_samples, self.contig, dict(self.extra))
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+class Store:
+    """A cohort store opened for reading. Use :func:`open_store` (or :func:`gdbtools.open`)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        manifest_path = self.path / "manifest.json"
+        if not self.path.is_dir():
+            raise StoreError("no such store directory", file=self.path,
+                             fix="check the path, or create the store with `gdbtools ingest`")
+        if not manifest_path.exists():
+            if (self.path / "_work").exists():
+                raise StoreIncompleteError("the ingest into this store has not finished (no manifest.json)",
+                                           file=self.path, fix="run the same `gdbtools ingest` command again to resume it")
+            raise StoreError("not a gdbtools store (no manifest.json)", file=self.path,
+                             fix="point to a directory written by `gdbtools ingest`")
+        try:
+            self.manifest = json.loads(manifest_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise StoreError(f"manifest.json does not parse ({exc})", file=manifest_path,
+                             fix="the store is damaged; re-run the ingest into a new directory") from exc
+        version = self.manifest.get("format_version")
+        if self.manifest.get("format") != "gdbtools-cohort-store" or not isinstance(version, int):
+            raise StoreError("manifest.json is not a gdbtools manifest", file=manifest_path)
+        if version > FORMAT_VERSION:
+            raise StoreError(f"store format version {version} is newer than this gdbtools supports "
+                             f"({FORMAT_VERSION})", file=self.path, fix="upgrade gdbtools")
+        unknown = {b["encoding"] for b in self.manifest["blocks"]} - KNOWN_ENCODINGS
+        if unknown:
+            raise StoreError(f"blocks use encodings unknown to this gdbtools ({', '.join(sorted(unknown))})",
+                             file=self.path, fix="upgrade gdbtools")
+        self.blocks_meta = self.manifest["blocks"]
+        self._block_starts = np.array([b["variant_offset"] for b in self.blocks_meta] + [self.n_variants],
+                                      dtype=np.int64)
+        self._part_offsets: dict[str, int] = {}
+        for b in self.blocks_meta:
+            self._part_offsets.setdefault(b["partition"], b["variant_offset"])
+
+    def __repr__(self) -> str:
+        return (f"<gdbtools Store {str(self.path)!r}: {self.n_samples} samples x {self.n_variants} variants "
+                f"in {len(self.blocks_meta)} blocks, build {self.build_name}>")
+
+    # -- sizes and metadata ------------------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return int(self.manifest["n_samples"])
+
+    @property
+    def n_variants(self) -> int:
+        return int(self.manifest["n_variants"])
+
+    @property
+    def build_name(self) -> str | None:
+        return self.manifest.get("build")
+
+    @property
+    def build(self):
+        return get_build(self.build_name)
+
+    @property
+    def contigs(self) -> list[str]:
+        return [c["name"] for c in self.manifest.get("contigs", [])]
+
+    @cached_property
+    def samples(self) -> pd.DataFrame:
+        """One row per sample, in genotype column order: ``sample_id``, ``sample_index``, ``sex``, metadata."""
+        return pq.read_table(self.path / "samples.parquet").to_pandas()
+
+    def variants(self, columns: list[str] | None = None, region: str | Region | None = None) -> pd.DataFrame:
+        """The variant table (one row per biallelic variant), indexed by global ``variant_index``.
+
+        Parameters
+        ----------
+        columns
+            Columns to read (default all): contig, pos, id, ref, alt, qual, filter, allele_index,
+            n_alleles, allele_type, is_transition, partition, block, row, plus INFO/annotation columns.
+        region
+            Restrict to a region (``"17:43044295-43125483"``).
+        """
+        parts = self.manifest["partitions"]
+        if region is not None:
+            reg = parse_region(region)
+            parts = [p for p in parts if p["contig"] == reg.contig]
+        want = None if columns is None else list(dict.fromkeys([*columns, *(["pos"] if region else [])]))
+        frames, offsets = [], []
+        for part in parts:
+            table = pq.read_table(self.path / part["variants"], columns=want)
+            frames.append(table.to_pandas())
+            offsets.append(self._partition_offset(part["id"]))
+        if not frames:
+            return pd.DataFrame(columns=columns or [])
+        for frame, off in zip(frames, offsets):
+            frame.index = pd.RangeIndex(off, off + len(frame), name="variant_index")
+        out = pd.concat(frames)
+        if region is not None:
+            out = out[reg.contains(out["pos"].to_numpy())]
+            if columns is not None and "pos" not in columns:
+                out = out.drop(columns="pos")
+        return out
+
+    def _partition_offset(self, pid: str) -> int:
+        return self._part_offsets.get(pid, 0)  # an empty partition has no rows; its offset is irrelevant
+
+    # -- genotype blocks ---------------------------------------------------------------------------------------
+    def read_block(self, index: int, *, verify: bool = False) -> Block:
+        """Read and decode block `index`; with ``verify=True`` check its SHA-256 against the manifest."""
+        meta = self.blocks_meta[index]
+        path = self.path / meta["path"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise StoreError("a genotype block listed in the manifest is missing", file=path,
+                             fix="the store is damaged; re-run the ingest into a new directory") from exc
+        if verify:
+            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise StoreError("genotype block checksum mismatch", file=path,
+                                 fix="the block is corrupt; re-run the ingest into a new directory")
+        header, planes = decode_block(data, path)
+        if header.n_variants != meta["n_variants"] or header.n_samples != self.n_samples:
+            raise StoreError("block shape disagrees with the manifest", file=path,
+                             fix="the store is damaged; re-run the ingest into a new directory")
+        return Block(index, meta["variant_offset"], planes["lo"], planes["hi"], planes.get("fail"),
+                     self.n_samples, meta["contig"])
+
+    def block_indices(self, region: str | Region | None = None) -> list[int]:
+        """Indices of the blocks that overlap `region` (all blocks when ``None``)."""
+        if region is None:
+            return list(range(len(self.blocks_meta)))
+        reg = parse_region(region)
+        end = reg.end if reg.end is not None else np.inf
+        return [i for i, b in enumerate(self.blocks_meta)
+                if b["contig"] == reg.contig and b["last_pos"] >= reg.start and b["first_pos"] <= end]
+
+    def blocks(self, region: str | Region | None = None, *, xp=None, verify: bool = False) -> Iterator[Block]:
+        """Iterate over genotype blocks in order, trimmed to `region`, as NumPy arrays (or `xp`'s, e.g. CuPy)."""
+        reg = parse_region(region) if region is not None else None
+        positions = None
+        if reg is not None:
+            positions = self.variants(["pos"], region=None if reg is None else reg.contig)["pos"]
+        for i in self.block_indices(reg):
+            block = self.read_block(i, verify=verify)
+            if reg is not None:
+                meta = self.blocks_meta[i]
+                pos = positions.loc[meta["variant_offset"]: meta["variant_offset"] + meta["n_variants"] - 1]
+                inside = np.flatnonzero(reg.contains(pos.to_numpy()))
+                if inside.size == 0:
+                    continue
+                block = block.slice(int(inside[0]), int(inside[-1]) + 1)
+            yield block if xp is None or xp is np else block.to(xp)
+
+    def block_of_variant(self, variant_index: np.ndarray) -> np.ndarray:
+        """Global block index of each global variant index."""
+        return np.searchsorted(self._block_starts, variant_index, side="right") - 1
+
+
+def open_store(path: str | os.PathLike) -> Store:
+    """Open a cohort store read-only."""
+    return Store(path)
