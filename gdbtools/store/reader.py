@@ -188,6 +188,14 @@ class Store:
                 out = out.drop(columns="pos")
         return out
 
+    def variants_of_partition(self, pid: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The variant rows of one partition, indexed by global ``variant_index``."""
+        part = next(p for p in self.manifest["partitions"] if p["id"] == pid)
+        frame = pq.read_table(self.path / part["variants"], columns=columns).to_pandas()
+        off = self._partition_offset(pid)
+        frame.index = pd.RangeIndex(off, off + len(frame), name="variant_index")
+        return frame
+
     def _partition_offset(self, pid: str) -> int:
         return self._part_offsets.get(pid, 0)  # an empty partition has no rows; its offset is irrelevant
 

@@ -88,7 +88,8 @@ class StoreWriter:
             raise StoreError("a complete store already exists here", file=self.path,
                              fix="choose a new output directory, or pass --overwrite to replace it")
         plan_file = self.path / WORK / "plan.json"
-        if self.path.exists() and any(self.path.iterdir()):
+        # a directory holding only `_work` is an ingest killed before it wrote its plan (or built indexes)
+        if self.path.exists() and any(p.name != WORK for p in self.path.iterdir()) or plan_file.exists():
             if not plan_file.exists():
                 raise StoreError("the output directory exists and is not a gdbtools store", file=self.path,
                                  fix="choose a new output directory (gdbtools never writes into other data)")
@@ -115,14 +116,14 @@ class StoreWriter:
         """Ids of partitions whose completion marker exists."""
         return sorted(p.name[: -len(".done.json")] for p in (self.path / WORK).glob("p*.done.json"))
 
-    def finalize(self, extra: dict) -> dict:
+    def finalize(self, extra: dict, contig_lengths: dict | None = None) -> dict:
         """Check that every planned partition finished, then write ``manifest.json`` (atomically, last).
 
         `extra` adds top-level manifest fields (build, contigs, sources, ingest parameters, stats).
         Returns the manifest.
         """
         work = self.path / WORK
-        partitions, blocks, offset = [], [], 0
+        partitions, blocks, offset, stats = [], [], 0, {}
         missing = [partition_id(i) for i in range(len(self.plan["partitions"]))
                    if not (work / f"{partition_id(i)}.done.json").exists()]
         if missing:
@@ -132,6 +133,11 @@ class StoreWriter:
         for i, part in enumerate(self.plan["partitions"]):
             pid = partition_id(i)
             done = json.loads((work / f"{pid}.done.json").read_text())
+            for key, value in done.get("stats", {}).items():
+                if isinstance(value, (int, float)):
+                    stats[key] = stats.get(key, 0) + value
+                elif isinstance(value, list):
+                    stats[key] = (stats.get(key, []) + value)[:50]
             for blk in done["blocks"]:
                 path = self.path / blk["path"]
                 if not path.exists() or path.stat().st_size != blk["bytes"]:
@@ -139,10 +145,14 @@ class StoreWriter:
                                      fix="remove the store directory and ingest again")
                 blocks.append({"id": len(blocks), **blk, "variant_offset": offset})
                 offset += blk["n_variants"]
-            partitions.append({"id": pid, **{k: part[k] for k in ("contig", "start", "end")},
+            partitions.append({"id": pid, **{k: part.get(k) for k in ("file", "contig", "start", "end")},
                                "variants": done["variants"], "variants_sha256": done["variants_sha256"],
                                "n_variants": done["n_variants"], "n_blocks": len(done["blocks"])})
         samples_file = self.path / "samples.parquet"
+        counts: dict[str, int] = {}
+        for b in blocks:
+            counts[b["contig"]] = counts.get(b["contig"], 0) + b["n_variants"]
+        contigs = [{"name": c, "length": (contig_lengths or {}).get(c), "n_variants": n} for c, n in counts.items()]
         manifest = {
             "format": "gdbtools-cohort-store",
             "format_version": FORMAT_VERSION,
@@ -152,6 +162,8 @@ class StoreWriter:
             "n_variants": offset,
             "samples": {"path": "samples.parquet", "sha256": sha256_file(samples_file)},
             **extra,
+            "contigs": contigs,
+            "stats": stats,
             "params": self.plan["params"],
             "partitions": partitions,
             "blocks": blocks,
@@ -216,7 +228,7 @@ class PartitionWriter:
     def read_block_variants(self) -> list[pa.Table]:
         return [pq.read_table(self.work / f"b{k:06d}.parquet") for k in range(len(self.blocks))]
 
-    def finish(self, schema: pa.Schema | None = None) -> dict:
+    def finish(self, schema: pa.Schema | None = None, stats: dict | None = None) -> dict:
         """Consolidate the variant rows into ``variants/pNNNNN.parquet`` and mark the partition finished."""
         pieces = self.read_block_variants()
         sizes = [t.num_rows for t in pieces]
@@ -225,7 +237,7 @@ class PartitionWriter:
         out = self.root / "variants" / f"{self.pid}.parquet"
         _write_parquet_atomic(table, out, sizes)
         done = {"variants": f"variants/{self.pid}.parquet", "variants_sha256": sha256_file(out),
-                "n_variants": table.num_rows, "blocks": self.blocks}
+                "n_variants": table.num_rows, "blocks": self.blocks, "stats": stats or {}}
         atomic_write_json(self.done_file, done)
         shutil.rmtree(self.work, ignore_errors=True)
         return done

@@ -1,0 +1,6 @@
+"""``python -m gdbtools`` is the ``gdbtools`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""``verify``: re-read a store and compare it with its source VCF/BCF record by record.
+
+The comparison is independent of the ingest path: the VCF is re-read with cyvcf2 and every record's
+genotypes are recomputed by the plain-NumPy twins (:func:`~gdbtools.ingest.encode.reference_codes`,
+:func:`~gdbtools.ingest.encode.reference_fail`), while the store is decoded through the reader (checksums
+verified). Variant identity (contig, pos, ref, alt, allele index), raw codes and the adj plane must agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GdbError
+from ..genome import contig_kind, get_build, parse_region
+from ..store.bitplanes import unpack_bits
+from ..store.format import sha256_file
+from ..store.reader import Store
+from .encode import reference_codes, reference_fail
+from .sources import format_int, open_vcf, read_header, real_stderr
+
+__all__ = ["verify", "VerifyReport"]
+
+
+@dataclass
+class VerifyReport:
+    """Outcome of :func:`verify`: counts compared and the first mismatches (empty when the store is faithful)."""
+
+    n_records: int = 0
+    n_rows: int = 0
+    n_calls: int = 0
+    mismatches: list[str] = field(default_factory=list)
+    n_mismatches: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.n_mismatches == 0
+
+    def add(self, text: str) -> None:
+        self.n_mismatches += 1
+        if len(self.mismatches) < 20:
+            self.mismatches.append(text)
+
+    def __str__(self) -> str:
+        head = (f"{'OK' if self.ok else 'MISMATCH'}: {self.n_records} records, {self.n_rows} variants, "
+                f"{self.n_calls} calls compared; {self.n_mismatches} mismatches")
+        return "\n".join([head, *("  " + m for m in self.mismatches)])
+
+
+def _store_rows(store: Store, partitions: list[dict]):
+    """Yield ``(variant row, codes (N,), fail (N,) or None)`` over the partitions' rows in order."""
+    for part in partitions:
+        table = store.variants_of_partition(part["id"])
+        block_ids = [i for i, b in enumerate(store.blocks_meta) if b["partition"] == part["id"]]
+        row = 0
+        for bi in block_ids:
+            block = store.read_block(bi, verify=True)
+            codes = block.codes()
+            fail = None
+            if block.fail is not None:
+                fail = unpack_bits(block.fail, store.n_samples)
+            for r in range(block.n_variants):
+                yield table.iloc[row], codes[r], None if fail is None else fail[r]
+                row += 1
+
+
+def verify(store: str | Store, inputs=None, *, progress: bool = True) -> VerifyReport:
+    """Compare a store with its sources (default: the files recorded in its manifest).
+
+    Returns a :class:`VerifyReport`; raises :class:`GdbError` if the store itself cannot be read.
+    """
+    from tqdm.auto import tqdm
+
+    st = store if isinstance(store, Store) else Store(store)
+    params = st.manifest["params"]
+    if params["mode"] != "concat":
+        raise GdbError("verify supports stores ingested without --merge", file=st.path,
+                       fix="verify each per-sample input separately after a concat ingest")
+    report = VerifyReport()
+    for part in st.manifest["partitions"]:
+        if sha256_file(st.path / part["variants"]) != part["variants_sha256"]:
+            report.add(f"{part['variants']}: checksum differs from the manifest")
+    sources = [s["path"] for s in params["inputs"]]
+    if inputs is not None:
+        given = [str(Path(p).resolve()) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
+        unknown = [p for p in given if p not in sources]
+        if unknown:
+            raise GdbError(f"{unknown[0]} is not a source of this store (sources: {', '.join(sources)})",
+                           file=st.path, fix="give the files the store was ingested from")
+        files = [sources.index(p) for p in given]
+    else:
+        files = list(range(len(sources)))
+    samples = st.samples
+    ids = samples["sample_id"].tolist()
+    xy = (samples["sex"] == "XY").fillna(False).to_numpy(bool) if samples["sex"].notna().any() else None
+    build = get_build(params.get("build"))
+    regions = [parse_region(r) for r in params.get("regions") or []]
+    adj = params.get("adj")
+    bar = tqdm(total=st.n_variants, unit=" variants", unit_scale=True, desc="verify", file=real_stderr(),
+               disable=not progress)
+    for file_no in files:
+        path = sources[file_no]
+        parts = [p for p in st.manifest["partitions"] if p.get("file") == file_no]
+        rows = _store_rows(st, parts)
+        vcf = open_vcf(path)
+        column = {s: i for i, s in enumerate(vcf.samples)}
+        perm = np.array([column[s] for s in ids]) if st.n_samples else None
+        declared = read_header(path).formats
+        use = {f: bool(adj) and f in declared for f in ("GQ", "DP", "AD")}
+        for rec in vcf:
+            chrom, pos = rec.CHROM, rec.POS
+            if regions and not any(r.contig == chrom and r.contains(np.array(pos)) for r in regions):
+                continue
+            alts = rec.ALT
+            report.n_records += 1
+            if not alts:
+                continue
+            n_alt = len(alts)
+            codes = fail = None
+            if st.n_samples:
+                gt = rec.genotype.array()[perm]
+                codes = reference_codes(gt, n_alt, params["half_call"])
+                if any(use.values()):
+                    n = st.n_samples
+                    gq = format_int(rec, "GQ", n) if use["GQ"] else None
+                    dp = format_int(rec, "DP", n) if use["DP"] or use["AD"] else None
+                    ad = format_int(rec, "AD", n) if use["AD"] else None
+                    gq, dp, ad = (None if a is None else a[perm] for a in (gq, dp, ad))
+                    if ad is not None and ad.ndim == 1:
+                        ad = ad[:, None]
+                    if use["AD"] and dp is None and ad is not None:
+                        dp = np.where(ad < 0, 0, ad).sum(axis=1)
+                    missing = np.full(n, -(2**31))
+                    if ad is None or ad.shape[1] <= n_alt:
+                        ad = np.full((n, n_alt + 1), -(2**31))
+                    hap = np.zeros(n, bool)
+                    kind = contig_kind(chrom)
+                    if kind in ("X", "Y") and xy is not None:
+                        in_par = bool(build.in_par(kind, pos)) if build is not None else False
+                        hap = xy & (not in_par)
+                    fail = reference_fail(codes, gt, missing if gq is None else gq, missing if dp is None else dp,
+                                          ad, hap, use["GQ"], use["DP"], use["AD"], half_call=params["half_call"],
+                                          **adj)
+            for a, alt in enumerate(alts, start=1):
+                try:
+                    var, got, got_fail = next(rows)
+                except StopIteration:
+                    report.add(f"{chrom}:{pos} {rec.REF}>{alt}: in the VCF but the store has no more variants")
+                    break
+                report.n_rows += 1
+                bar.update(1)
+                key = (var["contig"], int(var["pos"]), var["ref"], var["alt"], int(var["allele_index"]))
+                if key != (chrom, pos, rec.REF, alt, a):
+                    report.add(f"{chrom}:{pos} {rec.REF}>{alt}: the store has {key[0]}:{key[1]} {key[2]}>{key[3]} here")
+                    continue
+                if codes is None:
+                    continue
+                report.n_calls += len(got)
+                diff = np.flatnonzero(codes[a - 1] != got)
+                if diff.size:
+                    s = diff[0]
+                    report.add(f"{chrom}:{pos} {rec.REF}>{alt}: {diff.size} calls differ, first sample {ids[s]!r}: "
+                               f"VCF code {codes[a - 1][s]}, store code {got[s]}")
+                if fail is not None or got_fail is not None:
+                    want = fail[a - 1] if fail is not None else np.zeros(len(got), bool)
+                    have = got_fail if got_fail is not None else np.zeros(len(got), bool)
+                    bad = np.flatnonzero(want != have)
+                    if bad.size:
+                        report.add(f"{chrom}:{pos} {rec.REF}>{alt}: genotype filter (adj) differs for {bad.size} "
+                                   f"calls, first sample {ids[bad[0]]!r}")
+        vcf.close()
+        leftover = sum(1 for _ in rows)
+        if leftover:
+            report.add(f"{path}: the store has {leftover} variants that are not in the file")
+    bar.close()
+    return report

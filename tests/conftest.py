@@ -1,0 +1,77 @@
+"""Shared fixtures: the real data in ../shared/data, simulated cohorts, and the external oracles.
+
+Under ``CI=true`` a missing oracle (bcftools, plink2, ...) or data folder is a failure, never a skip: CI
+installs everything (scripts/test), so a skip there would hide a broken set-up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/oracles.py
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when `condition` is false, except under CI where that is an error."""
+    if not condition:
+        if CI:
+            pytest.fail(f"CI is missing a prerequisite: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    need(DATA.is_dir(), f"shared test data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def bcftools_bin() -> str:
+    path = shutil.which("bcftools")
+    need(path is not None, "bcftools is not installed (scripts/test installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def plink2_bin() -> str:
+    path = shutil.which("plink2")
+    need(path is not None, "plink2 is not installed (scripts/test installs it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_cohort(tmp_path_factory):
+    """A 300-sample msprime cohort with GT:AD:DP:GQ, three populations, chr1 + chrX (session-wide, read-only)."""
+    from gdbtools.simulate import simulate_cohort
+
+    out = tmp_path_factory.mktemp("small_cohort")
+    return simulate_cohort(out, n_samples=300, length=400_000, x_length=250_000, seed=11, bcf=True)
+
+
+@pytest.fixture(scope="session")
+def small_store(small_cohort, tmp_path_factory):
+    """The small cohort ingested with its metadata (session-wide; tests must not modify it)."""
+    from gdbtools.ingest import ingest
+
+    out = tmp_path_factory.mktemp("stores") / "small"
+    return ingest(small_cohort.vcf, out, metadata=small_cohort.metadata, workers=1, progress=False,
+                  block_size=512)
+
+
+def run_cli(*args, check=True, env=None, cwd=None) -> subprocess.CompletedProcess:
+    """Run the ``gdbtools`` CLI of this interpreter's environment."""
+    cmd = [sys.executable, "-m", "gdbtools", *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
