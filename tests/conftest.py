@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -66,12 +65,3 @@ def small_store(small_cohort, tmp_path_factory):
     out = tmp_path_factory.mktemp("stores") / "small"
     return ingest(small_cohort.vcf, out, metadata=small_cohort.metadata, workers=1, progress=False,
                   block_size=512)
-
-
-def run_cli(*args, check=True, env=None, cwd=None) -> subprocess.CompletedProcess:
-    """Run the ``gdbtools`` CLI of this interpreter's environment."""
-    cmd = [sys.executable, "-m", "gdbtools", *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc

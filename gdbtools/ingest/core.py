@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import GdbError, InputError
+from ..errors import GdbError, InputError, StoreError
 from ..genome import get_build, parse_region
 from ..store.format import sha256_file
 from ..store.reader import Store
@@ -424,11 +424,11 @@ def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, str
     """
     if overwrite and step in ("all", "init") and Path(out).exists():
         if not ((Path(out) / "manifest.json").exists() or (Path(out) / WORK).exists()):
-            raise GdbError("refusing to overwrite a directory that is not a gdbtools store", file=out,
+            raise StoreError("refusing to overwrite a directory that is not a gdbtools store", file=out,
                            fix="choose another output directory")
         shutil.rmtree(out)
     if (Path(out) / "manifest.json").exists() and step in ("all", "init"):
-        raise GdbError("a complete store already exists here", file=out,
+        raise StoreError("a complete store already exists here", file=out,
                        fix="choose a new output directory, or pass --overwrite to replace it")
     plan = plan_ingest(inputs, out, metadata=metadata, metadata_id=metadata_id, sex_column=sex_column,
                        strict_metadata=strict_metadata, build=build, merge=merge, absent=absent, half_call=half_call,

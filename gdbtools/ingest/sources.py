@@ -253,22 +253,38 @@ def real_stderr():
     return _real_stderr
 
 
+_capture_state = threading.local()
+
+
 @contextlib.contextmanager
 def capture_htslib_messages():
     """Collect what htslib writes to file descriptor 2 during the block, as a list of lines.
 
-    The list is filled when the block exits (also on error), so callers can quote htslib's own message
-    in the error they raise.
+    The list is filled when the block exits (also on error), so callers can quote htslib's own message in
+    the error they raise. Nested captures (in one thread) share the outer redirection and each gets the
+    lines written during its own block.
     """
     messages: list[str] = []
     real_stderr()
+    outer = getattr(_capture_state, "tmp", None)
+    if outer is not None:  # nested: read what was appended to the outer capture file during this block
+        start = os.lseek(outer.fileno(), 0, os.SEEK_END)
+        try:
+            yield messages
+        finally:
+            end = os.lseek(outer.fileno(), 0, os.SEEK_END)
+            text = os.pread(outer.fileno(), end - start, start).decode("utf-8", "replace")
+            messages.extend(line for line in text.splitlines() if line.strip())
+        return
     with _capture_lock:
         saved = os.dup(2)
         with tempfile.TemporaryFile() as tmp:
             os.dup2(tmp.fileno(), 2)
+            _capture_state.tmp = tmp
             try:
                 yield messages
             finally:
+                _capture_state.tmp = None
                 os.dup2(saved, 2)
                 os.close(saved)
                 tmp.seek(0)

@@ -1,0 +1,277 @@
+"""The backend interface: argument checks and the work every backend shares."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from gdbtools.errors import BackendError
+
+__all__ = ["Backend", "HweResult", "is_device_array"]
+
+MAX_CLASSES = 255  # class 255 means "skip this variant", so classes are 0..254
+MAX_ROWS = 2**31 - 1  # kernel grids and the class order are int32
+MAX_HWE_GENOTYPES = 2**30  # per triple; keeps het * 2n within int64 in the kernels
+
+
+class HweResult(NamedTuple):
+    """Hardy-Weinberg exact test p-values, each ``(M,) float64`` on the backend's device.
+
+    Attributes
+    ----------
+    p : two-sided exact p (Wigginton et al. 2005), as ``plink2 --hardy``.
+    p_midp : two-sided mid-p, as ``plink2 --hardy midp`` (and Hail's ``hardy_weinberg_test``).
+    p_het_excess : one-sided ``P(n_het >= observed)`` (bcftools +fill-tags ``ExcHet``).
+    p_het_excess_midp : ``P(n_het > observed) + P(n_het == observed) / 2``.
+    """
+
+    p: Any
+    p_midp: Any
+    p_het_excess: Any
+    p_het_excess_midp: Any
+
+
+def is_device_array(a) -> bool:
+    """Whether `a` is a CuPy (GPU) array, without importing CuPy."""
+    return type(a).__module__.split(".", 1)[0] == "cupy"
+
+
+class Backend:
+    """A compute backend: an array module and the three genotype kernels.
+
+    Every backend takes and returns arrays of its own module (:attr:`xp`) and refuses arrays on the other
+    device; moving data between host and GPU is the caller's explicit step.  Integer results are identical
+    across backends, and so (bit for bit) are the HWE p-values.
+    """
+
+    name: str = "?"
+    xp: Any = np
+    on_device: bool = False
+
+    def __repr__(self) -> str:
+        return f"<gdbtools backend {self.name!r}>"
+
+    # ------------------------------------------------------------------------------------------ public API
+    def variant_group_counts(self, lo, hi, masks, fail=None):
+        """Per variant and sample group, the counts of het, hom-alt and missing calls.
+
+        Parameters
+        ----------
+        lo, hi : (V, W) uint32
+            The genotype bit-planes (see :mod:`gdbtools.store.bitplanes`).
+        masks : (G, W) uint32
+            One sample-group mask per row, padding bits 0.  Groups may overlap.
+        fail : (V, W) uint32, optional
+            Calls failing the genotype filters; adds the counts of the adj view (failing calls missing).
+
+        Returns
+        -------
+        (V, G, 3) int32, or (V, G, 6) int32 with `fail`
+            ``[..., 0:3]`` = n_het, n_hom_alt, n_missing of the raw calls; ``[..., 3:6]`` the same for adj.
+        """
+        lo, hi, fail = self._planes(lo, hi, fail)
+        masks = self._array("masks", masks, np.uint32, ndim=2)
+        if masks.shape[1] != lo.shape[1]:
+            raise ValueError(f"masks have {masks.shape[1]} words per row, the planes {lo.shape[1]}")
+        n_out = 3 if fail is None else 6
+        out = self.xp.zeros((lo.shape[0], masks.shape[0], n_out), dtype=np.int32)
+        if out.size and lo.shape[1]:
+            self._variant_group_counts(lo, hi, masks, fail, out)
+        return out
+
+    def sample_class_counts(self, lo, hi, var_class, n_classes: int, out, fail=None, *, n_samples: int):
+        """Add, per sample and variant class, the counts of het, hom-alt and missing calls to `out`.
+
+        Parameters
+        ----------
+        lo, hi : (V, W) uint32
+            The genotype bit-planes.
+        var_class : (V,) uint8
+            The class of each variant in ``0 .. n_classes - 1``; 255 skips the variant.
+        n_classes : int
+            C, the number of classes (1 to 255).
+        out : (N, C, 3) int64, C-contiguous
+            Accumulated IN PLACE: ``out[s, c, :] +=`` (n_het, n_hom_alt, n_missing) of sample s over the
+            variants of class c.  int64, so a whole genome accumulates without overflow.
+        fail : (V, W) uint32, optional
+            With it, the counts are of the adj view (failing calls count as missing).
+        n_samples : int
+            N, the number of samples (``<= 32 W``); bits past N are ignored.
+
+        Returns
+        -------
+        out
+        """
+        lo, hi, fail = self._planes(lo, hi, fail)
+        n_variants, n_words = lo.shape
+        n_classes = int(n_classes)
+        n_samples = int(n_samples)
+        if not 1 <= n_classes <= MAX_CLASSES:
+            raise ValueError(f"n_classes must be 1 to {MAX_CLASSES}, got {n_classes}")
+        if not 0 <= n_samples <= 32 * n_words:
+            raise ValueError(f"n_samples={n_samples} does not fit planes of {n_words} words (max {32 * n_words})")
+        var_class = self._array("var_class", var_class, None, ndim=1)
+        if var_class.shape[0] != n_variants:
+            raise ValueError(f"var_class has {var_class.shape[0]} entries for {n_variants} variants")
+        if var_class.dtype != np.uint8:
+            if var_class.dtype.kind not in "iu":
+                raise TypeError(f"var_class must be integers (uint8), got {var_class.dtype}")
+            if var_class.size and bool(((var_class < 0) | (var_class > 255)).any()):
+                raise ValueError("var_class values must be 0..254, or 255 to skip a variant")
+            var_class = var_class.astype(np.uint8)
+        if var_class.size and bool(((var_class >= n_classes) & (var_class != 255)).any()):
+            raise ValueError(f"var_class has values >= n_classes={n_classes} (only 255 may skip a variant)")
+        self._check_device("out", out)
+        if out.dtype != np.int64 or out.shape != (n_samples, n_classes, 3) or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous int64 array of shape {(n_samples, n_classes, 3)}, "
+                             f"got {out.dtype} {out.shape}")
+        if n_variants and n_samples:
+            self._sample_class_counts(lo, hi, fail, var_class, n_classes, n_samples, out)
+        return out
+
+    def hwe_exact(self, n_het, n_hom1, n_hom2) -> HweResult:
+        """The Hardy-Weinberg exact test on count triples (call it on de-duplicated triples).
+
+        Parameters
+        ----------
+        n_het, n_hom1, n_hom2 : (M,) integer
+            Het and the two homozygote counts of each triple (the test is symmetric in the homozygotes).
+
+        Returns
+        -------
+        HweResult
+            Four ``(M,) float64`` arrays.  Monomorphic or empty triples give p = 1 and p_midp = 0.5.
+        """
+        n_het, n_hom1, n_hom2 = (self._counts(n, a) for n, a in
+                                 (("n_het", n_het), ("n_hom1", n_hom1), ("n_hom2", n_hom2)))
+        if not n_het.shape == n_hom1.shape == n_hom2.shape:
+            raise ValueError(f"count arrays differ in shape: {n_het.shape}, {n_hom1.shape}, {n_hom2.shape}")
+        total = n_het.astype(np.int64) + n_hom1 + n_hom2
+        if total.size and int(total.max()) > MAX_HWE_GENOTYPES:
+            raise ValueError(f"a triple has more than {MAX_HWE_GENOTYPES} genotypes")
+        xp = self.xp
+        res = HweResult(*(xp.empty(n_het.shape, dtype=np.float64) for _ in range(4)))
+        if n_het.size:
+            self._hwe_exact(n_het, n_hom1, n_hom2, res)
+        return res
+
+    def hwe_exact_unique(self, n_het, n_hom1, n_hom2) -> HweResult:
+        """:meth:`hwe_exact` on the distinct triples only, scattered back to every input position.
+
+        Triples are made canonical (the homozygotes sorted) first, since the test is symmetric in them.
+        Rare variants share few distinct triples, so this is usually much faster than :meth:`hwe_exact`.
+        """
+        xp = self.xp
+        n_het, n_hom1, n_hom2 = (self._counts(n, a) for n, a in
+                                 (("n_het", n_het), ("n_hom1", n_hom1), ("n_hom2", n_hom2)))
+        if not n_het.shape == n_hom1.shape == n_hom2.shape:
+            raise ValueError(f"count arrays differ in shape: {n_het.shape}, {n_hom1.shape}, {n_hom2.shape}")
+        het = n_het.astype(np.int64)
+        homr = xp.minimum(n_hom1, n_hom2).astype(np.int64)
+        homc = xp.maximum(n_hom1, n_hom2).astype(np.int64)
+        if het.size == 0:
+            return self.hwe_exact(n_het, n_hom1, n_hom2)
+        if int(xp.maximum(het.max(), homc.max())) < 2**21:
+            key = (het << 42) | (homr << 21) | homc
+            uniq, inverse = xp.unique(key, return_inverse=True)
+            mask = (1 << 21) - 1
+            u_het, u_homr, u_homc = uniq >> 42, (uniq >> 21) & mask, uniq & mask
+        else:
+            uniq, inverse = xp.unique(xp.stack([het, homr, homc], axis=1), axis=0, return_inverse=True)
+            u_het, u_homr, u_homc = uniq[:, 0], uniq[:, 1], uniq[:, 2]
+        inverse = inverse.reshape(-1)
+        res = self.hwe_exact(u_het.astype(np.int32), u_homr.astype(np.int32), u_homc.astype(np.int32))
+        return HweResult(*(r[inverse] for r in res))
+
+    # -------------------------------------------------------------------------------- for the subclasses
+    def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
+        raise NotImplementedError
+
+    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+        raise NotImplementedError
+
+    def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------------- checking
+    def _check_device(self, name: str, a) -> None:
+        if is_device_array(a) != self.on_device:
+            if self.on_device:
+                raise BackendError(f"{name} is a host (NumPy) array but the {self.name!r} backend computes on "
+                                   "the GPU", fix=f"move it explicitly with cupy.asarray({name})")
+            if is_device_array(a):
+                raise BackendError(f"{name} is a CuPy array on the GPU but the {self.name!r} backend computes on "
+                                   "the CPU", fix=f"move it explicitly with cupy.asnumpy({name}), or use the "
+                                   "'cupy' backend")
+            if not isinstance(a, (np.ndarray, np.generic, list, tuple, int)):
+                raise TypeError(f"{name} must be a NumPy array, got {type(a).__name__}")
+        if self.on_device:
+            self._check_same_gpu(name, a)
+
+    def _check_same_gpu(self, name: str, a) -> None:  # overridden by the CuPy backend
+        pass
+
+    def _array(self, name: str, a, dtype, *, ndim: int):
+        self._check_device(name, a)
+        a = self.xp.asarray(a)
+        if dtype is not None and a.dtype != dtype:
+            raise TypeError(f"{name} must be {np.dtype(dtype)}, got {a.dtype}")
+        if a.ndim != ndim:
+            raise ValueError(f"{name} must have {ndim} dimensions, got shape {a.shape}")
+        return self.xp.ascontiguousarray(a)
+
+    def _planes(self, lo, hi, fail):
+        lo = self._array("lo", lo, np.uint32, ndim=2)
+        hi = self._array("hi", hi, np.uint32, ndim=2)
+        if hi.shape != lo.shape:
+            raise ValueError(f"lo {lo.shape} and hi {hi.shape} differ in shape")
+        if fail is not None:
+            fail = self._array("fail", fail, np.uint32, ndim=2)
+            if fail.shape != lo.shape:
+                raise ValueError(f"fail {fail.shape} and lo {lo.shape} differ in shape")
+        if lo.shape[0] > MAX_ROWS:
+            raise ValueError(f"at most {MAX_ROWS} variants per call, got {lo.shape[0]}")
+        return lo, hi, fail
+
+    def _counts(self, name: str, a):
+        a = self._array(name, a, None, ndim=1)
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{name} must be integer counts, got {a.dtype}")
+        if a.size and (int(a.min()) < 0 or int(a.max()) > MAX_HWE_GENOTYPES):
+            raise ValueError(f"{name} must be counts in 0..{MAX_HWE_GENOTYPES}")
+        return self.xp.ascontiguousarray(a, dtype=np.int32)
+
+    # ------------------------------------------------------------------------- shared by host and CuPy
+    def _class_chunks(self, var_class, n_classes: int, max_chunk: int, window: int):
+        """Group the selected variants by class within windows of rows, in chunks of one class each.
+
+        Rows are cut into windows of `window` consecutive variants; within a window the selected variants are
+        ordered by class (stably, so rows stay ascending), and each (window, class) run is cut into chunks of
+        at most `max_chunk`.  Kernels then read the planes almost sequentially, whatever the class pattern.
+
+        Returns ``order (S,) int32`` (variant indices), ``chunk_start (K+1,) int32`` (chunk k is
+        ``order[chunk_start[k]:chunk_start[k+1]]``) and ``chunk_class (K,) int32``, as arrays of :attr:`xp`.
+        """
+        xp = self.xp
+        n = var_class.shape[0]
+        key = (xp.arange(n, dtype=np.int64) // window) * 256 + var_class
+        order = xp.argsort(key, kind="stable")
+        n_sel = int((var_class != 255).sum())
+        key = key[order]
+        sel = (key % 256) != 255
+        order, key = order[sel], key[sel]  # skip class 255 (it sorts last within each window)
+        key = key.get() if self.on_device else key
+        key = np.asarray(key)
+        assert key.shape[0] == n_sel
+        run_start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n_sel else np.zeros(0, np.int64)
+        run_len = np.diff(np.r_[run_start, n_sel])
+        pieces = -(-run_len // max_chunk)
+        n_chunks = int(pieces.sum())
+        first_piece = np.cumsum(pieces) - pieces
+        piece = np.arange(n_chunks, dtype=np.int64) - np.repeat(first_piece, pieces)
+        chunk_start = np.empty(n_chunks + 1, dtype=np.int32)
+        chunk_start[:-1] = np.repeat(run_start, pieces) + piece * max_chunk
+        chunk_start[-1] = n_sel
+        chunk_class = np.repeat(key[run_start] % 256, pieces).astype(np.int32)
+        return order.astype(np.int32), xp.asarray(chunk_start), xp.asarray(chunk_class)

@@ -1,0 +1,94 @@
+"""The ``"cupy"`` backend: the CUDA kernels through :class:`cupy.RawModule` (NVRTC, cubin for the device)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gdbtools.backend import kernels
+from gdbtools.backend._base import Backend, HweResult
+from gdbtools.errors import BackendError
+
+__all__ = ["CupyBackend", "gpu_available"]
+
+MAX_CHUNK = 4095  # kernels/sample_counts.cu: kCounterBits = 12 on the GPU
+_TARGET_THREADS = 1 << 20  # enough resident work for the largest GPUs (H100: 132 SMs x 2048 threads)
+
+
+def gpu_available() -> bool:
+    """Whether CuPy imports and sees at least one CUDA device (never raises)."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # ImportError, CUDARuntimeError (no driver / NVML), ...
+        return False
+
+
+class CupyBackend(Backend):
+    """The kernels on the current CUDA device; inputs and outputs are CuPy arrays on that device.
+
+    The three kernel files are compiled with NVRTC when the backend is created (a clear
+    :class:`~gdbtools.errors.BackendError` if that is impossible), then cached by CuPy.
+    """
+
+    name = "cupy"
+    on_device = True
+
+    def __init__(self):
+        try:
+            import cupy
+        except ImportError as exc:
+            raise BackendError("CuPy is not installed", fix="pip install 'gdbtools[gpu-cu13]'") from exc
+        if not gpu_available():
+            raise BackendError("no CUDA device is available (no GPU, driver or NVML here)",
+                               fix="run on a GPU node, or use get_backend('host') / get_backend('numpy')")
+        self.xp = cupy
+        self.device_id = cupy.cuda.Device().id
+        self._n_sm = cupy.cuda.Device().attributes["MultiProcessorCount"]
+        self._fn = {}
+        for file_name in kernels.KERNEL_FILES:
+            names = kernels.NAME_EXPRESSIONS[file_name]
+            try:
+                module = cupy.RawModule(code=kernels.device_source(file_name), options=kernels.DEVICE_OPTIONS,
+                                        name_expressions=names)
+                for name in names:
+                    self._fn[name] = module.get_function(name)
+            except Exception as exc:  # CompileException, missing libnvrtc, ...
+                raise BackendError(f"compiling {file_name} for the GPU failed: {exc}",
+                                   file=kernels.kernel_dir() / file_name,
+                                   fix="check that NVRTC is installed (pip install 'cupy-cuda13x[ctk]')") from exc
+
+    def __repr__(self) -> str:
+        return f"<gdbtools backend 'cupy' (device {self.device_id})>"
+
+    def _check_same_gpu(self, name: str, a) -> None:
+        dev = getattr(a, "device", None)
+        if dev is not None and dev.id != self.xp.cuda.Device().id:
+            raise BackendError(f"{name} is on GPU {dev.id}, not the current device {self.xp.cuda.Device().id}",
+                               fix=f"copy it with cupy.asarray({name}) under `with cupy.cuda.Device(...)`")
+
+    def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
+        n_variants, n_words = lo.shape
+        warps = 8
+        grid = min(-(-n_variants // warps), self._n_sm * 32)
+        fn = self._fn[f"gdb::variant_group_counts<{'true' if fail is not None else 'false'}>"]
+        fn((grid,), (warps * 32,), (lo, hi, lo if fail is None else fail, masks, np.int64(n_variants),
+                                     np.int32(n_words), np.int32(masks.shape[0]), out))
+
+    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+        n_variants, n_words = lo.shape
+        block = 128
+        lane_blocks = -(-n_words // block)
+        chunk = min(MAX_CHUNK, max(256, -(-n_variants * lane_blocks * block // _TARGET_THREADS)))
+        order, chunk_start, chunk_class = self._class_chunks(var_class, n_classes, chunk, 16 * chunk)
+        n_chunks = chunk_class.shape[0]
+        if n_chunks == 0:
+            return
+        fn = self._fn[f"gdb::sample_class_counts<{'true' if fail is not None else 'false'}>"]
+        fn((n_chunks, lane_blocks), (block,), (lo, hi, lo if fail is None else fail, order, chunk_start,
+                                               chunk_class, np.int32(n_chunks), np.int32(n_words),
+                                               np.int32(n_samples), np.int32(n_classes), out))
+
+    def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
+        n = n_het.shape[0]
+        block = 128
+        self._fn["gdb::hwe_exact"]((-(-n // block),), (block,), (n_het, n_hom1, n_hom2, np.int64(n), *res))

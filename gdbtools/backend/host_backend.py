@@ -1,0 +1,96 @@
+"""The ``"host"`` backend: the CUDA kernels compiled as host C++ (OpenMP) and called through :mod:`ctypes`."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import numpy as np
+
+from gdbtools.backend import kernels
+from gdbtools.backend._base import Backend, HweResult
+from gdbtools.errors import BackendError
+
+__all__ = ["HostBackend", "default_threads"]
+
+_P = ctypes.c_void_p
+_I32 = ctypes.c_int32
+_I64 = ctypes.c_int64
+_SIGNATURES = {
+    "gdb_host_variant_group_counts": (_P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
+    "gdb_host_sample_class_counts": (_P, _P, _P, _P, _P, _P, _I32, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_hwe_exact": (_P, _P, _P, _I64, _P, _P, _P, _P, _I32),
+}
+MAX_CHUNK = 65535  # kernels/sample_counts.cu: kCounterBits = 16
+
+
+def default_threads() -> int:
+    """``$GDBTOOLS_HOST_THREADS``, else the CPUs this process may run on."""
+    env = os.environ.get("GDBTOOLS_HOST_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _ptr(a) -> int | None:
+    return None if a is None else a.ctypes.data
+
+
+class HostBackend(Backend):
+    """The kernels' own code on the CPU: SIMD lanes of 4-16 words, blocks spread over OpenMP threads.
+
+    Parameters
+    ----------
+    n_threads : int, optional
+        OpenMP threads per call (default :func:`default_threads`).  Under a threaded Dask worker, give each
+        task ``1`` or the worker's share, so that threads are not oversubscribed.
+    library_path : path, optional
+        A library built by :func:`gdbtools.backend.kernels.build_host_library` or with the command of
+        :func:`~gdbtools.backend.kernels.host_build_command` (default: build or find it in the cache).
+    """
+
+    name = "host"
+    xp = np
+    on_device = False
+
+    window = None  # rows per class-sorting window of sample_class_counts (None: chosen per call)
+
+    def __init__(self, n_threads: int | None = None, library_path: str | os.PathLike | None = None):
+        self.n_threads = int(n_threads) if n_threads else default_threads()
+        self.library_path = library_path or kernels.build_host_library()
+        self.isa = kernels.host_isa()[0]
+        try:
+            lib = ctypes.CDLL(str(self.library_path))
+        except OSError as exc:
+            raise BackendError(f"cannot load the host kernels: {exc}", file=self.library_path,
+                               fix="delete the file to force a rebuild") from exc
+        for fname, argtypes in _SIGNATURES.items():
+            fn = getattr(lib, fname)
+            fn.argtypes = argtypes
+            fn.restype = ctypes.c_int
+        self._lib = lib
+
+    def __repr__(self) -> str:
+        return f"<gdbtools backend 'host' ({self.isa}, {self.n_threads} threads)>"
+
+    def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
+        self._lib.gdb_host_variant_group_counts(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(masks), lo.shape[0],
+                                                lo.shape[1], masks.shape[0], _ptr(out), self.n_threads)
+
+    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+        # windows of ~2048 rows per class: short enough to read the planes nearly in order, long enough that
+        # flushing the counters is rare (measured with bench/bench_kernels.py)
+        window = self.window or min(65536, max(8192, 2048 * n_classes))
+        order, chunk_start, chunk_class = self._class_chunks(var_class, n_classes, MAX_CHUNK, window)
+        if order.size == 0:
+            return
+        self._lib.gdb_host_sample_class_counts(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(order), _ptr(chunk_start),
+                                               _ptr(chunk_class), chunk_class.shape[0], lo.shape[1], n_samples,
+                                               n_classes, _ptr(out), self.n_threads)
+
+    def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
+        self._lib.gdb_host_hwe_exact(_ptr(n_het), _ptr(n_hom1), _ptr(n_hom2), n_het.shape[0],
+                                     *(_ptr(r) for r in res), self.n_threads)

@@ -1,0 +1,28 @@
+"""The ``"numpy"`` backend: the NumPy twins (:mod:`gdbtools.backend.twins`) behind the backend interface."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gdbtools.backend import twins
+from gdbtools.backend._base import Backend, HweResult
+
+__all__ = ["NumpyBackend"]
+
+
+class NumpyBackend(Backend):
+    """Reference backend: whole-array NumPy, no compiled code, always available."""
+
+    name = "numpy"
+    xp = np
+    on_device = False
+
+    def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
+        out[...] = twins.variant_group_counts(lo, hi, masks, fail)
+
+    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+        twins.sample_class_counts(lo, hi, var_class, n_classes, out, fail, n_samples=n_samples)
+
+    def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
+        for dst, src in zip(res, twins.hwe_exact(n_het, n_hom1, n_hom2)):
+            dst[...] = src
