@@ -1,0 +1,144 @@
+"""Dask workers as SLURM batch jobs (:class:`dask_jobqueue.SLURMCluster`), CPU or GPU.
+
+A CPU job runs ``processes`` worker processes with ``cores / processes`` threads each. A GPU job
+(``gpus > 0``) runs ``python -m dask_cuda.cli``, which starts one worker per GPU; dask-jobqueue passes
+``--nthreads`` and ``--memory-limit`` for the whole job, so each is repeated in ``worker_extra_args`` per GPU
+worker (one thread, ``memory / gpus``; the later value wins), together with the RMM pool and CuPy's allocator
+routed into it. ``processes = gpus`` makes dask-jobqueue expect the worker names that dask-cuda gives
+(``<name>-0`` ... ``<name>-<gpus-1>``), so ``scale(jobs=...)`` and ``adapt`` count the workers right.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from importlib.util import find_spec
+from typing import Any
+
+from .errors import ClusterError
+
+__all__ = ["job_kwargs", "job_script", "slurm_cluster", "check_submission", "SCHEDULER_PLACEHOLDER"]
+
+#: stands for the scheduler address in :func:`job_script` (the real one exists once the cluster starts)
+SCHEDULER_PLACEHOLDER = "tcp://<scheduler-address>:<port>"
+
+
+def _require_jobqueue() -> None:
+    if find_spec("dask_jobqueue") is None:
+        raise ClusterError("cluster kind 'slurm' needs dask-jobqueue, which is not installed",
+                           fix="pip install 'gdbtools[slurm]'")
+
+
+def job_kwargs(s: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``SLURMCluster``/``SLURMJob`` for the ``slurm`` settings ``s``."""
+    from dask.utils import parse_bytes
+
+    gpus = int(s.get("gpus") or 0)
+    cores = int(s["cores"])
+    directives = list(s.get("job-extra-directives") or [])
+    extra_args = list(s.get("worker-extra-args") or [])
+    kwargs: dict[str, Any] = dict(
+        queue=s.get("queue"),
+        account=s.get("account"),
+        walltime=s.get("walltime"),
+        cores=cores,
+        memory=str(s["memory"]),
+        processes=int(s.get("processes") or 1),
+        interface=s.get("interface"),
+        log_directory=os.path.abspath(os.path.expanduser(s["log-directory"])) if s.get("log-directory") else None,
+        local_directory=s.get("local-directory"),
+        job_name=s.get("job-name"),
+        python=s.get("python"),
+        death_timeout=s.get("death-timeout"),
+        job_script_prologue=list(s.get("job-script-prologue") or []),
+    )
+    if gpus < 0:
+        raise ClusterError(f"gpus={gpus}: the number of GPUs per job cannot be negative")
+    if gpus > 0:
+        if cores < gpus:
+            raise ClusterError(f"cores={cores} < gpus={gpus}: a GPU job needs at least one CPU core per GPU",
+                               fix=f"ask for cores={gpus} or more (one dask-cuda worker thread per GPU)")
+        per_worker = parse_bytes(str(s["memory"])) // gpus
+        kwargs["worker_command"] = "dask_cuda.cli"
+        kwargs["processes"] = gpus
+        directives.append(str(s.get("gpu-directive") or "--gres=gpu:{gpus}").format(gpus=gpus))
+        extra_args += ["--nthreads", "1", "--memory-limit", str(per_worker)]
+        if s.get("rmm-pool-size") not in (None, "", 0):
+            extra_args += ["--rmm-pool-size", str(s["rmm-pool-size"])]
+        extra_args += ["--set-rmm-allocator-for-libs", "cupy"]
+    kwargs["job_extra_directives"] = directives
+    kwargs["worker_extra_args"] = extra_args
+    return kwargs
+
+
+def job_script(s: dict[str, Any]) -> str:
+    """The batch script each job of the cluster would submit, with :data:`SCHEDULER_PLACEHOLDER` for the
+    scheduler address and dask-jobqueue's ``dummy-name`` for the worker name (as ``cluster.job_script()``).
+    Needs neither SLURM nor a scheduler."""
+    _require_jobqueue()
+    from dask_jobqueue.slurm import SLURMJob
+
+    kwargs = job_kwargs(s)
+    log_dir = kwargs.pop("log_directory")
+    if log_dir is None:
+        return SLURMJob(SCHEDULER_PLACEHOLDER, name="dummy-name", **kwargs).job_script()
+    # dask-jobqueue creates the log directory when it builds a job; showing the script should not
+    with tempfile.TemporaryDirectory(prefix="gdbtools-logs-") as tmp:
+        script = SLURMJob(SCHEDULER_PLACEHOLDER, name="dummy-name", log_directory=tmp, **kwargs).job_script()
+    return script.replace(f"{tmp}/", f"{log_dir}/")
+
+
+def check_submission(script: str) -> None:
+    """Ask SLURM whether it would accept ``script`` (``sbatch --test-only``): a partition, account, GPU or
+    memory request it cannot satisfy is reported now, rather than as a worker that never arrives."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="gdbtools-dask-") as f:
+        f.write(script)
+        f.flush()
+        try:
+            proc = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise ClusterError("`sbatch --test-only` did not answer within 60 s: is slurmctld reachable?",
+                               fix="check `sinfo` / `scontrol ping` on this node") from None
+    if proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).strip()
+        raise ClusterError(f"SLURM refuses the worker job: {message}",
+                           where="sbatch --test-only",
+                           fix="check queue/account/gpus/memory/walltime against `sinfo -o '%P %G %m %l'`; "
+                               "`gdbtools cluster script` shows the job script")
+
+
+def slurm_cluster(s: dict[str, Any], asynchronous: bool = False):
+    """A started :class:`dask_jobqueue.SLURMCluster` (no jobs yet) from the ``slurm`` settings ``s``."""
+    if shutil.which("sbatch") is None:
+        raise ClusterError("cluster kind 'slurm' cannot start here: `sbatch` is not on PATH",
+                           fix="run on a SLURM login node (or load the slurm module), or use kind='local'")
+    _require_jobqueue()
+    if int(s.get("gpus") or 0) > 0 and find_spec("dask_cuda") is None and not s.get("python"):
+        raise ClusterError("GPU workers run `python -m dask_cuda.cli`, but dask-cuda is not installed in this "
+                           "environment (which the jobs use)",
+                           fix="pip install 'gdbtools[gpu]', or set python= to an interpreter that has it")
+    kwargs = job_kwargs(s)
+    if kwargs.get("interface"):  # checked here: dask-jobqueue reports it only as "Cluster failed to start"
+        from distributed.utils import get_ip_interface
+
+        try:
+            get_ip_interface(kwargs["interface"])
+        except ValueError as exc:
+            raise ClusterError(f"interface={kwargs['interface']!r}: {exc}",
+                               fix="name a network interface that this host and the compute nodes share "
+                                   "(`ip -br addr`), e.g. ib0 or eth0; or leave interface unset") from None
+    check_submission(job_script(s))
+    from dask_jobqueue import SLURMCluster
+
+    scheduler_options = dict(s.get("scheduler-options") or {})
+    dashboard = s.get("dashboard-address")
+    if dashboard is None:  # no dashboard; the scheduler's HTTP server (health, metrics) on any free port
+        scheduler_options.setdefault("dashboard", False)
+    scheduler_options.setdefault("dashboard_address", ":0" if dashboard is None else dashboard)
+    try:
+        return SLURMCluster(scheduler_options=scheduler_options, asynchronous=asynchronous, **kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise ClusterError(f"the SLURM cluster's scheduler did not start: {exc}",
+                           fix="check interface=, scheduler_options= and the port range this host allows") from None

@@ -1,0 +1,97 @@
+"""`gdbtools cluster script | start | config`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gdbtools.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", [("cluster",), ("cluster", "script"), ("cluster", "start"),
+                                     ("cluster", "config")])
+def test_cli__help_shows_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output and "gdbtools cluster" in result.output
+
+
+def test_cli__script_prints_the_gpu_job_script():
+    result = invoke("cluster", "script", "--gpus", "2", "--cores", "8", "--memory", "64GiB", "-p", "gpu",
+                    "-o", "job_extra_directives=[--exclusive]", "-o", "walltime=02:00:00")
+    assert result.exit_code == 0, result.output
+    script = result.output
+    assert script.startswith("#!/usr/bin/env bash")
+    for line in ("#SBATCH --gres=gpu:2", "#SBATCH -p gpu", "#SBATCH --exclusive", "#SBATCH -t 02:00:00",
+                 "#SBATCH --cpus-per-task=8", "#SBATCH --mem=64G"):
+        assert line in script
+    assert "-m dask_cuda.cli" in script
+
+
+def test_cli__script_rejects_unknown_settings():
+    result = invoke("cluster", "script", "-o", "bogus=1")
+    assert result.exit_code == 2
+    assert "bogus: not a setting" in result.output
+
+
+def test_cli__config_prints_the_settings():
+    result = invoke("cluster", "config")
+    assert result.exit_code == 0
+    config = yaml.safe_load(result.output)["gdbtools"]["cluster"]
+    assert config["kind"] == "local" and config["slurm"]["gpus"] == 0
+
+
+def test_cli__start_local_cuda_fails_without_traceback():
+    result = CliRunner().invoke(main, ["cluster", "start", "--kind", "local-cuda"])
+    assert result.exit_code == 2
+    assert "error: cluster kind 'local-cuda' cannot start here" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli__start_slurm_options_need_slurm():
+    result = invoke("cluster", "start", "--kind", "local", "--gpus", "2")
+    assert result.exit_code == 2 and "only apply to --kind slurm" in result.output
+
+
+def test_cli__start_runs_until_interrupted(tmp_path):
+    """`gdbtools cluster start` prints the address, serves clients, and stops cleanly on Ctrl-C (SIGINT)."""
+    from distributed import Client
+
+    sched_file = tmp_path / "scheduler.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gdbtools.cli import main; main()", "cluster", "start", "--kind", "local",
+         "-o", "n_workers=1", "-o", "threads_per_worker=1", "-o", "dashboard_address=':0'",
+         "--scheduler-file", str(sched_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines, deadline = [], time.monotonic() + 90
+        while not any("Ctrl-C stops the cluster" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            lines.append(proc.stdout.readline())
+        text = "".join(lines)
+        assert "scheduler tcp://" in text and "Dask dashboard: http://" in text
+        address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
+        with Client(address, timeout="20s") as client:
+            assert client.submit(lambda: 6 * 7).result() == 42
+        import gdbtools.cluster as gc
+
+        client = gc.connect(str(sched_file), connect_timeout="20s", quiet=True)  # the scheduler file works too
+        assert client.scheduler.address == address
+        client.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
