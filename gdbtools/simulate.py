@@ -17,7 +17,10 @@ indexed with pysam (htslib). Everything is seeded: the same arguments give the s
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,14 +72,14 @@ def _write_digits(buf, k, value):
     if value == 0:
         buf[k] = 48
         return k + 1
-    tmp = np.empty(12, np.uint8)
     m = 0
-    while value > 0:
-        tmp[m] = 48 + value % 10
-        value //= 10
+    v = value
+    while v > 0:
+        v //= 10
         m += 1
-    for i in range(m):
-        buf[k + i] = tmp[m - 1 - i]
+    for i in range(m - 1, -1, -1):
+        buf[k + i] = 48 + value % 10
+        value //= 10
     return k + m
 
 
@@ -109,6 +112,51 @@ def _format_calls(buf, a0, a1, dp, ad, gq, with_format):
             k = _write_digits(buf, k + 1, gq[s])
     buf[k] = 10  # newline
     return k + 1
+
+
+class _BgzfWriter:
+    """Minimal BGZF writer: 64 KiB deflate blocks compressed on a thread pool (zlib releases the GIL).
+
+    pysam's single-threaded compression at level 6 was three quarters of the simulation's time.
+    """
+
+    _HEADER = struct.Struct("<4BI2BH2BHH")
+    _BLOCK = 65280
+
+    def __init__(self, path, level: int = 3, threads: int = 4):
+        self.handle = open(path, "wb")
+        self.level = level
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads)
+        self.pending: list = []
+        self.buffer = bytearray()
+
+    def _compress(self, data: bytes) -> bytes:
+        comp = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        body = comp.compress(data) + comp.flush()
+        header = self._HEADER.pack(0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, 66, 67, 2, len(body) + 25)
+        return header + body + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data))
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= self._BLOCK:
+            chunk = bytes(self.buffer[: self._BLOCK])
+            del self.buffer[: self._BLOCK]
+            self.pending.append(self.pool.submit(self._compress, chunk))
+            if len(self.pending) > 64:
+                self._drain(32)
+
+    def _drain(self, keep: int = 0) -> None:
+        while len(self.pending) > keep:
+            self.handle.write(self.pending.pop(0).result())
+
+    def close(self) -> None:
+        if self.buffer:
+            self.pending.append(self.pool.submit(self._compress, bytes(self.buffer)))
+            self.buffer = bytearray()
+        self._drain()
+        self.handle.write(bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000"))
+        self.handle.close()
+        self.pool.shutdown()
 
 
 def _simulate_ts(n_samples, n_pops, length, ne, seed, contig_seed):
@@ -173,12 +221,13 @@ def simulate_cohort(out_dir: str | os.PathLike, n_samples: int = 2_000, length: 
                    '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
                    '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">']
     header.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(ids))
-    text_path = out / f"{name}.vcf"
+    vcf_path = out / f"{name}.vcf.gz"
     fmt = ":".join(fields)
     n_records = 0
     buf = np.empty(n_samples * (40 if with_format else 6) + 16, dtype=np.uint8)
     xy = sex == "XY"
-    with open(text_path, "wb") as handle:
+    handle = _BgzfWriter(vcf_path)
+    try:
         handle.write(("\n".join(header) + "\n").encode())
         for contig, start, span, ne_c, cseed in (("chr1", AUTOSOME_START, length, ne, 0),
                                                 ("chrX", X_START, x_length, ne * 0.75, 1000)):
@@ -208,9 +257,20 @@ def simulate_cohort(out_dir: str | os.PathLike, n_samples: int = 2_000, length: 
                     n_all = len(alleles)
                     dp = rng.poisson(np.where(pipeline == PIPELINES[1], 22, 32)).astype(np.int64)
                     ploidy = np.where(a1 == -2, 1, 2)
-                    copies = np.stack([(a0 == j).astype(float) + (a1 == j) for j in range(n_all)], axis=1)
-                    frac = 0.97 * copies / ploidy[:, None] + 0.03 / n_all
-                    ad = rng.multinomial(dp, frac / frac.sum(axis=1, keepdims=True)).astype(np.int32)
+                    # allelic depths: binomial splits of DP, allele by allele (a multinomial, 20x faster than
+                    # Generator.multinomial with per-row probabilities)
+                    ad = np.empty((n_samples, n_all), np.int32)
+                    left = dp.copy()
+                    rest = np.ones(n_samples)
+                    for j in range(n_all):
+                        share = 0.97 * ((a0 == j).astype(float) + (a1 == j)) / ploidy + 0.03 / n_all
+                        if j == n_all - 1:
+                            ad[:, j] = left
+                            break
+                        take = rng.binomial(left, np.clip(share / rest, 0.0, 1.0))
+                        ad[:, j] = take
+                        left -= take
+                        rest -= share
                     dp = dp.astype(np.int32)
                     gq = np.minimum(99, (dp * 3 + rng.normal(0, 8, n_samples))).clip(0).astype(np.int32)
                     dp[miss], gq[miss], ad[miss] = -1, -1, -1
@@ -219,8 +279,9 @@ def simulate_cohort(out_dir: str | os.PathLike, n_samples: int = 2_000, length: 
                 handle.write(line)
                 handle.write(buf[:used].tobytes())
                 n_records += 1
-    gz = pysam.tabix_index(str(text_path), preset="vcf", force=True, keep_original=False)
-    vcf_path = Path(gz)
+    finally:
+        handle.close()
+    pysam.tabix_index(str(vcf_path), preset="vcf", force=True)
     if bcf:
         import pysam.bcftools
 

@@ -1,0 +1,94 @@
+"""The demo: simulate a realistic cohort, ingest it, verify it, compute on it, write the outputs.
+
+This is the "embedded default": everything local, no cluster, no GPU. ``scripts/demo`` (the README's first
+command) runs ``gdbtools demo``. It grows with the package: every statistic that exists is computed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+__all__ = ["run_demo"]
+
+
+def _step(text: str) -> float:
+    print(f"==> {text}", flush=True)
+    return time.time()
+
+
+def run_demo(out: str | Path = "demo-output", *, n_samples: int = 2_000, length: int = 3_000_000,
+             x_length: int = 800_000, seed: int = 2026, workers: int | None = None) -> dict:
+    """Run the demo into directory `out`; returns ``{name: path}`` of what it wrote."""
+    from .ingest import ingest, verify
+    from .simulate import simulate_cohort
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+
+    t = _step(f"simulating {n_samples} samples over {length / 1e6:.1f} Mb of chr1 and {x_length / 1e6:.1f} Mb of "
+              "chrX with msprime (3 populations, 2 pipelines, ~1% missing calls, AD/DP/GQ)")
+    cohort = simulate_cohort(out / "input", n_samples=n_samples, length=length, x_length=x_length, seed=seed)
+    print(f"    {cohort.n_records} records -> {cohort.vcf} ({time.time() - t:.0f} s)")
+    written["vcf"], written["metadata"] = cohort.vcf, cohort.metadata
+
+    t = _step("ingesting into a cohort store (regions in parallel, multi-allelic split, adj genotype filters)")
+    store = ingest(cohort.vcf, out / "store", metadata=cohort.metadata, overwrite=True, workers=workers,
+                   partition_records=5_000)
+    m = store.manifest
+    print(f"    {store}\n    {m['stats']['n_multiallelic']} multi-allelic records split, "
+          f"{m['stats']['n_failed_calls']} calls fail the adj filters ({time.time() - t:.0f} s)")
+    written["store"] = store.path
+
+    t = _step("verifying the store against the VCF, record by record")
+    report = verify(store)
+    print(f"    {report}")
+    if not report.ok:
+        raise SystemExit("demo: the store does not match its source")
+
+    computed = _compute(store, out)
+    written.update(computed)
+    summary = out / "demo-summary.json"
+    summary.write_text(json.dumps({k: str(v) for k, v in written.items()}, indent=1) + "\n")
+    written["summary"] = summary
+    print("\nDemo outputs:")
+    for name, path in written.items():
+        print(f"  {name:<16} {path}")
+    return written
+
+
+def _compute(store, out: Path) -> dict[str, Path]:
+    """Frequencies and QC when the statistics package is present (it is built after the store)."""
+    written: dict[str, Path] = {}
+    try:
+        from .cohort import Cohort
+    except ImportError:
+        print("==> (frequencies and QC: not available in this version)")
+        return written
+    cohort = Cohort(store)
+    t = _step("allele frequencies by population and sex, raw and adj (faf95, grpmax)")
+    freq = cohort.freq(by=["population", "sex"], adj=True)
+    path = out / "frequencies.parquet"
+    freq.to_parquet(path)
+    written["frequencies"] = path
+    print(f"    {len(freq)} variants x {freq.shape[1]} columns ({time.time() - t:.0f} s)")
+    t = _step("variant QC, sample QC, sex check, outliers, pipeline batch check")
+    qc_dir = out / "qc"
+    qc_dir.mkdir(exist_ok=True)
+    vqc = cohort.variant_qc()
+    vqc.to_parquet(qc_dir / "variant_qc.parquet")
+    sqc = cohort.sample_qc()
+    sqc.to_parquet(qc_dir / "sample_qc.parquet")
+    written["variant_qc"], written["sample_qc"] = qc_dir / "variant_qc.parquet", qc_dir / "sample_qc.parquet"
+    if hasattr(cohort, "sex_check"):
+        sex = cohort.sex_check()
+        sex.to_csv(qc_dir / "sex_check.tsv", sep="\t", index=False)
+        written["sex_check"] = qc_dir / "sex_check.tsv"
+    if hasattr(cohort, "batch_check"):
+        batch = cohort.batch_check(by="pipeline")
+        batch.to_csv(qc_dir / "batch_check.tsv", sep="\t", index=False)
+        written["batch_check"] = qc_dir / "batch_check.tsv"
+    print(f"    ({time.time() - t:.0f} s)")
+    return written
