@@ -15,3 +15,13 @@ from .errors import GdbError  # noqa: E402
 from .store import Store, open_store  # noqa: E402
 
 __all__ = ["__version__", "GdbError", "Store", "open_store"]
+
+_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome")
+
+
+def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'gdbtools' has no attribute {name!r}")
