@@ -32,7 +32,7 @@ from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES
 from .metadata import build_samples
 from .partition import PartitionTask, run_partition, variant_schema
-from .sources import VcfHeader, find_index, index_stats, make_index, read_header, real_stderr
+from .sources import VcfHeader, find_index, index_stats, make_index, open_vcf, read_header, real_stderr
 
 __all__ = ["ingest", "IngestPlan", "plan_ingest", "run_ingest_partition", "finalize_ingest", "ADJ_DEFAULTS"]
 
@@ -185,7 +185,7 @@ def plan_ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None
                     counts[c] = max(counts.get(c, 0), stats.get(c, 0))
         contigs = [c for c in lengths if counts.get(c, 1) > 0]
         partitions = _windows({"file": None, "index": None}, contigs, lengths, counts or None, partition_by,
-                              partition_records, region_list)
+                              partition_records, region_list, [(h.path, i) for h, i in zip(headers, indexes)])
     for file_no, h in enumerate(headers if not merge else []):
         index_path, stats = indexes[file_no], all_stats[file_no]
         base = {"file": file_no, "index": index_path}
@@ -198,7 +198,8 @@ def plan_ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None
         contigs = list(h.contigs) or list(stats or {})
         if stats:
             contigs = [c for c in dict.fromkeys([*contigs, *stats]) if stats.get(c, 0) > 0]
-        partitions += _windows(base, contigs, h.contigs, stats, partition_by, partition_records, region_list)
+        partitions += _windows(base, contigs, h.contigs, stats, partition_by, partition_records, region_list,
+                               [(h.path, index_path)])
 
     params = {
         "inputs": [{"path": h.path, "kind": h.kind, "size": os.path.getsize(h.path),
@@ -263,20 +264,59 @@ def _intersect(contig, start, end, regions):
     return out
 
 
-def _windows(base, contigs, lengths, counts, partition_by, partition_records, regions):
-    """Partitions of `contigs`: bp windows holding about `partition_records` records each (by index counts)."""
+def _data_extent(sources, contig: str, length: int) -> tuple[int, int]:
+    """First and last record position of `contig` over indexed `sources` [(path, index)], by index queries.
+
+    The last position is found by bisection on "is there a record starting at or after p" (each query
+    decompresses one BGZF block), so windows cover the data, not the whole declared contig.
+    """
+    firsts, lasts = [], []
+    for path, index in sources:
+        vcf = open_vcf(path, index)
+        try:
+            def first_from(p):
+                for rec in vcf(f"{contig}:{p}-{length}"):
+                    if rec.POS >= p:
+                        return rec.POS
+                return None
+
+            first = first_from(1)
+            if first is None:
+                continue
+            lo, hi = first, length
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if first_from(mid) is not None:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            firsts.append(first)
+            lasts.append(lo)
+        finally:
+            vcf.close()
+    return (min(firsts), max(lasts)) if firsts else (1, length)
+
+
+def _windows(base, contigs, lengths, counts, partition_by, partition_records, regions, sources=()):
+    """Partitions of `contigs`: bp windows over the data holding about `partition_records` records each."""
     out = []
     for contig in contigs:
         length = lengths.get(contig)
         count = counts.get(contig) if counts else None
         windows = [(1, length)]
+        first, last = 1, length
         if partition_by == "region" and count and length:
             n_win = max(1, math.ceil(count / partition_records))
-            step = math.ceil(length / n_win)
-            windows = [(1 + i * step, min(length, (i + 1) * step)) for i in range(n_win)]
+            if n_win > 1:
+                first, last = _data_extent(sources, contig, length) if sources else (1, length)
+                step = math.ceil((last - first + 1) / n_win)
+                bounds = [first + i * step for i in range(n_win)] + [length + 1]
+                bounds[0] = 1
+                windows = [(bounds[i], bounds[i + 1] - 1) for i in range(n_win) if bounds[i] <= bounds[i + 1] - 1]
         for start, end in windows:
             for s, e in _intersect(contig, start, end, regions):
-                est = None if count is None or not length else int(count * ((e or length) - s + 1) / length)
+                span = min(e or length, last) - max(s, first) + 1
+                est = None if count is None or not length else max(0, int(count * span / (last - first + 1)))
                 out.append({**base, "contig": contig, "start": s, "end": e, "est_records": est})
     return out
 
