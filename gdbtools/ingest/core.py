@@ -315,8 +315,10 @@ def _windows(base, contigs, lengths, counts, partition_by, partition_records, re
                 windows = [(bounds[i], bounds[i + 1] - 1) for i in range(n_win) if bounds[i] <= bounds[i + 1] - 1]
         for start, end in windows:
             for s, e in _intersect(contig, start, end, regions):
-                span = min(e or length, last) - max(s, first) + 1
-                est = None if count is None or not length else max(0, int(count * span / (last - first + 1)))
+                est = None
+                if count is not None and length:
+                    span = min(e or length, last) - max(s, first) + 1
+                    est = max(0, int(count * span / (last - first + 1)))
                 out.append({**base, "contig": contig, "start": s, "end": e, "est_records": est})
     return out
 

@@ -17,13 +17,13 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import InputError
-from ..genome import contig_kind, get_build
+from ..genome import get_build
 from ..store.bitplanes import pack_bits
 from ..store.writer import PartitionWriter
 from .annotations import AnnotationParser
 from .encode import reference_codes, reference_fail
 from .partition import _BlockBuilder, _info_value, allele_type
-from .sources import capture_htslib_messages, format_int, open_vcf
+from .sources import adj_inputs, capture_htslib_messages, open_vcf
 
 __all__ = ["run_merge_partition"]
 
@@ -131,24 +131,10 @@ def _emit_position(items, task, sources, builder, stats, absent_code, with_fail,
                                  fix="fix the GT values of this record") from exc
             if with_fail and any(src["formats"].values()):
                 use = {f: bool(adj) and src["formats"].get(f, False) for f in ("GQ", "DP", "AD")}
-                m = src["n"]
-                gq = format_int(rec, "GQ", m) if use["GQ"] else None
-                dp = format_int(rec, "DP", m) if use["DP"] or use["AD"] else None
-                ad = format_int(rec, "AD", m) if use["AD"] else None
-                if ad is not None and ad.ndim == 1:
-                    ad = ad[:, None]
-                if use["AD"] and dp is None and ad is not None:
-                    dp = np.where(ad < 0, 0, ad).sum(axis=1)
-                missing = np.full(m, -(2**31))
-                if ad is None or ad.shape[1] <= len(alts):
-                    ad = np.full((m, len(alts) + 1), -(2**31))
-                hap = np.zeros(m, bool)
-                kind = contig_kind(rec.CHROM)
-                if kind in ("X", "Y") and task.xy is not None:
-                    in_par = bool(build.in_par(kind, pos)) if build is not None else False
-                    hap = xy[cols] & (not in_par)
-                fail = reference_fail(codes, gt, missing if gq is None else gq, missing if dp is None else dp, ad,
-                                      hap, use["GQ"], use["DP"], use["AD"], half_call=task.params["half_call"], **adj)
+                xy_file = None if task.xy is None else xy[cols]
+                gq, dp, ad, hap = adj_inputs(rec, src["n"], len(alts), use, None, xy_file, build)
+                fail = reference_fail(codes, gt, gq, dp, ad, hap, use["GQ"], use["DP"], use["AD"],
+                                      half_call=task.params["half_call"], **adj)
         for a, alt in enumerate(alts, start=1):
             key = (rec.REF, alt)
             entry = keys.get(key)

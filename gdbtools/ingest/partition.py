@@ -14,12 +14,12 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import GdbError, InputError
-from ..genome import contig_kind, get_build
+from ..genome import get_build
 from ..store.bitplanes import n_words
 from ..store.writer import PartitionWriter
 from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES, encode_record, fail_record
-from .sources import capture_htslib_messages, format_int, open_vcf
+from .sources import adj_inputs, capture_htslib_messages, open_vcf
 
 __all__ = ["PartitionTask", "run_partition", "variant_schema", "allele_type"]
 
@@ -155,8 +155,8 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
     use_dp = bool(adj) and task.format_fields.get("DP", False)
     use_ad = bool(adj) and task.format_fields.get("AD", False)
     with_fail = use_gq or use_dp or use_ad
+    use = {"GQ": use_gq, "DP": use_dp, "AD": use_ad}
     build = get_build(params.get("build"))
-    xy = np.asarray(task.xy, dtype=bool) if task.xy is not None else np.zeros(task.n_samples, dtype=bool)
     perm = np.asarray(task.sample_perm, dtype=np.int64) if task.sample_perm is not None else None
     declared = set(task.declared_contigs)
     ann = AnnotationParser(task.annotation["key"], task.annotation["description"]) if task.annotation else None
@@ -164,9 +164,6 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
     columns = task.schema.names
     builder = _BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
     n = task.n_samples
-    empty_i32 = np.zeros(0, dtype=np.int32)
-    empty_ad = np.zeros((0, 0), dtype=np.int32)
-    no_hap = np.zeros(n, dtype=bool)
     stats = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
              "n_failed_calls": 0, "htslib_messages": []}
 
@@ -306,28 +303,9 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
                                              where=where(chrom, pos, ordinal), fix=fix)
                         stats["n_half_calls"] += n_half
                         if with_fail:
-                            gq = format_int(var, "GQ", n) if use_gq else None
-                            dp = format_int(var, "DP", n) if use_dp or use_ad else None
-                            ad = format_int(var, "AD", n) if use_ad else None
-                            if perm is not None:
-                                gq = gq[perm] if gq is not None else None
-                                dp = dp[perm] if dp is not None else None
-                                ad = ad[perm] if ad is not None else None
-                            if ad is not None and ad.ndim == 1:
-                                ad = ad[:, None]
-                            if use_ad and dp is None and ad is not None:  # no DP: allele balance over sum(AD)
-                                dp = np.where(ad < 0, 0, ad).sum(axis=1).astype(np.int32)
-                            hap = no_hap
-                            kind_c = contig_kind(chrom)
-                            if kind_c in ("X", "Y") and task.xy is not None:
-                                in_par = bool(build.in_par(kind_c, pos)) if build is not None else False
-                                hap = xy if not in_par else no_hap
+                            gq, dp, ad, hap = adj_inputs(var, n, n_alt, use, perm, task.xy, build)
                             stats["n_failed_calls"] += fail_record(
-                                gt, n_alt, row0, builder.fail, half_mode,
-                                gq if gq is not None else np.full(n, -(2**31), np.int32),
-                                dp if dp is not None else np.full(n, -(2**31), np.int32),
-                                ad if ad is not None and ad.shape[1] > n_alt else np.full((n, n_alt + 1), -(2**31), np.int32),
-                                hap, use_gq, use_dp, use_ad,
+                                gt, n_alt, row0, builder.fail, half_mode, gq, dp, ad, hap, use_gq, use_dp, use_ad,
                                 adj["min_gq"], adj["min_dp"], adj["min_dp_haploid"], adj["min_ab"])
                     builder.rows += n_alt
                     ref = var.REF

@@ -304,3 +304,41 @@ def format_int(variant, name: str, n: int) -> np.ndarray | None:
     else:
         return None
     return out[:, 0] if out.shape[1] == 1 else out
+
+
+INT32_MISSING = -(2**31)
+
+
+def adj_inputs(variant, n: int, n_alt: int, use: dict, perm=None, xy=None, build=None):
+    """The genotype-filter inputs of one record: ``(gq, dp, ad, hap)`` with missing values as INT32_MIN.
+
+    gq, dp : (N,) int32; ad : (N, n_alt + 1) int32; hap : (N,) bool, samples haploid at this locus (XY outside
+    the PARs of chrX/chrY, by reported sex). `use` names the FORMAT fields to apply (``{"GQ", "DP", "AD"}``
+    -> bool); without DP the allele balance uses sum(AD). `perm` reorders file columns to store order.
+    """
+    from ..genome import contig_kind
+
+    def get(name):
+        values = format_int(variant, name, n)
+        return values if values is None or perm is None else values[perm]
+
+    gq = get("GQ") if use.get("GQ") else None
+    dp = get("DP") if use.get("DP") or use.get("AD") else None
+    ad = get("AD") if use.get("AD") else None
+    if ad is not None and ad.ndim == 1:
+        ad = ad[:, None]
+    if use.get("AD") and dp is None and ad is not None:
+        dp = np.where(ad < 0, 0, ad).sum(axis=1).astype(np.int32)
+    if gq is None:
+        gq = np.full(n, INT32_MISSING, np.int32)
+    if dp is None:
+        dp = np.full(n, INT32_MISSING, np.int32)
+    if ad is None or ad.shape[1] <= n_alt:
+        ad = np.full((n, n_alt + 1), INT32_MISSING, np.int32)
+    hap = np.zeros(n, dtype=bool)
+    kind = contig_kind(variant.CHROM)
+    if kind in ("X", "Y") and xy is not None:
+        in_par = bool(build.in_par(kind, variant.POS)) if build is not None else False
+        if not in_par:
+            hap = np.asarray(xy, dtype=bool)
+    return gq, dp, ad, hap

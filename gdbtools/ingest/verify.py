@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GdbError
-from ..genome import contig_kind, get_build, parse_region
+from ..genome import get_build, parse_region
 from ..store.bitplanes import unpack_bits
 from ..store.format import sha256_file
 from ..store.reader import Store
 from .encode import reference_codes, reference_fail
-from .sources import format_int, open_vcf, read_header, real_stderr
+from .sources import adj_inputs, open_vcf, read_header, real_stderr
 
 __all__ = ["verify", "VerifyReport"]
 
@@ -123,26 +123,9 @@ def verify(store: str | Store, inputs=None, *, progress: bool = True) -> VerifyR
                 gt = rec.genotype.array()[perm]
                 codes = reference_codes(gt, n_alt, params["half_call"])
                 if any(use.values()):
-                    n = st.n_samples
-                    gq = format_int(rec, "GQ", n) if use["GQ"] else None
-                    dp = format_int(rec, "DP", n) if use["DP"] or use["AD"] else None
-                    ad = format_int(rec, "AD", n) if use["AD"] else None
-                    gq, dp, ad = (None if a is None else a[perm] for a in (gq, dp, ad))
-                    if ad is not None and ad.ndim == 1:
-                        ad = ad[:, None]
-                    if use["AD"] and dp is None and ad is not None:
-                        dp = np.where(ad < 0, 0, ad).sum(axis=1)
-                    missing = np.full(n, -(2**31))
-                    if ad is None or ad.shape[1] <= n_alt:
-                        ad = np.full((n, n_alt + 1), -(2**31))
-                    hap = np.zeros(n, bool)
-                    kind = contig_kind(chrom)
-                    if kind in ("X", "Y") and xy is not None:
-                        in_par = bool(build.in_par(kind, pos)) if build is not None else False
-                        hap = xy & (not in_par)
-                    fail = reference_fail(codes, gt, missing if gq is None else gq, missing if dp is None else dp,
-                                          ad, hap, use["GQ"], use["DP"], use["AD"], half_call=params["half_call"],
-                                          **adj)
+                    gq, dp, ad, hap = adj_inputs(rec, st.n_samples, n_alt, use, perm, xy, build)
+                    fail = reference_fail(codes, gt, gq, dp, ad, hap, use["GQ"], use["DP"], use["AD"],
+                                          half_call=params["half_call"], **adj)
             for a, alt in enumerate(alts, start=1):
                 try:
                     var, got, got_fail = next(rows)
