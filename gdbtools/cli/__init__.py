@@ -37,7 +37,7 @@ def main():
 
 def _register() -> None:
     # each module registers its commands on `main`; modules not written yet are skipped
-    for name in ("store_cmds", "stats_cmds", "cluster_cmds", "demo_cmds"):
+    for name in ("store_cmds", "stats_cmds", "cluster_cmds", "pipeline_cmds", "demo_cmds"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

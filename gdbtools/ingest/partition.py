@@ -181,7 +181,8 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
         if task.contig is None:  # a sequential read of the whole file: line numbers are exact for text VCF
             line = f"line {task.header_lines + ordinal}" if not task.path.endswith(".bcf") else f"record {ordinal}"
             return f"{line} ({chrom}:{pos})" if chrom is not None else line
-        return f"{chrom}:{pos}" + (f" (record {ordinal} of region {task.contig}:{task.start}-{task.end or ''})")
+        region = f"record {ordinal} of region {task.contig}:{task.start}-{task.end or ''}"
+        return f"{chrom}:{pos} ({region})" if chrom is not None else region
 
     def flush():
         if builder.rows == 0:

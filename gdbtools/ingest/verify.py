@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GdbError
+from ..errors import GdbError, StoreError
 from ..genome import get_build, parse_region
 from ..store.bitplanes import unpack_bits
 from ..store.format import sha256_file
@@ -80,7 +80,11 @@ def verify(store: str | Store, inputs=None, *, progress: bool = True) -> VerifyR
                        fix="verify each per-sample input separately after a concat ingest")
     report = VerifyReport()
     for part in st.manifest["partitions"]:
-        if sha256_file(st.path / part["variants"]) != part["variants_sha256"]:
+        path = st.path / part["variants"]
+        if not path.exists():
+            raise StoreError("a variant table listed in the manifest is missing", file=path,
+                             fix="the store is damaged; re-run the ingest into a new directory")
+        if sha256_file(path) != part["variants_sha256"]:
             report.add(f"{part['variants']}: checksum differs from the manifest")
     sources = [s["path"] for s in params["inputs"]]
     if inputs is not None:

@@ -174,7 +174,7 @@ class Store:
         want = None if columns is None else list(dict.fromkeys([*columns, *(["pos"] if region else [])]))
         frames, offsets = [], []
         for part in parts:
-            table = pq.read_table(self.path / part["variants"], columns=want)
+            table = self._read_variants(part, want)
             frames.append(table.to_pandas())
             offsets.append(self._partition_offset(part["id"]))
         if not frames:
@@ -191,10 +191,18 @@ class Store:
     def variants_of_partition(self, pid: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The variant rows of one partition, indexed by global ``variant_index``."""
         part = next(p for p in self.manifest["partitions"] if p["id"] == pid)
-        frame = pq.read_table(self.path / part["variants"], columns=columns).to_pandas()
+        frame = self._read_variants(part, columns).to_pandas()
         off = self._partition_offset(pid)
         frame.index = pd.RangeIndex(off, off + len(frame), name="variant_index")
         return frame
+
+    def _read_variants(self, part: dict, columns):
+        path = self.path / part["variants"]
+        try:
+            return pq.read_table(path, columns=columns)
+        except FileNotFoundError as exc:
+            raise StoreError("a variant table listed in the manifest is missing", file=path,
+                             fix="the store is damaged; re-run the ingest into a new directory") from exc
 
     def _partition_offset(self, pid: str) -> int:
         return self._part_offsets.get(pid, 0)  # an empty partition has no rows; its offset is irrelevant

@@ -138,6 +138,11 @@ class StoreWriter:
                     stats[key] = stats.get(key, 0) + value
                 elif isinstance(value, list):
                     stats[key] = (stats.get(key, []) + value)[:50]
+            variants_file = self.path / done["variants"]
+            if not variants_file.exists() or sha256_file(variants_file) != done["variants_sha256"]:
+                raise StoreError("a finished partition's variant table is missing or changed", file=variants_file,
+                                 fix=f"remove {work / (pid + '.done.json')} and run the ingest again to redo "
+                                     "that partition")
             for blk in done["blocks"]:
                 path = self.path / blk["path"]
                 if not path.exists() or path.stat().st_size != blk["bytes"]:

@@ -189,3 +189,28 @@ def test_manifest__records_provenance(small_store, small_cohort):
     assert m["params"]["adj"] == {"min_gq": 20, "min_dp": 10, "min_dp_haploid": 5, "min_ab": 0.2}
     assert m["metadata"]["n_missing_metadata"] == 0
     assert np.all(np.diff([b["variant_offset"] for b in m["blocks"]]) > 0)
+
+
+def test_store__missing_variant_table_is_a_clear_error(small_store, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(small_store.path, copy)
+    (copy / small_store.manifest["partitions"][0]["variants"]).unlink()
+    store = open_store(copy)
+    with pytest.raises(StoreError, match="variant table listed in the manifest is missing"):
+        store.variants()
+    with pytest.raises(StoreError, match="variant table listed in the manifest is missing"):
+        verify(store, progress=False)
+
+
+def test_finalize__refuses_a_partition_whose_variant_table_is_gone(data_dir, tmp_path):
+    src = data_dir / "hail_gatk_100/multipleChromosomes.vcf.gz"
+    out = tmp_path / "store"
+    plan = ingest(src, out, progress=False, step="init", partition_by="contig")
+    for i in range(len(plan.partitions)):
+        ingest(src, out, progress=False, step="partition", partition=i, partition_by="contig")
+    (out / "variants" / "p00003.parquet").unlink()
+    with pytest.raises(StoreError, match="variant table is missing or changed"):
+        ingest(src, out, progress=False, step="finalize", partition_by="contig")
+    assert not (out / "manifest.json").exists()

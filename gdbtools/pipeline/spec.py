@@ -1,0 +1,525 @@
+"""Reading and validating a pipeline file (YAML) into a :class:`Pipeline`, before anything runs.
+
+Every problem is reported at once, each with its line and key (``line 14, steps[2].by``) and a fix. Paths
+are relative to the pipeline file's directory; ``${NAME}`` and ``${NAME:-default}`` are replaced by
+environment variables (an unset one without a default is an error), ``~`` by the home directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import hashlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import PipelineInvalid, Problem
+from .registry import PIPELINE_ARTIFACTS, STEPS, StepKind, known_kinds
+
+__all__ = ["Pipeline", "StepSpec", "load", "TOP_KEYS"]
+
+TOP_KEYS = {
+    "version": "format version of the pipeline file (1)",
+    "name": "a name for the runs (default: the file name)",
+    "description": "free text",
+    "workdir": "where run records and step state go (default: outputs.dir)",
+    "checksum": "how inputs are fingerprinted: sha256 (default; cached per file version) or stat (size and "
+                "modification time only, for very large deliveries)",
+    "inputs": "vcf (files or globs), metadata (TSV), store (an existing store, instead of an ingest step)",
+    "outputs": "store (written by the ingest step) and dir (the steps' results, run records)",
+    "steps": "the steps, in order",
+    "cluster": "the Dask cluster the steps run on: kind (local, local-cuda, slurm, an address) and settings",
+}
+INPUT_KEYS = ("vcf", "metadata", "store")
+OUTPUT_KEYS = ("store", "dir")
+STEP_KEYS = ("kind", "name", "out")
+VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class StepSpec:
+    """One validated step: its name, kind, parameters (defaults filled in) and output paths."""
+
+    index: int
+    name: str
+    kind: str
+    params: dict
+    outputs: dict[str, str]
+    line: int | None = None
+
+    @property
+    def step_kind(self) -> StepKind:
+        return STEPS[self.kind]
+
+
+@dataclass
+class Pipeline:
+    """A validated pipeline: resolved absolute paths, expanded globs, steps with their parameters."""
+
+    name: str
+    path: str | None
+    sha256: str | None
+    base_dir: Path
+    workdir: Path
+    out_dir: Path
+    checksum: str
+    vcf: list[str]
+    metadata: str | None
+    store: str | None
+    store_is_input: bool
+    steps: list[StepSpec]
+    cluster: dict | None
+    env: dict[str, str] = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The pipeline's own input artifacts (``vcf``, ``metadata``, ``store``) that are given."""
+        found: dict[str, Any] = {}
+        if self.vcf:
+            found["vcf"] = list(self.vcf)
+        if self.metadata:
+            found["metadata"] = self.metadata
+        if self.store_is_input:
+            found["store"] = self.store
+        return found
+
+
+# -- YAML with line numbers ----------------------------------------------------------------------------------
+class _Doc:
+    """Plain data from YAML, plus the line of every key path (``("steps", 2, "by") -> 14``)."""
+
+    def __init__(self, data: Any, lines: dict[tuple, int] | None = None):
+        self.data = data
+        self.lines = lines or {}
+
+    def where(self, path: tuple) -> str:
+        text = _format_path(path)
+        line = None
+        for cut in range(len(path), -1, -1):  # the nearest enclosing key that has a line
+            line = self.lines.get(path[:cut])
+            if line is not None:
+                break
+        if line is None:
+            return text
+        return f"line {line}, {text}" if text else f"line {line}"
+
+
+def _format_path(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _parse_yaml(text: str, file: str | None) -> _Doc:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise PipelineInvalid([Problem("", "the pipeline file is empty",
+                                           "start from examples/pipeline.yaml")], file)
+        lines: dict[tuple, int] = {}
+        problems: list[Problem] = []
+        data = _construct(loader, node, (), lines, problems)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PipelineInvalid([Problem(where, f"not valid YAML: {problem}",
+                                       "check the indentation and the colons around that line; quote a value that holds "
+                                       "': ', ' #' or, inside [...] or {...}, a ${VAR}, a comma or a bracket")],
+                              file) from None
+    finally:
+        loader.dispose()
+    if problems:
+        raise PipelineInvalid(problems, file)
+    return _Doc(data, lines)
+
+
+def _construct(loader, node, path, lines, problems):
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                problems.append(Problem(f"line {key_node.start_mark.line + 1}", f"a key must be a word, not {key!r}"))
+                continue
+            key = str(key)
+            if key in out:
+                problems.append(Problem(f"line {key_node.start_mark.line + 1}, {_format_path(path + (key,))}",
+                                        f"key {key!r} appears twice here (first on line {lines[path + (key,)]})",
+                                        "keep one of them"))
+                continue
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _construct(loader, value_node, path + (key,), lines, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, path + (i,), lines, problems) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+# -- validation ------------------------------------------------------------------------------------------------
+class _Checker:
+    def __init__(self, doc: _Doc, base_dir: Path, environ):
+        self.doc, self.base, self.environ = doc, base_dir, environ
+        self.problems: list[Problem] = []
+        self.env_used: dict[str, str] = {}
+
+    def problem(self, path: tuple, message: str, fix: str | None = None) -> None:
+        self.problems.append(Problem(self.doc.where(path), message, fix))
+
+    def unknown_keys(self, mapping: dict, allowed, path: tuple, what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, list(allowed), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.problem(path + (key,), f"unknown key {key!r} in {what}",
+                             f"{hint}the keys of {what} are: {', '.join(allowed)}")
+
+    def mapping(self, value, path: tuple, what: str) -> dict | None:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem(path, f"{what} must be a mapping (key: value lines), not {type(value).__name__}",
+                         f"indent the keys of {what} under `{path[-1] if path else what}:`")
+            return None
+        return value
+
+    def string(self, value, path: tuple, what: str) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, f"{what} must be a non-empty string, not {value!r}")
+            return None
+        return value
+
+    def expand(self, text: str, path: tuple) -> str | None:
+        missing = []
+
+        def sub(match):
+            name, default = match.group(1), match.group(2)
+            value = self.environ.get(name)
+            if value is None or (value == "" and default is not None):
+                if default is None:
+                    missing.append(name)
+                    return ""
+                value = default
+            self.env_used[name] = value
+            return value
+
+        expanded = _ENV.sub(sub, text)
+        if missing:
+            self.problem(path, f"environment variable {missing[0]} is not set (used in {text!r})",
+                         f"export {missing[0]}=... before running, or write ${{{missing[0]}:-default}}")
+            return None
+        return expanded
+
+    def path(self, value, path: tuple, what: str) -> Path | None:
+        text = self.string(value, path, what)
+        if text is None:
+            return None
+        text = self.expand(text, path)
+        if text is None:
+            return None
+        p = Path(os.path.expanduser(text))
+        return Path(os.path.normpath(p if p.is_absolute() else self.base / p))
+
+
+def _natural(path: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
+
+
+def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: bool = True,
+         check_inputs: bool = True, environ: dict | None = None) -> Pipeline:
+    """Read and validate a pipeline.
+
+    Parameters
+    ----------
+    source
+        A path to a YAML file, the file's content as a dict, or a :class:`Pipeline` (returned as is).
+    base_dir
+        Relative paths are relative to this (default: the file's directory; for a dict, the working directory).
+    check_requires
+        Check that each step kind's required modules (e.g. the statistics) are importable.
+    check_inputs
+        Check that input files and globs exist (``False`` for a syntax-only check, e.g. of an example).
+    environ
+        The environment for ``${NAME}`` (default ``os.environ``).
+
+    Raises :class:`~gdbtools.pipeline.errors.PipelineInvalid` listing every problem with its line and fix.
+    """
+    if isinstance(source, Pipeline):
+        return source
+    environ = os.environ if environ is None else environ
+    file = None
+    if isinstance(source, dict):
+        doc, text = _Doc(source), None
+        base = Path(base_dir or os.getcwd()).resolve()
+        default_name = "pipeline"
+    else:
+        file = str(Path(source).resolve())
+        try:
+            text = Path(file).read_text()
+        except FileNotFoundError:
+            raise PipelineInvalid([Problem("", "no such pipeline file", "check the path")], file) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PipelineInvalid([Problem("", f"cannot read the pipeline file: {exc}")], file) from None
+        doc = _parse_yaml(text, file)
+        base = Path(base_dir).resolve() if base_dir else Path(file).parent
+        default_name = Path(file).stem
+    c = _Checker(doc, base, environ)
+    top = doc.data
+    if not isinstance(top, dict):
+        raise PipelineInvalid([Problem("line 1" if file else "", "a pipeline is a mapping with inputs:, outputs: "
+                                       "and steps:", "start from examples/pipeline.yaml")], file)
+    c.unknown_keys(top, list(TOP_KEYS), (), "a pipeline")
+
+    version = top.get("version", 1)
+    if version != 1:
+        c.problem(("version",), f"unknown pipeline format version {version!r}", "write `version: 1`")
+    name = c.string(top.get("name"), ("name",), "name") or default_name
+    if not _NAME.match(name):
+        c.problem(("name",), f"name {name!r} may hold only letters, digits, '_', '.' and '-'")
+    checksum = top.get("checksum", "sha256")
+    if checksum not in ("sha256", "stat"):
+        c.problem(("checksum",), f"checksum must be sha256 or stat, not {checksum!r}")
+
+    # inputs
+    inputs = c.mapping(top.get("inputs"), ("inputs",), "inputs") or {}
+    c.unknown_keys(inputs, INPUT_KEYS, ("inputs",), "inputs")
+    vcf = _vcf_inputs(c, inputs.get("vcf"), check_inputs)
+    metadata = c.path(inputs.get("metadata"), ("inputs", "metadata"), "inputs.metadata")
+    if metadata is not None and check_inputs and not metadata.is_file():
+        c.problem(("inputs", "metadata"), f"no such metadata file: {metadata}", "check the path")
+    store_in = c.path(inputs.get("store"), ("inputs", "store"), "inputs.store")
+    if store_in is not None and check_inputs and not (store_in / "manifest.json").is_file():
+        c.problem(("inputs", "store"), f"{store_in} is not a complete cohort store (no manifest.json)",
+                  "give a store written by `gdbtools ingest`, or ingest it in this pipeline (an ingest step "
+                  "writing outputs.store)")
+
+    # outputs
+    outputs = c.mapping(top.get("outputs"), ("outputs",), "outputs") or {}
+    c.unknown_keys(outputs, OUTPUT_KEYS, ("outputs",), "outputs")
+    store_out = c.path(outputs.get("store"), ("outputs", "store"), "outputs.store")
+    out_dir = c.path(outputs.get("dir"), ("outputs", "dir"), "outputs.dir")
+    if out_dir is None and "dir" not in outputs:
+        c.problem(("outputs",) if "outputs" in top else (), "outputs.dir is missing: the directory for the "
+                  "steps' results and the run records", "add `outputs:` with `dir: results/<name>`")
+    if store_out is not None and check_inputs and store_out.exists():
+        if not store_out.is_dir():
+            c.problem(("outputs", "store"), f"{store_out} exists and is not a directory")
+        elif any(store_out.iterdir()) and not ((store_out / "manifest.json").exists()
+                                               or (store_out / "_work").exists()):
+            c.problem(("outputs", "store"), f"{store_out} exists and is not a gdbtools store",
+                      "choose another directory (gdbtools never writes into other data)")
+    workdir = c.path(top.get("workdir"), ("workdir",), "workdir") if "workdir" in top else out_dir
+
+    # steps
+    raw_steps = top.get("steps")
+    steps: list[StepSpec] = []
+    if raw_steps is None:
+        c.problem(("steps",) if "steps" in top else (), "no steps", "add `steps:` with a list, e.g. `- kind: ingest`")
+    elif not isinstance(raw_steps, list) or not raw_steps:
+        c.problem(("steps",), "steps must be a non-empty list (lines starting with `- `)")
+    else:
+        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata, check_requires)
+
+    cluster = _cluster(c, top.get("cluster"))
+    if c.problems:
+        raise PipelineInvalid(c.problems, file)
+    return Pipeline(name=name, path=file, sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
+                    base_dir=base, workdir=workdir, out_dir=out_dir, checksum=checksum,
+                    vcf=vcf or [], metadata=str(metadata) if metadata else None,
+                    store=str(store_in or store_out) if (store_in or store_out) else None,
+                    store_is_input=store_in is not None, steps=steps, cluster=cluster, env=c.env_used,
+                    data=top)
+
+
+def _vcf_inputs(c: _Checker, value, check_inputs: bool) -> list[str] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        c.problem(("inputs", "vcf"), "inputs.vcf must be a path or glob, or a list of them")
+        return None
+    found: list[str] = []
+    for i, item in enumerate(items):
+        path = ("inputs", "vcf") if isinstance(value, str) else ("inputs", "vcf", i)
+        p = c.path(item, path, "a VCF/BCF path")
+        if p is None:
+            continue
+        text = str(p)
+        if glob.has_magic(text):
+            matches = sorted((m for m in glob.glob(text) if os.path.isfile(m)), key=_natural)
+            if not matches and check_inputs:
+                c.problem(path, f"{item!r} matches no file", "check the pattern (and that the delivery has "
+                          "arrived); patterns use *, ? and [..] like the shell")
+        else:
+            matches = [text]
+            if check_inputs and not p.is_file():
+                fix = (f"name the files: {text.rstrip('/')}/*.vcf.gz" if p.is_dir() else "check the path")
+                c.problem(path, f"no such VCF/BCF file: {text}", fix)
+                continue
+        for m in matches:
+            if not m.endswith(VCF_SUFFIXES):
+                if glob.has_magic(text):
+                    continue  # a pattern such as delivery/* also matches the indexes: keep the VCF/BCF files
+                c.problem(path, f"{m} is not a VCF/BCF file (expected {', '.join(VCF_SUFFIXES)})")
+            elif m not in found:
+                found.append(m)
+    return found
+
+
+def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata,
+           check_requires: bool) -> list[StepSpec]:
+    kinds = known_kinds()
+    available = {"vcf": vcf is not None, "metadata": metadata is not None, "store": store_in is not None}
+    writers: dict[str, str] = {}  # artifact -> the step that writes it
+    out_paths: dict[str, str] = {}
+    names: dict[str, int] = {}
+    specs: list[StepSpec] = []
+    missing_modules: set[str] = set()
+    for i, item in enumerate(raw_steps):
+        path = ("steps", i)
+        if isinstance(item, str):
+            item = {"kind": item}
+        elif isinstance(item, dict) and "kind" not in item and len(item) == 1:
+            (only, body), = item.items()  # the short form `- freq: {by: [population]}`
+            if only in STEPS and (body is None or isinstance(body, dict)):
+                item = {"kind": only, **(body or {})}
+                c.doc.lines.update({path + (k,): c.doc.lines.get(path + (only, k), c.doc.lines.get(path))
+                                    for k in (body or {})})
+        if not isinstance(item, dict):
+            c.problem(path, f"a step is a kind (`- verify`) or a mapping with `kind:`, not {item!r}")
+            continue
+        kind = item.get("kind")
+        if kind not in STEPS:
+            close = difflib.get_close_matches(str(kind), kinds, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            c.problem(path + (("kind",) if "kind" in item else ()),
+                      f"unknown step kind {kind!r}" if kind is not None else "this step has no `kind:`",
+                      f"{hint}the known step kinds are: {', '.join(kinds)}")
+            continue
+        sk = STEPS[kind]
+        name = item.get("name", kind)
+        if not isinstance(name, str) or not _NAME.match(name):
+            c.problem(path + ("name",), f"step name {name!r} may hold only letters, digits, '_', '.' and '-'")
+            continue
+        if name in names:
+            c.problem(path + (("name",) if "name" in item else ()),
+                      f"two steps are named {name!r} (the other is steps[{names[name]}])",
+                      f"give this one its own name, e.g. `name: {name}_2`")
+            continue
+        names[name] = i
+        if check_requires:
+            for module in sk.requires:
+                if module not in missing_modules and _missing(module):
+                    missing_modules.add(module)
+                    c.problem(path + ("kind",), f"step kind {kind!r} needs {module}, which this gdbtools does "
+                              "not have (the statistics may not be installed or released yet)",
+                              "update gdbtools, or leave this step out for now")
+        allowed = list(STEP_KEYS) + list(sk.params)
+        c.unknown_keys(item, allowed, path, f"a {kind} step")
+        params = {}
+        for key, p in sk.params.items():
+            value, problem = p.coerce(item[key]) if key in item else (p.default, None)
+            if problem:
+                c.problem(path + (key,), f"{kind}.{key} {problem}", p.doc and f"{key}: {p.doc}")
+            params[key] = value
+        # inputs must be there before the step
+        for art in sk.inputs:
+            if available.get(art):
+                continue
+            if art == "store":
+                fix = ("add an ingest step before it (writing outputs.store), or give an existing store as "
+                       "inputs.store")
+            elif art in PIPELINE_ARTIFACTS:
+                fix = f"give {PIPELINE_ARTIFACTS[art]}"
+            else:
+                fix = f"add a step named {art!r} before this one"
+            c.problem(path, f"step {name!r} reads {PIPELINE_ARTIFACTS.get(art, repr(art))}, which neither the "
+                      "inputs nor an earlier step provide", fix)
+        # outputs
+        outputs = {}
+        for art_t, path_t in sk.outputs.items():
+            art = art_t.format(name=name)
+            if "out" in item:
+                if len(sk.outputs) != 1:
+                    c.problem(path + ("out",), f"a {kind} step writes several outputs; `out:` cannot place them")
+                    break
+                target = c.path(item["out"], path + ("out",), "out")
+            elif "{dir}" in path_t and out_dir is None:
+                target = None  # reported once, as outputs.dir missing
+            elif "{store}" in path_t:
+                if store_out is None:
+                    c.problem(path, f"step {name!r} writes the cohort store, but outputs.store is not given",
+                              "add `store: <directory>` under outputs:")
+                    target = None
+                else:
+                    target = store_out
+            else:
+                target = Path(path_t.format(name=name, dir=out_dir))
+            if target is None:
+                continue
+            if art in writers and art != name:
+                c.problem(path, f"step {name!r} writes {art!r}, which step {writers[art]!r} writes already")
+            if str(target) in out_paths:
+                c.problem(path + (("out",) if "out" in item else ()), f"step {name!r} writes {target}, like step "
+                          f"{out_paths[str(target)]!r}", "give one of them another `out:`")
+            writers[art], out_paths[str(target)] = name, name
+            outputs[art] = str(target)
+            available[art] = True
+            if art == "store" and store_in is not None:
+                c.problem(path, "inputs.store is given and this step writes the store too",
+                          "remove inputs.store (this step writes outputs.store), or remove this step")
+        specs.append(StepSpec(index=i, name=name, kind=kind, params=params, outputs=outputs,
+                              line=c.doc.lines.get(path)))
+    return specs
+
+
+def _missing(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def _cluster(c: _Checker, value) -> dict | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"kind": value}
+    mapping = c.mapping(value, ("cluster",), "cluster")
+    if mapping is None:
+        return None
+    from ..cluster import KINDS, settings
+    from ..cluster import _is_address  # noqa: PLC2701 - the same test connect() applies
+
+    kind = mapping.get("kind", "local")
+    if not isinstance(kind, str) or (kind not in KINDS and not _is_address(kind)):
+        c.problem(("cluster", "kind"), f"unknown cluster kind {kind!r}",
+                  f"use one of {', '.join(KINDS)}, a scheduler address (tcp://host:8786) or a scheduler file (.json)")
+        return None
+    overrides = {k: v for k, v in mapping.items() if k != "kind"}
+    try:
+        settings(kind if kind in KINDS else "address", overrides)
+    except TypeError as exc:
+        bad = str(exc).split(":", 1)[0].split(", ")
+        key = next((k for k in overrides if k.replace("_", "-") in bad), next(iter(overrides)))
+        valid = str(exc).split("valid: ", 1)[-1]
+        c.problem(("cluster", key), f"{key!r} is not a setting of cluster kind {kind!r}",
+                  f"the settings of {kind} are: {valid} (see `gdbtools cluster config`)")
+        return None
+    return {"kind": kind, "settings": overrides}
