@@ -14,12 +14,16 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
 from .errors import GdbError  # noqa: E402
 from .store import Store, open_store  # noqa: E402
 
-__all__ = ["__version__", "GdbError", "Store", "open_store"]
+__all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort"]
 
 _SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome")
 
 
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front
+    if name in ("open", "Cohort"):  # gdbtools.open(path) -> Cohort, imported on first use (keeps CLI start fast)
+        from . import cohort
+
+        return getattr(cohort, name)
     if name in _SUBMODULES:
         import importlib
 

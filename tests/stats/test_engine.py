@@ -1,0 +1,143 @@
+"""The fused pass: identical results on every backend and on a Dask cluster, one read per block, selections.
+
+Tolerance: none.  Integer columns and every float column (computed from the same integers, HWE bit-identical
+across backends, the F sums in fixed point) must be exactly equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import gdbtools
+from gdbtools.backend import get_backend
+from gdbtools.backend.cupy_backend import gpu_available
+from gdbtools.errors import BackendError, GdbError
+from gdbtools.stats import engine
+
+KW = dict(freq=["sex", "population"], adj=True, variant_qc=True, sample_qc=True, qc_adj=True, batch_by="pipeline")
+TABLES = ("freq", "variant_qc", "sample_qc", "batch_check")
+
+
+def _backends():
+    names = ["numpy", "host"]
+    if gpu_available():
+        names.append("cupy")
+    return names
+
+
+@pytest.fixture(scope="module")
+def reference(small_store):
+    return gdbtools.open(small_store.path).compute(backend="numpy", client=False, **KW)
+
+
+@pytest.mark.parametrize("name", ["host", pytest.param("cupy", marks=pytest.mark.gpu)])
+def test_compute__whole_result_identical_on_every_backend(small_store, reference, name):
+    if name == "cupy" and not gpu_available():
+        pytest.skip("no CUDA device")
+    try:
+        get_backend(name)
+    except BackendError as exc:
+        pytest.skip(f"{name} backend unavailable: {exc.message}")
+    cohort = gdbtools.open(small_store.path)
+    res = cohort.compute(backend=name, client=False, **KW)
+    assert res.info["backend"] == name
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(res, table), getattr(reference, table), check_exact=True)
+    pd.testing.assert_frame_equal(cohort.sex_check(backend=name, client=False),
+                                  cohort.sex_check(backend="numpy", client=False), check_exact=True)
+    assert reference.sample_qc["n_filtered"].sum() > 0 and reference.freq["AC_Hemi"].sum() > 0
+
+
+def test_compute__dask_cluster_gives_the_local_result(small_store, reference, monkeypatch):
+    """On a Dask LocalCluster (worker processes), tasks of ~1,000 variants, per-sample partials tree-reduced."""
+    from distributed import Client, LocalCluster
+
+    monkeypatch.setattr(engine, "TASK_VARIANTS", 1000)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        cohort = gdbtools.open(small_store.path)
+        res = cohort.compute(backend="numpy", **KW)  # client=None: the current client
+        assert res.info["dask"] is True
+        sex = cohort.sex_check(backend="numpy")
+        local = cohort.compute(backend="numpy", client=False, freq=True)
+        assert local.info["dask"] is False
+        del client
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(res, table), getattr(reference, table), check_exact=True)
+    pd.testing.assert_frame_equal(sex, gdbtools.open(small_store.path).sex_check(backend="numpy", client=False))
+
+
+def test_decode_block__equals_store_read_block(small_store):
+    pool = engine._BufferPool()
+    for i in range(len(small_store.blocks_meta)):
+        ours, buf = engine._decode_block(small_store, i, pool)
+        theirs = small_store.read_block(i)
+        for plane in ("lo", "hi", "fail"):
+            np.testing.assert_array_equal(getattr(ours, plane), getattr(theirs, plane))
+        assert (ours.variant_offset, ours.contig, ours.n_samples) == (theirs.variant_offset, theirs.contig, 300)
+        pool.put(buf)
+
+
+def test_compute__one_read_per_block(small_store, monkeypatch):
+    """freq + variant QC + sample QC + batch check read every block exactly once (the fused pass)."""
+    reads = []
+    original = engine._decode_block
+    monkeypatch.setattr(engine, "_decode_block", lambda store, i, pool: reads.append(i) or original(store, i, pool))
+    gdbtools.open(small_store.path).compute(backend="numpy", client=False, **KW)
+    assert sorted(reads) == list(range(len(small_store.blocks_meta)))
+
+
+def test_compute__selection_equals_subset_of_samples_and_rows(small_store):
+    cohort = gdbtools.open(small_store.path)
+    ids = cohort.store.samples["sample_id"][::3].tolist()
+    a = cohort.select(samples=ids, region="chrX:2700000-2800000").compute(freq=["population"], variant_qc=True,
+                                                                          sample_qc=True, client=False)
+    mask = np.zeros(cohort.store.n_samples, bool)
+    mask[::3] = True
+    b = cohort.select(samples=mask).select(region=["chrX"]).select(region="chrX:2700000-2800000")
+    b = b.compute(freq=["population"], variant_qc=True, sample_qc=True, client=False)
+    for table in ("freq", "variant_qc", "sample_qc"):
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table))
+    assert len(a.sample_qc) == len(ids) and a.freq["contig"].eq("chrX").all()
+    assert a.freq["pos"].between(2_700_000, 2_800_000).all() and len(a.freq) > 10
+
+
+def test_cohort__select_and_its_errors(small_store):
+    cohort = gdbtools.open(small_store.path)
+    assert cohort.n_samples == 300 and cohort.n_variants == small_store.n_variants
+    sub = cohort.select(samples="population == 'nfe' and sex == 'XX'").select(samples="region == 'Capital'")
+    samples = cohort.store.samples
+    want = ((samples["population"] == "nfe") & (samples["sex"] == "XX") & (samples["region"] == "Capital")).sum()
+    assert sub.n_samples == want > 0
+    assert "300" in repr(cohort) and str(want) in repr(sub)
+    assert cohort.select(region="chr1:1-10").select(region="chrX").n_variants == 0
+    with pytest.raises(GdbError, match="cannot evaluate the sample query"):
+        cohort.select(samples="nonexistent == 1")
+    with pytest.raises(GdbError, match="not in the store"):
+        cohort.select(samples=["GDB000001", "nobody"])
+    with pytest.raises(GdbError, match="unknown_sex"):
+        cohort.freq(unknown_sex="maybe")
+    with pytest.raises(GdbError, match="at least two values"):
+        cohort.select(samples="pipeline == 'gatk-4.2'").batch_check(by="pipeline")
+    with pytest.raises(GdbError, match="unknown backend"):
+        cohort.freq(backend="tpu")
+    with pytest.raises(GdbError, match="grpmax_by='population' is not one of the grouping columns"):
+        cohort.freq(by=["sex"], grpmax_by="population")
+
+
+def test_compute__tables_convert_to_arrow(reference):
+    import pyarrow as pa
+
+    for table in TABLES:
+        df = getattr(reference, table)
+        back = pa.Table.from_pandas(df).to_pandas()
+        pd.testing.assert_frame_equal(back, df, check_dtype=False)
+
+
+def test_compute__empty_selection_gives_empty_tables(small_store):
+    cohort = gdbtools.open(small_store.path).select(region="chr2")
+    res = cohort.compute(freq=["sex"], variant_qc=True, sample_qc=True, client=False)
+    assert len(res.freq) == 0 and len(res.variant_qc) == 0
+    assert len(res.sample_qc) == 300 and (res.sample_qc["n_called"] == 0).all()
