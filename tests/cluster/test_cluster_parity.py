@@ -17,6 +17,10 @@ import pytest
 
 import gdbtools.cluster as gc
 
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
 SLURM_TEST_SETTINGS = dict(cores=1, memory="1GiB", walltime="00:10:00", interface="lo", dashboard_address=":0")
 
 
@@ -46,10 +50,46 @@ def case_float_reduction():
     return {"sum": x.sum(axis=0), "mean": x.mean(), "std": x.std(axis=0)}
 
 
+_STORE = {}
+
+
+def _real_store():
+    """1000 Genomes phase 3 chr22 subset (1,126 samples, populations and sex), ingested once per session."""
+    if "path" not in _STORE:
+        import tempfile
+
+        from gdbtools.ingest import ingest
+
+        data = REPO.parent / "shared" / "data" / "1kg_phase3_subset_1126"
+        meta = tempfile.mkdtemp(prefix="gdb-parity-")
+        table = pd.read_csv(data / "samples_annot.tsv", sep="\t")[["sample.id", "Population", "sex"]]
+        table.rename(columns={"sample.id": "sample_id", "Population": "population"}).to_csv(
+            f"{meta}/meta.tsv", sep="\t", index=False)
+        _STORE["path"] = ingest(data / "per_chrom" / "1KG_phase3_subset_chr22.vcf.gz", f"{meta}/store",
+                                metadata=f"{meta}/meta.tsv", workers=1, progress=False, block_size=256).path
+    return _STORE["path"]
+
+
+def case_gdbtools_freq():
+    """gdbtools frequencies by population and sex on the current client (tasks are block ranges)."""
+    import gdbtools as gdb
+
+    return {"freq": gdb.open(_real_store()).freq(by=["population", "sex"])}
+
+
+def case_gdbtools_qc():
+    import gdbtools as gdb
+
+    cohort = gdb.open(_real_store())
+    return {"variant_qc": cohort.variant_qc(), "sample_qc": cohort.sample_qc()}
+
+
 PARITY_CASES = {
     "allele_counts": case_allele_counts,
     "sample_counts": case_sample_counts,
     "float_reduction": case_float_reduction,
+    "gdbtools_freq": case_gdbtools_freq,
+    "gdbtools_qc": case_gdbtools_qc,
 }
 
 
