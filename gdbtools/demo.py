@@ -82,13 +82,59 @@ def _compute(store, out: Path) -> dict[str, Path]:
     sqc = cohort.sample_qc()
     sqc.to_parquet(qc_dir / "sample_qc.parquet")
     written["variant_qc"], written["sample_qc"] = qc_dir / "variant_qc.parquet", qc_dir / "sample_qc.parquet"
-    if hasattr(cohort, "sex_check"):
-        sex = cohort.sex_check()
-        sex.to_csv(qc_dir / "sex_check.tsv", sep="\t", index=False)
-        written["sex_check"] = qc_dir / "sex_check.tsv"
-    if hasattr(cohort, "batch_check"):
-        batch = cohort.batch_check(by="pipeline")
-        batch.to_csv(qc_dir / "batch_check.tsv", sep="\t", index=False)
-        written["batch_check"] = qc_dir / "batch_check.tsv"
-    print(f"    ({time.time() - t:.0f} s)")
+    sex = cohort.sex_check()
+    sex.to_csv(qc_dir / "sex_check.tsv", sep="\t", index=False)
+    written["sex_check"] = qc_dir / "sex_check.tsv"
+    outliers = cohort.sample_outliers(by="population")
+    outliers.to_csv(qc_dir / "sample_outliers.tsv", sep="\t", index=False)
+    written["sample_outliers"] = qc_dir / "sample_outliers.tsv"
+    batch = cohort.batch_check(by="pipeline")
+    batch.to_csv(qc_dir / "batch_check.tsv", sep="\t", index=False)
+    written["batch_check"] = qc_dir / "batch_check.tsv"
+    flagged = outliers.filter(like="fail").any(axis=1).sum() if any("fail" in c for c in outliers) else 0
+    print(f"    {int((vqc['p_value_hwe'] < 1e-6).sum())} variants with HWE mid-p < 1e-6; "
+          f"{int((sex['status'] != 'OK').sum())} samples whose chrX F disagrees with the reported sex; "
+          f"{int(flagged)} sample QC outliers (4 MADs within population); "
+          f"{int(batch['flagged'].sum())} variants flagged for a pipeline batch effect ({time.time() - t:.0f} s)")
+    written.update(_plots(freq, sqc, sex, cohort.samples, out))
     return written
+
+
+def _plots(freq, sqc, sex, samples, out: Path) -> dict[str, Path]:
+    """Two pictures that beat tables: the frequency spectrum by population and the sample QC overview."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import numpy as np
+    except ImportError:
+        return {}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bins = np.logspace(-4, 0, 30)
+    for pop in sorted(samples["population"].dropna().unique()):
+        af = freq.get(f"AF_{pop}")
+        if af is not None:
+            ax.hist(af[af > 0], bins=bins, histtype="step", label=pop)
+    ax.set(xscale="log", xlabel="alternate allele frequency (adj)", ylabel="variants",
+           title="Site frequency spectrum by population")
+    ax.legend()
+    spectrum = out / "frequency_spectrum.png"
+    fig.savefig(spectrum, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    merged = sqc.merge(samples[["sample_id", "pipeline"]], on="sample_id", how="left")
+    for name, part in merged.groupby("pipeline"):
+        axes[0].scatter(part["call_rate"], part["r_het_hom_var"], s=5, label=name)
+    axes[0].set(xlabel="call rate", ylabel="het / hom-var", title="Sample QC by pipeline")
+    axes[0].legend()
+    for name, part in sex.groupby("reported_sex"):
+        axes[1].hist(part["f_stat"], bins=40, alpha=0.7, label=f"reported {name}")
+    axes[1].axvline(0.2, color="k", ls=":")
+    axes[1].axvline(0.8, color="k", ls=":")
+    axes[1].set(xlabel="chrX inbreeding F", title="Sex check")
+    axes[1].legend()
+    overview = out / "sample_qc.png"
+    fig.savefig(overview, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return {"plot_spectrum": spectrum, "plot_sample_qc": overview}

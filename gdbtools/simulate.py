@@ -5,7 +5,8 @@ A cohort is a bgzipped, indexed VCF plus a sample metadata TSV:
 - three populations (``afr``, ``eas``, ``nfe``) split from a common ancestor 2,000 generations ago, with
   migration; finite-sites HKY mutations (kappa 4: Ti/Tv about 2) so that multi-allelic sites occur;
 - an autosome (``chr1``) and a chrX portion that straddles the end of PAR1 (GRCh38): XY samples are
-  diploid in the PAR and haploid (``GT=0``) outside it;
+  diploid in the PAR and haploid (``GT=0``) outside it; chrX is simulated with 20x the recombination rate so
+  that its short stretch carries many independent genealogies, as a whole chrX would (sex check);
 - metadata: ``sex`` (XX/XY), ``population``, ``region`` (of the country) and ``pipeline`` (two sequencing
   pipelines; the second one has more missing calls and a small batch effect on a few variants);
 - about 1 % missing calls, varying by sample and variant, and a few samples with much worse call rates;
@@ -60,7 +61,7 @@ def _demography(n_pops: int, ne: float) -> msprime.Demography:
     for a in range(n_pops):
         for b in range(n_pops):
             if a != b:
-                demo.set_migration_rate(a, b, 2e-5)
+                demo.set_migration_rate(a, b, 2e-4)  # F_ST about 0.1, like continental human groups
     return demo
 
 
@@ -159,12 +160,12 @@ class _BgzfWriter:
         self.pool.shutdown()
 
 
-def _simulate_ts(n_samples, n_pops, length, ne, seed, contig_seed):
+def _simulate_ts(n_samples, n_pops, length, ne, seed, contig_seed, recombination=1e-8):
     per_pop = np.full(n_pops, n_samples // n_pops)
     per_pop[: n_samples - per_pop.sum()] += 1
     samples = {POPULATIONS[i]: int(per_pop[i]) for i in range(n_pops)}
     ts = msprime.sim_ancestry(samples=samples, demography=_demography(n_pops, ne), sequence_length=length,
-                              recombination_rate=1e-8, random_seed=seed + contig_seed)
+                              recombination_rate=recombination, random_seed=seed + contig_seed)
     return msprime.sim_mutations(ts, rate=1.5e-8, model=msprime.HKY(kappa=4.0), random_seed=seed + 7 + contig_seed)
 
 
@@ -233,7 +234,9 @@ def simulate_cohort(out_dir: str | os.PathLike, n_samples: int = 2_000, length: 
                                                 ("chrX", X_START, x_length, ne * 0.75, 1000)):
             if span <= 0:
                 continue
-            ts = _simulate_ts(n_samples, n_pops, span, ne_c, seed, cseed)
+            # chrX: 20x the recombination rate, so that a short simulated stretch has the many independent
+            # genealogies of a whole X (a sex check's F needs them; one 800 kb stretch is a handful of trees)
+            ts = _simulate_ts(n_samples, n_pops, span, ne_c, seed, cseed, 2e-7 if contig == "chrX" else 1e-8)
             batch_rng = np.random.default_rng(seed + cseed + 99)
             for var in ts.variants():
                 alleles = var.alleles
