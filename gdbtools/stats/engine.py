@@ -22,30 +22,24 @@ Integer results are identical on every backend (the kernels are exact, the weigh
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
-# OpenMP threads of the host kernels and of numba wait passively (sleep) between parallel regions: the pass
-# interleaves them with a decoding thread, and spinning threads starve it (measured 2.4x slower on 2 cores).
-# Takes effect when the OpenMP runtime is loaded after this import; a value set by the user is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
 
-import functools  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections import deque  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from ..backend import get_backend  # noqa: E402
-from ..errors import GdbError  # noqa: E402
-from ..genome import contig_kind  # noqa: E402
-from ..store import Store  # noqa: E402
-from ..store.bitplanes import n_words, sample_mask  # noqa: E402
-from . import ploidy as pl  # noqa: E402
-from ._wsum import fixed_weights, missing_weight_sums  # noqa: E402
+from ..backend import get_backend
+from ..errors import GdbError
+from ..genome import contig_kind
+from ..store import Store
+from ..store.bitplanes import n_words, sample_mask
+from . import ploidy as pl
+from ._wsum import fixed_weights, missing_weight_sums
 
 __all__ = ["REF", "HET", "HOM", "HAP_REF", "HAP_ALT", "MISSING", "COUNT_FIELDS", "ATYPE_NAMES", "allele_classes",
            "Plan", "PassResult", "run_pass", "resolve_backend", "current_client", "derive_counts",
