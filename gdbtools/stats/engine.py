@@ -323,42 +323,15 @@ class _BufferPool:
 
 
 def _decode_block(store: Store, index: int, pool: _BufferPool):
-    """Store.read_block(index) decoding into a pooled buffer; returns the block and its buffer.
+    """``Store.read_block(index)`` decoding into a pooled buffer; returns the block and its buffer."""
+    taken = []
 
-    The same container checks as :meth:`gdbtools.store.Store.read_block` (magic, known encoding, frame
-    sizes, shape against the manifest); a candidate for ``Store.read_block(out=...)``.
-    """
-    import zstandard
+    def alloc(shape):
+        taken.append(pool.get(shape))
+        return taken[0]
 
-    from ..errors import StoreError
-    from ..store.format import read_block_header
-    from ..store.reader import Block
-
-    meta = store.blocks_meta[index]
-    path = store.path / meta["path"]
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise StoreError("a genotype block listed in the manifest is missing", file=path,
-                         fix="the store is damaged; re-run the ingest into a new directory") from exc
-    header = read_block_header(data, path)
-    if header.n_variants != meta["n_variants"] or header.n_samples != store.n_samples:
-        raise StoreError("block shape disagrees with the manifest", file=path,
-                         fix="the store is damaged; re-run the ingest into a new directory")
-    n_planes, words = len(header.planes), header.n_words
-    buf = pool.get((n_planes, header.n_variants, words))
-    dctx = zstandard.ZstdDecompressor()
-    view = memoryview(data)
-    for first, nvar, offset, size in header.frame_spans():
-        raw = dctx.decompress(view[offset:offset + size])
-        if len(raw) != n_planes * nvar * words * 4:
-            raise StoreError("genotype block frame has the wrong size", file=path,
-                             fix="the store is damaged; run `gdbtools verify` and re-ingest")
-        buf[:, first:first + nvar] = np.frombuffer(raw, dtype="<u4").reshape(n_planes, nvar, words)
-    planes = {name: buf[i] for i, name in enumerate(header.planes)}
-    block = Block(index, meta["variant_offset"], planes["lo"], planes["hi"], planes.get("fail"), store.n_samples,
-                  meta["contig"])
-    return block, buf
+    block = store.read_block(index, alloc=alloc)
+    return block, taken[0]
 
 
 class _Reader:

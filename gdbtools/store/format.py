@@ -106,11 +106,16 @@ def read_block_header(data: bytes | memoryview, path: str | os.PathLike = "<bloc
                        tuple(meta["planes"]), tuple(tuple(f) for f in meta["frames"]), start + hlen)
 
 
-def decode_block(data: bytes, path: str | os.PathLike = "<block>") -> tuple[BlockHeader, dict[str, np.ndarray]]:
-    """Decode a block file's bytes into its planes, each ``(V, W) uint32``."""
+def decode_block(data: bytes, path: str | os.PathLike = "<block>", alloc=None
+                 ) -> tuple[BlockHeader, dict[str, np.ndarray]]:
+    """Decode a block file's bytes into its planes, each ``(V, W) uint32``.
+
+    `alloc(shape) -> uint32 array` may supply the ``(planes, V, W)`` output buffer (a reused pool); the
+    returned planes are views of it.
+    """
     header = read_block_header(data, path)
     n_planes, v, w = len(header.planes), header.n_variants, header.n_words
-    out = np.empty((n_planes, v, w), dtype=np.uint32)
+    out = alloc((n_planes, v, w)) if alloc is not None else np.empty((n_planes, v, w), dtype=np.uint32)
     decompressor = zstandard.ZstdDecompressor()
     view = memoryview(data)
     for first, nvar, offset, size in header.frame_spans():

@@ -208,8 +208,12 @@ class Store:
         return self._part_offsets.get(pid, 0)  # an empty partition has no rows; its offset is irrelevant
 
     # -- genotype blocks ---------------------------------------------------------------------------------------
-    def read_block(self, index: int, *, verify: bool = False) -> Block:
-        """Read and decode block `index`; with ``verify=True`` check its SHA-256 against the manifest."""
+    def read_block(self, index: int, *, verify: bool = False, alloc=None) -> Block:
+        """Read and decode block `index`; with ``verify=True`` check its SHA-256 against the manifest.
+
+        `alloc(shape) -> uint32 array` may provide the decode buffer ``(planes, V, W)`` (e.g. a pool reused
+        across blocks); the block's planes are views of it.
+        """
         meta = self.blocks_meta[index]
         path = self.path / meta["path"]
         try:
@@ -221,7 +225,7 @@ class Store:
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise StoreError("genotype block checksum mismatch", file=path,
                                  fix="the block is corrupt; re-run the ingest into a new directory")
-        header, planes = decode_block(data, path)
+        header, planes = decode_block(data, path, alloc)
         if header.n_variants != meta["n_variants"] or header.n_samples != self.n_samples:
             raise StoreError("block shape disagrees with the manifest", file=path,
                              fix="the store is damaged; re-run the ingest into a new directory")
