@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from helpers import run_cli
-from gdbtools.errors import DiskFullError, InputError, MetadataError, StoreIncompleteError
+from gdbtools.errors import InputError, MetadataError, StoreIncompleteError
 from gdbtools.ingest import ingest, verify
 from gdbtools.store import open_store
 
