@@ -19,7 +19,7 @@ from ..store.bitplanes import n_words
 from ..store.writer import PartitionWriter
 from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES, encode_record, fail_record
-from .sources import adj_inputs, capture_htslib_messages, open_vcf
+from .sources import adj_inputs, capture_htslib_messages, open_reader
 
 __all__ = ["PartitionTask", "run_partition", "variant_schema", "allele_type"]
 
@@ -206,7 +206,8 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
             progress(rows)
         builder.reset()
 
-    vcf = open_vcf(task.path, task.index_path)
+    vcf = open_reader(task.path, task.index_path, formats=[f for f in use if use[f] or (f == "DP" and use["AD"])],
+                      info=[*info, *([ann.key] if ann is not None else [])])
     try:
         with capture_htslib_messages() as messages:
             try:

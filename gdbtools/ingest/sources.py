@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..genome import detect_build
 
 __all__ = ["VcfHeader", "read_header", "check_bgzf_eof", "find_index", "index_stats", "make_index",
-           "open_vcf", "capture_htslib_messages", "format_int"]
+           "open_vcf", "open_reader", "capture_htslib_messages", "format_int"]
 
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
@@ -233,6 +233,30 @@ def open_vcf(path: str, index: str | None = None, threads: int = 0) -> cyvcf2.VC
         raise InputError(f"htslib cannot open the file: {'; '.join(messages) or exc}", file=path,
                          fix="check the file with `bcftools view -h`") from exc
     return vcf
+
+
+def open_reader(path: str, index: str | None = None, *, formats=(), info=()):
+    """The record reader for ingest: the fast reader of :mod:`.fastread` where it applies, else cyvcf2.
+
+    ``GDBTOOLS_READER`` chooses: ``auto`` (default: fast, continuing with htslib from the first record the
+    fast reader cannot read exactly like htslib), ``fast`` (fast only; :class:`~.fastread.FastPathUnsupported`
+    propagates) or ``htslib`` (cyvcf2 only). `formats` and `info` name the FORMAT/INFO fields the caller
+    will read, so that the fast reader checks them before it hands out a record.
+    """
+    from .fastread import FallbackReader, open_fast, reader_mode
+
+    mode = reader_mode()
+    if mode == "htslib":
+        return open_vcf(path, index)
+    try:
+        fast = open_fast(path, index, formats=formats, info=info)
+    except Exception:  # noqa: BLE001 - FastPathUnsupported, or a file htslib will describe better
+        if mode == "fast":
+            raise
+        return open_vcf(path, index)
+    if mode == "fast":
+        return fast
+    return FallbackReader(fast, lambda: open_vcf(path, index))
 
 
 # -- capturing htslib's C-level stderr ---------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""Tabix (.tbi) and CSI (.csi) indexes for the fast readers: where a region query starts reading.
+
+:func:`query_start` reproduces htslib's ``hts_itr_query`` choice of the first virtual offset: the linear
+index (tbi) or the bin's ``loff`` (csi) gives ``min_off``; the chunks of the bins that overlap the region,
+clamped to ``min_off``, give the first offset actually read. The reader then reads sequentially from there,
+yields records that overlap the region and stops at the first record of another contig or starting at or
+after the region's end -- the records htslib's iterator returns, in the same order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._fastbgzf import FastPathUnsupported
+
+__all__ = ["Index", "read_index", "query_start", "parse_region"]
+
+
+@dataclass
+class Index:
+    kind: str                       # "tbi" or "csi"
+    min_shift: int
+    n_lvls: int
+    names: list[str] | None         # sequence names (tabix meta); None for a BCF's CSI (header dictionary ids)
+    bins: list[dict]                # per reference: bin -> (loff, chunks (K, 2) uint64)
+    lidx: list[np.ndarray]          # per reference: linear index (tbi only; filled forward)
+
+
+def read_index(path: str) -> Index:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+        data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise FastPathUnsupported(f"cannot read the index {path} ({exc})") from None
+    try:
+        return _parse(data)
+    except (struct.error, ValueError, IndexError) as exc:
+        raise FastPathUnsupported(f"cannot parse the index {path} ({exc})") from None
+
+
+def _tabix_names(data, p):
+    l_nm = struct.unpack_from("<i", data, p + 24)[0]
+    raw = data[p + 28: p + 28 + l_nm]
+    names = [n.decode("utf-8", "replace") for n in raw.split(b"\0")]
+    if names and names[-1] == "":
+        names.pop()
+    return names, p + 28 + l_nm
+
+
+def _parse(data: bytes) -> Index:
+    magic = data[:4]
+    if magic == b"TBI\x01":
+        n_ref = struct.unpack_from("<i", data, 4)[0]
+        names, p = _tabix_names(data, 8)
+        min_shift, n_lvls, kind = 14, 5, "tbi"
+    elif magic == b"CSI\x01":
+        min_shift, depth, l_aux = struct.unpack_from("<3i", data, 4)
+        names = None
+        if l_aux >= 28:
+            names, _ = _tabix_names(data, 16)
+        p = 16 + l_aux
+        n_ref = struct.unpack_from("<i", data, p)[0]
+        p += 4
+        n_lvls, kind = depth, "csi"
+    else:
+        raise FastPathUnsupported("unknown index format (neither TBI nor CSI)")
+    bins, lidx = [], []
+    for _ in range(n_ref):
+        n_bin = struct.unpack_from("<i", data, p)[0]
+        p += 4
+        ref = {}
+        for _ in range(n_bin):
+            if kind == "csi":
+                b, loff, n_chunk = struct.unpack_from("<IQi", data, p)
+                p += 16
+            else:
+                b, n_chunk = struct.unpack_from("<Ii", data, p)
+                loff = 0
+                p += 8
+            chunks = np.frombuffer(data, dtype="<u8", count=2 * n_chunk, offset=p).reshape(n_chunk, 2)
+            p += 16 * n_chunk
+            ref[b] = (loff, chunks)
+        bins.append(ref)
+        if kind == "tbi":
+            n_intv = struct.unpack_from("<i", data, p)[0]
+            p += 4
+            off = np.frombuffer(data, dtype="<u8", count=n_intv, offset=p).copy()
+            p += 8 * n_intv
+            for j in range(1, len(off)):  # htslib fills empty windows from the previous one when loading
+                if off[j] == 0:
+                    off[j] = off[j - 1]
+            lidx.append(off)
+    return Index(kind, min_shift, n_lvls, names, bins, lidx)
+
+
+def _bin_first(level: int) -> int:
+    return ((1 << (3 * level)) - 1) // 7
+
+
+def _bin_parent(b: int) -> int:
+    return (b - 1) >> 3
+
+
+def _reg2bins(beg: int, end: int, min_shift: int, n_lvls: int) -> list[int]:
+    s = min_shift + n_lvls * 3
+    if beg >= end:
+        return []
+    if end >= 1 << s:
+        end = 1 << s
+    end -= 1
+    out, t = [], 0
+    for level in range(n_lvls + 1):
+        b, e = t + (beg >> s), t + (end >> s)
+        out.extend(range(b, e + 1))
+        s -= 3
+        t += 1 << (3 * level)
+    return out
+
+
+def query_start(index: Index, tid: int, beg: int, end: int) -> int | None:
+    """The first virtual offset htslib reads for the 0-based half-open region; None if nothing can overlap."""
+    if tid < 0 or tid >= len(index.bins):
+        return None
+    bidx = index.bins[tid]
+    if not bidx or beg >= end:
+        return None
+    rel_off = beg >> index.min_shift
+    b = _bin_first(index.n_lvls) + rel_off
+    found = None
+    while True:
+        if b in bidx:
+            found = b
+            break
+        if b == 0:
+            break
+        first = (_bin_parent(b) << 3) + 1
+        b = b - 1 if b > first else _bin_parent(b)
+    min_off = bidx[found][0] if found is not None else 0
+    if index.kind == "tbi" and tid < len(index.lidx) and rel_off < len(index.lidx[tid]):
+        min_off = max(min_off, int(index.lidx[tid][rel_off]))
+    starts = []
+    for b in _reg2bins(beg, end, index.min_shift, index.n_lvls):
+        entry = bidx.get(b)
+        if entry is None:
+            continue
+        for u, v in entry[1]:
+            if int(v) > min_off:
+                starts.append(max(int(u), min_off))
+    return min(starts) if starts else None
+
+
+def parse_region(region: str) -> tuple[str, int, int]:
+    """``contig[:start[-end]]`` (1-based, inclusive; commas allowed) -> (contig, beg0, end) like htslib."""
+    contig, _, span = region.rpartition(":") if ":" in region else (region, "", "")
+    if not contig:
+        raise FastPathUnsupported(f"unsupported region syntax {region!r}")
+    if ":" in contig or "{" in contig:
+        raise FastPathUnsupported(f"unsupported region syntax {region!r}")
+    if not span:
+        return contig, 0, (1 << 63) - 1
+    span = span.replace(",", "")
+    start, dash, stop = span.partition("-")
+    try:
+        beg = max(int(start) - 1, 0) if start else 0
+        end = int(stop) if stop else (1 << 63) - 1
+    except ValueError:
+        raise FastPathUnsupported(f"unsupported region syntax {region!r}") from None
+    if not dash:
+        end = (1 << 63) - 1
+    return contig, beg, end
