@@ -362,44 +362,58 @@ def _sha(text: str) -> str:
 
 
 def _execute(tasks: list[PartitionTask], workers: int | None, progress: bool, total: int | None) -> list[dict]:
-    """Run partition tasks: on the current Dask client if there is one, else a local cluster, else inline."""
+    """Run partition tasks on the current Dask client if there is one (a cluster: local, SLURM...); else
+    with Dask's local multiprocessing scheduler on forked worker processes (no cluster to start: a fork
+    inherits the loaded readers and compiled kernels); else inline (one worker or one partition)."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, unit=" variants", unit_scale=True, desc="ingest", file=real_stderr(),
-               disable=not progress, dynamic_ncols=True)
-    results = []
+               disable=not progress, dynamic_ncols=True, mininterval=0.5)
+    results: list[dict] = []
     try:
         client = _current_client()
         workers = workers if workers is not None else (os.cpu_count() or 1)
-        if client is None and workers > 1 and len(tasks) > 1:
-            client = _local_client(min(workers, len(tasks)))
-            owned = True
-        else:
-            owned = False
-        try:
-            if client is None:
-                for task in tasks:
-                    results.append(run_partition(task, progress=bar.update))
-            else:
-                from distributed import as_completed
+        if client is not None:
+            from distributed import as_completed
 
-                futures = client.map(run_partition, tasks, pure=False)
-                try:
-                    for future in as_completed(futures):
-                        result = future.result()
-                        results.append(result)
-                        bar.update(result.get("n_rows", 0))
-                except BaseException:
-                    client.cancel(futures)
-                    raise
-        finally:
-            if owned:
-                cluster = client.cluster
-                client.close()
-                cluster.close()
+            futures = client.map(run_partition, tasks, pure=False)
+            try:
+                for future in as_completed(futures):
+                    result = future.result()
+                    results.append(result)
+                    bar.update(result.get("n_rows", 0))
+            except BaseException:
+                client.cancel(futures)
+                raise
+        elif workers > 1 and len(tasks) > 1:
+            results = _run_forked(tasks, min(workers, len(tasks)), bar)
+        else:
+            for task in tasks:
+                results.append(run_partition(task, progress=bar.update))
     finally:
         bar.close()
     return results
+
+
+def _run_forked(tasks: list[PartitionTask], workers: int, bar) -> list[dict]:
+    """Dask's multiprocessing scheduler on a fork pool; progress from the scheduler's task callbacks."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import dask
+    from dask.callbacks import Callback
+
+    class _Progress(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):
+            if isinstance(result, dict):
+                bar.update(result.get("n_rows", 0))
+
+    from .encode import warm_up
+
+    warm_up()  # compile (or load from cache) the encoders once, before forking
+    graph = [dask.delayed(run_partition, pure=False)(task) for task in tasks]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool, _Progress():
+        return list(dask.compute(*graph, scheduler="processes", pool=pool))
 
 
 def _current_client():
@@ -409,17 +423,6 @@ def _current_client():
         return get_client()
     except (ImportError, ValueError):
         return None
-
-
-def _local_client(n_workers: int):
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=40)
-    client = Client(cluster)
-    print(f"gdbtools: local Dask cluster with {n_workers} workers; dashboard: {client.dashboard_link}",
-          file=real_stderr())
-    return client
 
 
 def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, strict_metadata=False, build=None,
@@ -456,7 +459,8 @@ def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, str
     index
         Build missing indexes (inside the store's work directory; inputs stay untouched).
     workers
-        Parallel workers when no Dask client is active (default: CPU count; 1 = inline).
+        Parallel worker processes when no Dask client is active (default: CPU count; 1 = inline). With a
+        client (``gdbtools.cluster.connect(...)``, or any ``distributed.Client``) partitions run on its workers.
     step
         ``"all"``, or ``"init"`` / ``"partition"`` (with `partition`) / ``"finalize"`` for job arrays.
 

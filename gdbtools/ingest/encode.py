@@ -85,6 +85,31 @@ def encode_record(gt, n_alt, row0, lo, hi, half_mode):
     n = gt.shape[0]
     k = gt.shape[1] - 1
     n_half = 0
+    if n_alt == 1 and k == 2:  # the common case: biallelic, (at most) diploid: one pass, no second loop
+        w = 0
+        for base in range(0, n, 32):
+            lw = np.uint32(0)
+            hw = np.uint32(0)
+            stop = min(32, n - base)
+            for j in range(stop):
+                a0 = gt[base + j, 0]
+                a1 = gt[base + j, 1]
+                if (a0 == 0 or a0 == 1) and (a1 == 0 or a1 == 1):
+                    c = a0 + a1
+                else:
+                    if a0 > 1 or a1 > 1:
+                        return n_half, base + j, 1
+                    if a1 != -2 and ((a0 < 0) != (a1 < 0)):
+                        n_half += 1
+                        if half_mode == 3:
+                            return n_half, base + j, 2
+                    c = _code(a0, a1, 1, half_mode)
+                lw |= np.uint32(c & 1) << np.uint32(j)
+                hw |= np.uint32(c >> 1) << np.uint32(j)
+            lo[row0, w] = lw
+            hi[row0, w] = hw
+            w += 1
+        return n_half, -1, 0
     # validation pass (once per record): allele range, ploidy, half calls
     for s in range(n):
         a0 = gt[s, 0]
@@ -164,6 +189,17 @@ def fail_record(gt, n_alt, row0, fail, half_mode, gq, dp, ad, hap_sample, use_gq
             fail[r, w] = fw
             w += 1
     return n_fail
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the encoders on a tiny record, e.g. before forking workers."""
+    gt = np.zeros((3, 3), dtype=np.int16)
+    planes = np.zeros((2, 4), dtype=np.uint32)
+    encode_record(gt, 1, 0, planes, planes.copy(), 0)
+    encode_record(gt, 2, 0, planes, planes.copy(), 0)
+    full = np.zeros(3, np.int32)
+    fail_record(gt, 1, 0, planes, 0, full, full, np.zeros((3, 2), np.int32), np.zeros(3, bool), True, True, True,
+                20, 10, 5, 0.2)
 
 
 def reference_codes(gt: np.ndarray, n_alt: int, half_call: str = "haploid") -> np.ndarray:

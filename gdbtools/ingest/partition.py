@@ -7,6 +7,7 @@ records at that position were consumed).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ class PartitionTask:
     merge_sources: list[dict] | None = None  # merge mode: [{"path", "index", "offset", "n", "formats"}]
 
 
+@functools.lru_cache(maxsize=65536)
 def allele_type(ref: str, alt: str) -> tuple[str, bool]:
     """Hail's allele classes (SNP, MNP, Insertion, Deletion, Complex, Star, Symbolic) and is-transition."""
     if alt == "*":

@@ -258,3 +258,13 @@ def test_ingest__refuses_to_write_into_foreign_directory(tmp_path):
 
 
 
+
+
+def test_ingest__error_in_a_forked_worker_reaches_the_caller(tmp_path):
+    a = write_vcf(tmp_path / "a.vcf", GOOD, bgzip=False)
+    b = write_vcf(tmp_path / "b.vcf", "2\t100\t.\tA\tC\t.\tPASS\t.\tGT\t0/1\t1/1\t0/0\n"
+                  "2\t300\t.\tA\tC\t.\tPASS\t.\tGT\t0/1\t0/5\t0/0\n", bgzip=False)
+    with pytest.raises(InputError, match="sample 'B' has GT 0/5") as err:
+        ingest([a, b], tmp_path / "store", workers=2, progress=False)
+    assert err.value.file == b and "fix:" in str(err.value)
+    assert_not_complete(tmp_path / "store")

@@ -214,3 +214,12 @@ def test_finalize__refuses_a_partition_whose_variant_table_is_gone(data_dir, tmp
     with pytest.raises(StoreError, match="variant table is missing or changed"):
         ingest(src, out, progress=False, step="finalize", partition_by="contig")
     assert not (out / "manifest.json").exists()
+
+
+def test_ingest__forked_workers_equal_inline(data_dir, tmp_path):
+    """Without a Dask client, --workers 2 runs Dask's multiprocessing scheduler on forked processes."""
+    src = data_dir / "lct_region_1kg_phase3_2504/LCT_1kg_phase3_2504.biallelic.vcf.gz"
+    inline = ingest(src, tmp_path / "inline", workers=1, progress=False, partition_records=2000, block_size=1024)
+    forked = ingest(src, tmp_path / "forked", workers=2, progress=False, partition_records=2000, block_size=1024)
+    assert len(forked.manifest["partitions"]) >= 4
+    assert store_fingerprint(forked) == store_fingerprint(inline)
