@@ -455,7 +455,32 @@ class _Batch:
         return _Genotype(_gt_view(self.pool, self.gt_off[i], n, self.ploidy[i]))
 
 
-class _TextRecord:
+class _RecordBase:
+    """What text and BCF records share: the genotype view and FORMAT access (decoded values cached)."""
+
+    __slots__ = ()
+
+    @property
+    def genotype(self):
+        return self._b.genotype(self._i)
+
+    def format(self, name: str):
+        if name in self._fmt:
+            return self._fmt[name]
+        return self._format(name)
+
+    def _integer_format(self, name):
+        """The batch and reader of this record if FORMAT `name` can be decoded here, else None (no samples)."""
+        b = self._b
+        r = b.reader
+        if r.n == 0:
+            return None
+        if r._ftypes.get(name) != "Integer":
+            raise FastPathUnsupported(f"FORMAT/{name} is not declared as Integer")
+        return b, r
+
+
+class _TextRecord(_RecordBase):
     __slots__ = ("_b", "_i", "_v", "_fmt", "POS")
 
     def __init__(self, batch, i, v):
@@ -474,22 +499,11 @@ class _TextRecord:
     FILTER = property(lambda self: self._v.FILTER)
     INFO = property(lambda self: self._v.INFO)
 
-    @property
-    def genotype(self):
-        return self._b.genotype(self._i)
-
-    def format(self, name: str):
-        if name in self._fmt:
-            return self._fmt[name]
-        return self._format(name)
-
     def _format(self, name):
-        b = self._b
-        r = b.reader
-        if r.n == 0:
+        ready = self._integer_format(name)
+        if ready is None:
             return None
-        if r._ftypes.get(name) != "Integer":
-            raise FastPathUnsupported(f"FORMAT/{name} is not declared as Integer")
+        b, r = ready
         ie, ss = b.ie[self._i], b.ss[self._i]
         keys = b.buf[ie + 1: ss - 1].tobytes()
         j = r._fmt_index(keys, name)
@@ -770,7 +784,7 @@ def _info_value(reader, kid, t, n, raw: bytes):
     return tuple(values) if values else None
 
 
-class _BcfRecord:
+class _BcfRecord(_RecordBase):
     __slots__ = ("_b", "_i", "_site", "CHROM", "POS", "QUAL", "_fmt", "_fields", "_info")
 
     def __init__(self, batch, i, site, chrom, pos, qual):
@@ -822,22 +836,11 @@ class _BcfRecord:
     def INFO(self):
         return _BcfInfo(self)
 
-    @property
-    def genotype(self):
-        return self._b.genotype(self._i)
-
-    def format(self, name: str):
-        if name in self._fmt:
-            return self._fmt[name]
-        return self._format(name)
-
     def _format(self, name):
-        b = self._b
-        r = b.reader
-        if r.n == 0:
+        ready = self._integer_format(name)
+        if ready is None:
             return None
-        if r._ftypes.get(name) != "Integer":
-            raise FastPathUnsupported(f"FORMAT/{name} is not declared as Integer")
+        b, r = ready
         w = r._want_pos.get(name)
         if w is None:
             raise FastPathUnsupported(f"FORMAT/{name} was not decoded")
