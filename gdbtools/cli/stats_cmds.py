@@ -110,7 +110,7 @@ def qc_cmd(store, out, adj, outliers_by, n_mads, batch_by, fdr, no_sex_check, sa
       gdbtools qc store/ --out qc/
     \b
     Writes into --out:
-      variant_qc.parquet     Hail variant_qc fields, HWE/ExcHet, InbreedingCoeff
+      variant_qc.parquet     Hail variant_qc fields, HWE/ExcHet, InbreedingCoeff, chrX HWE with males
       sample_qc.parquet      Hail sample_qc fields, inbreeding F (plink2 --het)
       sex_check.tsv          chrX F against the reported sex (plink --check-sex)
       sample_outliers.tsv    samples beyond --n-mads MADs of their group (gnomAD)

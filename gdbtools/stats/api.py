@@ -165,7 +165,8 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
                               grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
     if variant_qc:
         out.variant_qc = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
-                                          raw_counts=counts_of("raw", 0) if qc_adj else None)
+                                          raw_counts=counts_of("raw", 0) if qc_adj else None,
+                                          x_nonpar=zone == pl.X_NONPAR)
         out.variant_qc.attrs["adj"] = bool(qc_adj)
     if sample_qc:
         out.sample_qc = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)

@@ -101,6 +101,11 @@ VARIANT_QC = _table(
     Variable("ExcHet", "float64", "One-sided excess-heterozygosity exact p, not mid-p (bcftools ExcHet)"),
     Variable("InbreedingCoeff", "float64", "1 - n_het / (2 p q n) over the diploid calls (gnomAD); NaN if "
              "monomorphic"),
+    Variable("p_value_hwe_x", "float64", "chrX outside the PARs: HWE exact test of the XX genotypes and XY alleles "
+             "together (Graffelman-Weir), two-sided mid-p (plink2 --hardy midp MIDP of .hardy.x); NaN on other "
+             "contigs and without diploid calls"),
+    Variable("HWE_X", "float64", "chrX outside the PARs: the same test, two-sided, not mid-p (plink2 --hardy P of "
+             ".hardy.x); NaN on other contigs and without diploid calls"),
 )
 
 SAMPLE_QC = _table(

@@ -3,6 +3,9 @@
 Tolerances: counts exactly equal; HWE p and mid-p relative 6e-6 (plink2 prints 6 significant digits; the
 computation itself is bit-identical to plink2's algorithm); p-values against exact rational enumeration
 relative 1e-9; bcftools HWE/ExcHet (32-bit floats printed with 6 digits) relative 1e-5 where p > 1e-30.
+The chrX test with males (``HWE_X``, ``p_value_hwe_x``) against plink2's ``.hardy.x``: every printed digit
+(within half a unit of the 6th significant digit, i.e. relative 5e-6 at worst, 1e-6 or better for most
+values), and relative 1e-8 against log-space enumeration of every table, 1e-9 against rational enumeration.
 """
 
 from __future__ import annotations
@@ -52,6 +55,57 @@ def test_variant_qc__chrx_hwe_uses_the_xx_calls(kg, kg_results, kg_plink):
     np.testing.assert_allclose(vx["p_value_hwe"], want[:, 1], rtol=1e-9)
     np.testing.assert_allclose(vx["ExcHet"], want[:, 2], rtol=1e-9)
     np.testing.assert_allclose(vx["p_value_excess_het"], want[:, 3], rtol=1e-9)
+
+
+def test_variant_qc__chrx_hwe_with_males_matches_plink2_hardy_x(kg, kg_results, kg_plink):
+    """chrX outside the PARs, XX genotypes and XY alleles together (males written `0/.`): the counts, P and
+    MIDP of plink2's .hardy.x (Graffelman-Weir); NaN on every other contig."""
+    v = kg_results.variant_qc
+    x = kg.selection.zones() == pl.X_NONPAR
+    vx = v[x]
+    hx, mx = kg_plink["hardy_x"], kg_plink["hardy_x_midp"]
+    assert len(vx) == len(hx) == len(mx) > 1000
+    np.testing.assert_array_equal(vx["n_hom_var"].to_numpy() - hx["MALE_AX_CT"].to_numpy(), hx["FEMALE_TWO_AX_CT"])
+    np.testing.assert_array_equal(vx["AC"], hx["MALE_AX_CT"] + 2 * hx["FEMALE_TWO_AX_CT"] + hx["FEMALE_HET_A1_CT"])
+    so.assert_printed_digits(vx["HWE_X"], hx["P"], err_msg="P")
+    so.assert_printed_digits(vx["p_value_hwe_x"], mx["MIDP"], err_msg="MIDP")
+    assert (vx["HWE_X"] < 1e-6).sum() > 20 and (vx["p_value_hwe_x"] < vx["HWE_X"]).all()
+    assert v.loc[~x, ["HWE_X", "p_value_hwe_x"]].isna().all().all()
+    # beyond plink2's printed digits: the smallest p-values and a random sample against every table
+    counts = hx[["FEMALE_HET_A1_CT", "FEMALE_HOM_A1_CT", "FEMALE_TWO_AX_CT", "MALE_A1_CT", "MALE_AX_CT"]].to_numpy()
+    rng = np.random.default_rng(0)
+    rows = np.unique(np.concatenate([np.argsort(hx["P"].to_numpy())[:10], rng.choice(len(hx), 15, replace=False)]))
+    want = [so.hwe_x_log_enumerate(*map(int, counts[i])) for i in rows]
+    np.testing.assert_allclose(vx["HWE_X"].to_numpy()[rows], want, rtol=1e-8)
+
+
+def test_variant_qc__chrx_hwe_with_males_matches_plink2_on_hapmap(hm, hm_plink):
+    """HapMap (males written diploid-homozygous on X, read as haploid by sex): plink2's .hardy.x."""
+    v = hm.variant_qc()
+    vx = v[hm.selection.zones() == pl.X_NONPAR]
+    hx, mx = hm_plink["hardy_x"], hm_plink["hardy_x_midp"]
+    assert len(vx) == len(hx) > 300
+    np.testing.assert_array_equal(vx["n_het"], hx["FEMALE_HET_A1_CT"])
+    so.assert_printed_digits(vx["HWE_X"], hx["P"], err_msg="P")
+    so.assert_printed_digits(vx["p_value_hwe_x"], mx["MIDP"], err_msg="MIDP")
+
+
+def test_variant_qc__chrx_hwe_with_males_differs_from_the_xx_test(kg, kg_results):
+    """Where the sexes' allele frequencies differ the two tests disagree: 1000 Genomes X:44736216 has AF 9.3 %
+    in XX and 1.3 % in XY samples; the XX genotypes are in HWE (p = 0.21), the X test rejects (p ~ 7e-12).
+    XX samples alone: the X test is the XX test; XY samples alone: no test (NaN)."""
+    v = kg_results.variant_qc
+    x = kg.selection.zones() == pl.X_NONPAR
+    row = v[x & (v["pos"] == 44736216).to_numpy()].iloc[0]
+    assert row["HWE"] > 0.2 and row["HWE_X"] < 1e-10 and row["p_value_hwe_x"] < 1e-10
+    vx = v[x & v["HWE_X"].notna().to_numpy()]
+    assert (vx["HWE_X"] != vx["HWE"]).mean() > 0.5  # males carry information on most variants
+    sub = kg.select(region="X:3000000-150000000")
+    xx = sub.select(samples="sex == 'XX'").variant_qc()
+    np.testing.assert_array_equal(xx["HWE_X"], xx["HWE"])
+    np.testing.assert_array_equal(xx["p_value_hwe_x"], xx["p_value_hwe"])
+    xy = sub.select(samples="sex == 'XY'").variant_qc()
+    assert xy["HWE_X"].isna().all() and xy["p_value_hwe_x"].isna().all()
 
 
 def test_variant_qc__missingness_matches_plink2_missing(hm, hm_plink):
@@ -145,6 +199,52 @@ def test_variant_qc__published_jpt_counts_by_sex(data_dir, stats_tmp):
         want = np.array([hwe_enumerate(*map(int, t)) for t in trip])
         np.testing.assert_allclose(v["HWE"], want[:, 0], rtol=1e-9)
         np.testing.assert_allclose(v["p_value_hwe"], want[:, 1], rtol=1e-9)
+
+
+def test_variant_qc__jpt_counts_on_chrx_match_plink2_hardy_x(data_dir, stats_tmp, plink2_bin):
+    """HardyWeinberg's JPT counts by sex (autosomal SNPs, no published X p-values) written as chrX non-PAR
+    calls: female genotypes as given, male AA/BB as haploid 0/1 and male AB as a het call, which a haploid
+    sample cannot have (missing, for gdbtools and plink2); plus two synthetic records whose sexes differ in
+    allele frequency.  P and MIDP of plink2 --hardy on the same VCF, and exact enumeration."""
+    table = pd.read_csv(data_dir / HWE_DATA / "JPTsnps_by_sex_counts.tsv", sep="\t")
+    table = pd.concat([table, pd.DataFrame({  # XX in HWE proportions at AF 0.5; XY mostly allele A / B
+        "snp": ["sexdiff_a", "sexdiff_b"], "male_AA": [50, 6], "male_AB": [0, 0], "male_BB": [6, 50],
+        "female_AA": [12, 12], "female_AB": [24, 24], "female_BB": [12, 12]})], ignore_index=True)
+    n_m, n_f = 56, 48
+    lines = ["##fileformat=VCFv4.2", "##contig=<ID=X,length=155270560>",
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+             + "\t".join(f"s{i}" for i in range(n_m + n_f))]
+    for k, r in table.iterrows():
+        calls = (["0"] * r.male_AA + ["0/1"] * r.male_AB + ["1"] * r.male_BB
+                 + ["0/0"] * r.female_AA + ["0/1"] * r.female_AB + ["1/1"] * r.female_BB)
+        assert len(calls) == n_m + n_f
+        lines.append(f"X\t{5_000_000 + 1000 * k}\t{r.snp}\tA\tG\t.\tPASS\t.\tGT\t" + "\t".join(calls))
+    vcf = stats_tmp / "jpt_x.vcf"
+    vcf.write_text("\n".join(lines) + "\n")
+    ids = [f"s{i}" for i in range(n_m + n_f)]
+    sex = ["XY"] * n_m + ["XX"] * n_f
+    meta = stats_tmp / "jpt_x.tsv"
+    pd.DataFrame({"sample_id": ids, "sex": sex}).to_csv(meta, sep="\t", index=False)
+    from gdbtools.ingest import ingest
+
+    store = ingest(vcf, stats_tmp / "jpt_x_store", metadata=meta, workers=1, progress=False, build="GRCh37")
+    v = gdbtools.open(store.path).variant_qc()
+    np.testing.assert_array_equal(v["n_not_called"], table["male_AB"])  # the male hets
+    pfile = so.plink2_import(vcf, stats_tmp / "jpt_x", so.write_sex_file(stats_tmp / "jpt_x.sex", ids, sex), "b37")
+    rep = so.plink2_reports(pfile, stats_tmp / "jpt_x_rep", het=False)
+    hx, mx = rep["hardy_x"], rep["hardy_x_midp"]
+    np.testing.assert_array_equal(hx["MALE_A1_CT"], table["male_AA"])
+    np.testing.assert_array_equal(hx["MALE_AX_CT"], table["male_BB"])
+    so.assert_printed_digits(v["HWE_X"], hx["P"], err_msg="P")
+    so.assert_printed_digits(v["p_value_hwe_x"], mx["MIDP"], err_msg="MIDP")
+    want = np.array([so.hwe_x_enumerate(int(r.female_AB), int(r.female_AA), int(r.female_BB), int(r.male_AA),
+                                        int(r.male_BB)) for r in table.itertuples()])
+    np.testing.assert_allclose(v["HWE_X"], want[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(v["p_value_hwe_x"], want[:, 1], rtol=1e-9)
+    # the synthetic records: the XX genotypes are in perfect HWE proportions, the sexes differ
+    syn = v.iloc[-2:]
+    assert (syn["HWE"] == 1).all() and (syn["HWE_X"] < 1e-5).all()
 
 
 def test_variant_qc__hwe_and_exchet_match_bcftools_fill_tags(kg, kg_split, bcftools_bin):
