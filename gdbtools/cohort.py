@@ -156,10 +156,16 @@ class Cohort:
         """Hail's ``sample_qc`` fields and the inbreeding F, one row per selected sample."""
         return api.sample_qc(self.selection, adj=adj, **self._kw(kwargs))
 
-    def sex_check(self, *, female_max_f: float = 0.2, male_min_f: float = 0.8, **kwargs) -> pd.DataFrame:
-        """Reported sex against chrX F (plink ``--check-sex`` thresholds), one row per selected sample."""
+    def sex_check(self, *, female_max_f: float = 0.2, male_min_f: float = 0.8, y_method: str | None = None,
+                  female_max_y_calls: int = 0, male_min_y_calls: int | None = None, **kwargs) -> pd.DataFrame:
+        """Reported sex against chrX F (plink ``--check-sex`` thresholds), one row per selected sample.
+
+        ``y_method="ycount"`` or ``"y-only"`` also use the chrY call counts (plink ``--check-sex ycount`` /
+        ``y-only``); see :func:`gdbtools.stats.sex_check`.
+        """
         kwargs.setdefault("backend", self.backend)
-        return api.sex_check(self.selection, female_max_f=female_max_f, male_min_f=male_min_f, **kwargs)
+        return api.sex_check(self.selection, female_max_f=female_max_f, male_min_f=male_min_f, y_method=y_method,
+                             female_max_y_calls=female_max_y_calls, male_min_y_calls=male_min_y_calls, **kwargs)
 
     def batch_check(self, by: str = "pipeline", *, adj: bool = False, fdr: float = 0.05, **kwargs) -> pd.DataFrame:
         """Variants whose allele frequency differs between the batches of sample column `by`."""

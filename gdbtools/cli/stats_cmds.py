@@ -100,19 +100,28 @@ def freq_cmd(store, by, out, adj, grpmax_by, samples, regions, backend, unknown_
               help="Sample column of sequencing batches for the batch check (auto: pipeline if present; 'none').")
 @click.option("--fdr", type=float, default=0.05, show_default=True, help="False discovery rate of the batch check.")
 @click.option("--no-sex-check", is_flag=True, help="Skip the sex check.")
+@click.option("--sex-check-y", type=click.Choice(["none", "ycount", "y-only"]), default="none", show_default=True,
+              help="Also use chrY call counts in the sex check (plink 1.9 --check-sex ycount / y-only); needs "
+              "chrY variants outside the PARs.")
+@click.option("--female-max-y-calls", type=click.IntRange(min=0), default=0, show_default=True,
+              help="ycount / y-only: an XX call allows at most this many chrY calls.")
+@click.option("--male-min-y-calls", type=click.IntRange(min=0), default=None,
+              help="ycount / y-only: an XY call needs at least this many chrY calls (default: 0 for ycount, 1 for "
+              "y-only, as plink).")
 @_common
-def qc_cmd(store, out, adj, outliers_by, n_mads, batch_by, fdr, no_sex_check, samples, regions, backend,
-           unknown_sex):
+def qc_cmd(store, out, adj, outliers_by, n_mads, batch_by, fdr, no_sex_check, sex_check_y, female_max_y_calls,
+           male_min_y_calls, samples, regions, backend, unknown_sex):
     """Variant QC, sample QC, sex check, sample outliers and batch check, in one pass (plus a small chrX pass).
 
     \b
-    Example:
+    Examples:
       gdbtools qc store/ --out qc/
+      gdbtools qc store/ --out qc/ --sex-check-y ycount
     \b
     Writes into --out:
       variant_qc.parquet     Hail variant_qc fields, HWE/ExcHet, InbreedingCoeff, chrX HWE with males
       sample_qc.parquet      Hail sample_qc fields, inbreeding F (plink2 --het)
-      sex_check.tsv          chrX F against the reported sex (plink --check-sex)
+      sex_check.tsv          chrX F (and chrY calls) against the reported sex (plink --check-sex)
       sample_outliers.tsv    samples beyond --n-mads MADs of their group (gnomAD)
       batch_check.parquet    variants whose AF differs between batches (Fisher, BH FDR)
       summary.json           counts of flagged samples and variants
@@ -121,6 +130,14 @@ def qc_cmd(store, out, adj, outliers_by, n_mads, batch_by, fdr, no_sex_check, sa
     from ..stats.qc import sample_outliers
 
     cohort = _cohort(store, samples, regions, backend)
+    y_method = None if sex_check_y == "none" else sex_check_y
+    if y_method is not None and not no_sex_check:  # refuse before the pass, not after it
+        from ..stats import ploidy as pl
+
+        if not (cohort.selection.zones() == pl.Y_NONPAR).any():
+            raise GdbError(f"--sex-check-y {y_method} counts chrY calls outside the PARs, and the selection has "
+                           "no such variant", file=store,
+                           fix="leave out --sex-check-y (chrX F only), or select chrY too")
     columns = set(cohort.store.samples.columns)
     if batch_by == "auto":
         batch_by = "pipeline" if "pipeline" in columns else None
@@ -148,12 +165,14 @@ def qc_cmd(store, out, adj, outliers_by, n_mads, batch_by, fdr, no_sex_check, sa
         summary.update({"batch_by": batch_by, "n_batch_flagged_variants": int(res.batch_check["flagged"].sum())})
     if not no_sex_check:
         try:
-            sex = cohort.sex_check()
+            sex = cohort.sex_check(y_method=y_method, female_max_y_calls=female_max_y_calls,
+                                   male_min_y_calls=male_min_y_calls)
         except GdbError as exc:
             click.echo(f"sex check skipped: {exc.message}", err=True)
         else:
             write_table(sex, outdir / "sex_check.tsv")
             summary["n_sex_problems"] = int((sex["status"] == "PROBLEM").sum())
+            summary["sex_check_y"] = sex_check_y
     summary["seconds"] = round(time.perf_counter() - t0, 3)
     (outdir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()))

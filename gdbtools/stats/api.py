@@ -203,21 +203,57 @@ def batch_check(sel: Selection, by: str = "pipeline", *, adj: bool = False, fdr:
     return compute(sel, batch_by=by, batch_adj=adj, fdr=fdr, **kwargs).batch_check
 
 
-def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 0.8, backend: str = "auto",
+def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 0.8, y_method: str | None = None,
+              female_max_y_calls: int = 0, male_min_y_calls: int | None = None, backend: str = "auto",
               client=None) -> pd.DataFrame:
     """plink's ``--check-sex``: chrX F per sample against the reported sex (plus chrY call counts).
 
     Allele frequencies count XY samples as haploid and samples of unknown sex as diploid (plink), over the
     selected samples; F uses the polymorphic chrX variants outside the PARs (raw calls, each read as
-    diploid).  Needs chrX variants outside the PARs in the selection.
+    diploid).  ``y_n_called`` counts each sample's calls on chrY outside the PARs (plink's YCOUNT).
+
+    Parameters
+    ----------
+    sel : Selection
+    female_max_f, male_min_f : float
+        XX if F < `female_max_f`, XY if F > `male_min_f` (plink's 0.2 and 0.8).
+    y_method : {None, "ycount", "y-only"}
+        ``None``: chrX F only (plink's default).  ``"ycount"`` (plink ``--check-sex ycount``): an XX call
+        also needs at most `female_max_y_calls` chrY calls and an XY call at least `male_min_y_calls`, else
+        the sample is ambiguous.  ``"y-only"`` (plink ``--check-sex y-only``): XY with at least
+        `male_min_y_calls` chrY calls, XX with at most `female_max_y_calls`, F not used (still reported
+        when the selection has chrX).  Both need chrY variants outside the PARs in the selection: without
+        them this raises (plink 1.9 warns and goes on with ycount, which with its default thresholds is the
+        F-only call).
+    female_max_y_calls : int
+        plink's default 0.
+    male_min_y_calls : int, optional
+        plink's default: 0 for ycount, 1 for y-only.
+    backend, client
+        As for :func:`compute`.
     """
+    from .qc import Y_METHODS
+
+    if y_method == "y_only":
+        y_method = "y-only"
+    if y_method not in Y_METHODS:
+        raise GdbError(f"y_method must be None, 'ycount' or 'y-only', got {y_method!r}")
+    for name, value in (("female_max_y_calls", female_max_y_calls), ("male_min_y_calls", male_min_y_calls)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+            raise GdbError(f"{name} must be a non-negative integer, got {value!r}")
+    if male_min_y_calls is None:
+        male_min_y_calls = 1 if y_method == "y-only" else 0
     client = _client(client)
     backend_name = en.resolve_backend(backend, client)
     zone_all = sel.zones()
     rows = np.isin(zone_all, (pl.X_NONPAR, pl.Y_NONPAR))
-    if not (zone_all == pl.X_NONPAR).any():
+    if y_method != "y-only" and not (zone_all == pl.X_NONPAR).any():
         raise GdbError("the sex check needs chrX variants outside the PARs, and the selection has none",
                        fix="select a region on chrX (or none), and check the store's genome build")
+    if y_method is not None and not (zone_all == pl.Y_NONPAR).any():
+        raise GdbError(f"the sex check with y_method={y_method!r} counts chrY calls outside the PARs, and the "
+                       "selection has no such variant",
+                       fix="use y_method=None (chrX F only), or select chrY too (and check the store's build)")
     sub = sel.with_variants(rows)
     zone, atype = zone_all[rows], sel.allele_types()[rows]
     layout, n_classes = _class_layout(zone, atype)
@@ -226,6 +262,9 @@ def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 
                    class_layout=layout, n_classes=n_classes)
     res = en.run_pass(plan, sub.block_specs(), zone, atype, client=client)
     out = sex_check_table(sel.store.samples, sel.samples, res, layout, female_max_f=female_max_f,
-                          male_min_f=male_min_f)
-    out.attrs.update({"female_max_f": female_max_f, "male_min_f": male_min_f, "backend": backend_name})
+                          male_min_f=male_min_f, y_method=y_method, female_max_y_calls=int(female_max_y_calls),
+                          male_min_y_calls=int(male_min_y_calls))
+    out.attrs.update({"female_max_f": female_max_f, "male_min_f": male_min_f, "y_method": y_method,
+                      "female_max_y_calls": int(female_max_y_calls), "male_min_y_calls": int(male_min_y_calls),
+                      "backend": backend_name})
     return out

@@ -138,13 +138,14 @@ SAMPLE_QC = _table(
 SEX_CHECK = _table(
     Variable("sample_id", "str", "Sample identifier"),
     Variable("reported_sex", "str", "Sex in the store (XX / XY / null), plink PEDSEX"),
-    Variable("inferred_sex", "str", "XX if F < female_max_f, XY if F > male_min_f, else null (plink SNPSEX)"),
+    Variable("inferred_sex", "str", "XX if F < female_max_f, XY if F > male_min_f, else null (plink SNPSEX); with "
+             "y_method='ycount' also bounded by the chrY call counts, with 'y-only' from them alone"),
     Variable("status", "str", "OK when reported and inferred sex agree, else PROBLEM (plink STATUS)"),
     Variable("f_stat", "float64", "chrX (outside the PARs) inbreeding F, plink --check-sex F"),
     Variable("x_n_called", "int64", "Polymorphic chrX non-PAR variants called"),
     Variable("x_observed_homs", "int64", "Homozygous calls among them"),
     Variable("x_expected_homs", "float64", "Expected homozygous calls (sum of 1 - 2pq)"),
-    Variable("y_n_called", "int64", "chrY non-PAR variants called"),
+    Variable("y_n_called", "int64", "chrY non-PAR variants called (any non-missing call; plink YCOUNT)"),
     Variable("y_n_variants", "int64", "chrY non-PAR variants in the selection"),
 )
 

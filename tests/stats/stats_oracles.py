@@ -131,16 +131,24 @@ def plink2_sample_counts(pfile: Path, out: Path, extract: list[str] | None = Non
     return pd.read_csv(f"{out}.scount", sep="\t").set_index("#IID")
 
 
-def plink19_check_sex(vcf: Path, out: Path, ids, sex, build: str, extra=()) -> pd.DataFrame:
-    """plink 1.9 ``--check-sex`` (PARs split off with ``--split-x``); returns the .sexcheck table by IID."""
+def plink19_check_sex(vcf: Path, out: Path, ids, sex, build: str, extra=(), modes=((),)) -> pd.DataFrame:
+    """plink 1.9 ``--check-sex`` (PARs split off with ``--split-x``); returns the .sexcheck table by IID.
+
+    `modes`: the ``--check-sex`` arguments of each run (``()``, ``("ycount",)``, ``("y-only", "0", "1")``...)
+    on the same fileset; with more than one, a list of tables in that order.
+    """
     sexfile = Path(f"{out}.sex")
     code = pd.Series(list(sex)).map({"XY": 1, "XX": 2}).fillna(0).astype(int)
     pd.DataFrame({"FID": list(ids), "IID": list(ids), "SEX": code}).to_csv(sexfile, sep="\t", index=False,
                                                                            header=False)
     sh("plink1.9", "--vcf", vcf, "--double-id", "--update-sex", sexfile, "--split-x", build, "no-fail",
        *extra, "--make-bed", "--out", out, "--allow-extra-chr", "--silent")
-    sh("plink1.9", "--bfile", out, "--check-sex", "--out", out, "--silent", "--allow-extra-chr")
-    return pd.read_csv(f"{out}.sexcheck", sep=r"\s+").set_index("IID")
+    tables = []
+    for k, mode in enumerate(modes):
+        run = f"{out}.cs{k}"
+        sh("plink1.9", "--bfile", out, "--check-sex", *mode, "--out", run, "--silent", "--allow-extra-chr")
+        tables.append(pd.read_csv(f"{run}.sexcheck", sep=r"\s+").set_index("IID"))
+    return tables[0] if len(tables) == 1 else tables
 
 
 def hwe_x_enumerate(f_het: int, f_hom1: int, f_hom2: int, m1: int, m2: int) -> tuple[float, float]:
