@@ -6,6 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gdbtools.backend import sparse as sparse_ops
 from gdbtools.errors import BackendError
 
 __all__ = ["Backend", "HweResult", "is_device_array"]
@@ -183,6 +184,61 @@ class Backend:
         inverse = inverse.reshape(-1)
         res = self.hwe_exact(u_het.astype(np.int32), u_homr.astype(np.int32), u_homc.astype(np.int32))
         return HweResult(*(r[inverse] for r in res))
+
+    # ------------------------------------------------------------------- sparse rows of hybrid2 blocks
+    def sparse_group_counts(self, sparse, n_rows: int, atoms, with_adj: bool = False):
+        """:meth:`variant_group_counts` of a block's sparse rows (:class:`gdbtools.store.format.SparseRows`,
+        arrays on this backend's device) for masks given as :class:`gdbtools.backend.sparse.MaskAtoms`
+        (:func:`~gdbtools.backend.sparse.mask_atoms` of the ``(M, W)`` masks, moved to the device):
+        ``(V, M, 3)``, or ``(V, M, 6)`` with `with_adj`, int32, where V = `n_rows` is the block's row count and
+        rows without entries are 0."""
+        sp = self._sparse(sparse)
+        for name in ("atom", "member", "ptr", "index"):
+            self._check_device(f"atoms.{name}", getattr(atoms, name))
+        return self._sparse_group_counts(sp, int(n_rows), atoms, bool(with_adj))
+
+    def sparse_sample_class_counts(self, sparse, var_class, n_classes: int, out, view: int = sparse_ops.VIEW_RAW):
+        """:meth:`sample_class_counts` of a block's sparse rows, added IN PLACE to `out`, which is *kind-major*
+        ``(C, 3, N) int64`` (``out[c, kind, s]``; add ``out.transpose(2, 0, 1)`` to an ``(N, C, 3)`` total):
+        the entries of a row then touch one stretch of memory.
+
+        `var_class` ``(V,) uint8`` is indexed by the block's rows (255 skips a row); `view` is one of
+        :data:`gdbtools.backend.sparse.VIEW_RAW` / ``VIEW_ADJ`` / ``VIEW_FAIL``.
+        """
+        sp = self._sparse(sparse)
+        var_class = self._array("var_class", var_class, np.uint8, ndim=1)
+        self._check_device("out", out)
+        if (out.dtype != np.int64 or out.ndim != 3 or out.shape[:2] != (int(n_classes), 3)
+                or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous int64 array ({n_classes}, 3, N), got {out.dtype} {out.shape}")
+        self._sparse_sample_class_counts(sp, var_class, int(n_classes), out, int(view))
+        return out
+
+    def sparse_missing_weight_sums(self, sparse, wfix, out, view: int = sparse_ops.VIEW_RAW):
+        """Add to `out[s]` (int64) the fixed-point weight ``wfix[row]`` ``(V,) int64`` of each missing entry
+        (the sparse part of :func:`gdbtools.stats._wsum.missing_weight_sums`)."""
+        sp = self._sparse(sparse)
+        wfix = self._array("wfix", wfix, np.int64, ndim=1)
+        self._check_device("out", out)
+        self._sparse_missing_weight_sums(sp, wfix, out, int(view))
+        return out
+
+    def _sparse(self, sp):
+        for name in ("rows", "ptr", "sample", "code"):
+            self._check_device(f"sparse.{name}", getattr(sp, name))
+        if (sp.rows.dtype != np.int32 or sp.sample.dtype not in (np.int32, np.uint16) or sp.code.dtype != np.uint8
+                or sp.ptr.dtype != np.int64):
+            raise TypeError("sparse rows must be rows int32, ptr int64, sample uint16 or int32, code uint8")
+        return sp
+
+    def _sparse_group_counts(self, sp, n_rows, atoms, with_adj):
+        return sparse_ops.group_counts(self.xp, sp.row, sp.sample, sp.code, n_rows, atoms, with_adj)
+
+    def _sparse_sample_class_counts(self, sp, var_class, n_classes, out, view) -> None:
+        sparse_ops.sample_class_counts(self.xp, sp.row, sp.sample, sp.code, var_class, n_classes, out, view)
+
+    def _sparse_missing_weight_sums(self, sp, wfix, out, view) -> None:
+        sparse_ops.missing_weight_sums(self.xp, sp.row, sp.sample, sp.code, wfix, out, view)
 
     # -------------------------------------------------------------------------------- for the subclasses
     def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:

@@ -91,6 +91,25 @@ class HostBackend(Backend):
                                                _ptr(chunk_class), chunk_class.shape[0], lo.shape[1], n_samples,
                                                n_classes, _ptr(out), self.n_threads)
 
+    # sparse rows: numba loops (gdbtools.backend._sparse_host), imported on first use
+    def _sparse_group_counts(self, sp, n_rows, atoms, with_adj):
+        from gdbtools.backend import _sparse_host
+
+        out = np.zeros((n_rows, atoms.member.shape[1], 6 if with_adj else 3), dtype=np.int32)
+        _sparse_host.group_counts(sp.rows, sp.ptr, sp.sample, sp.code, atoms.atom, atoms.ptr, atoms.index,
+                                  atoms.n_atoms, with_adj, out)
+        return out
+
+    def _sparse_sample_class_counts(self, sp, var_class, n_classes, out, view) -> None:
+        from gdbtools.backend import _sparse_host
+
+        _sparse_host.sample_class_counts(sp.rows, sp.ptr, sp.sample, sp.code, var_class, view, out)
+
+    def _sparse_missing_weight_sums(self, sp, wfix, out, view) -> None:
+        from gdbtools.backend import _sparse_host
+
+        _sparse_host.missing_weight_sums(sp.rows, sp.ptr, sp.sample, sp.code, wfix, view, out)
+
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         self._lib.gdb_host_hwe_exact(_ptr(n_het), _ptr(n_hom1), _ptr(n_hom2), n_het.shape[0],
                                      *(_ptr(r) for r in res), self.n_threads)

@@ -29,6 +29,8 @@ from . import main
 @click.option("--adj-dp-haploid", type=int, default=5, help="adj: minimum DP of haploid calls.")
 @click.option("--adj-ab", type=float, default=0.2, help="adj: minimum allele balance AD[alt]/DP of het calls.")
 @click.option("--block-size", type=int, help="Variants per genotype block (default: by sample count, 1024-4096).")
+@click.option("--encoding", type=click.Choice(["hybrid2", "dense2"]), default="hybrid2",
+              help="Genotype encoding: hybrid2 stores rare variants sparse (default), dense2 as bit-planes only.")
 @click.option("--partition-records", type=int, default=10_000, help="Records per parallel partition.")
 @click.option("--partition-by", type=click.Choice(["region", "contig", "file"]), default="region",
               help="Partitioning of the work (contig: one partition per contig, for job arrays).")
@@ -44,7 +46,7 @@ from . import main
 @click.option("--finalize", "step_finalize", is_flag=True, help="Only write the manifest; fails while partitions are missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ingest_cmd(inputs, out, metadata, metadata_id, sex_column, strict_metadata, build, merge, absent, half_call,
-               no_adj, adj_gq, adj_dp, adj_dp_haploid, adj_ab, block_size, partition_records, partition_by,
+               no_adj, adj_gq, adj_dp, adj_dp_haploid, adj_ab, block_size, encoding, partition_records, partition_by,
                info_fields, annotations, regions, index, workers, overwrite, step_init, partition, step_finalize,
                quiet):
     """Ingest VCF/BCF files into a cohort store.
@@ -73,7 +75,7 @@ def ingest_cmd(inputs, out, metadata, metadata_id, sex_column, strict_metadata, 
                     adj=adj, block_size=block_size, partition_records=partition_records, partition_by=partition_by,
                     info_fields=info_fields, annotations=None if annotations == "none" else annotations,
                     regions=list(regions) or None, index=index, workers=workers, overwrite=overwrite,
-                    progress=not quiet, step=step, partition=partition)
+                    progress=not quiet, step=step, partition=partition, encoding=encoding)
     if step == "init":
         click.echo(len(result.partitions))
     elif step == "partition":

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import GdbError, InputError, StoreError
 from ..genome import get_build, parse_region
-from ..store.format import sha256_file
+from ..store.format import DEFAULT_ENCODING, KNOWN_ENCODINGS, sha256_file
 from ..store.reader import Store
 from ..store.writer import WORK, StoreWriter
 from .annotations import AnnotationParser
@@ -68,7 +68,7 @@ class IngestPlan:
 def plan_ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, strict_metadata=False,
                 build=None, merge=False, absent="missing", half_call="haploid", adj=True, block_size=None,
                 partition_records=10_000, partition_by="region", info_fields=(), annotations="auto",
-                regions=None, index=False) -> IngestPlan:
+                regions=None, index=False, encoding=DEFAULT_ENCODING) -> IngestPlan:
     """Check the inputs and fix the plan (the *init* step without writing anything but indexes)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
@@ -81,6 +81,8 @@ def plan_ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None
         raise GdbError(f"unknown half_call policy {half_call!r}", fix=f"use one of {', '.join(HALF_CALL_POLICIES)}")
     if absent not in ("missing", "hom-ref"):
         raise GdbError(f"unknown absent-call policy {absent!r}", fix="use 'missing' or 'hom-ref'")
+    if encoding not in KNOWN_ENCODINGS:
+        raise GdbError(f"unknown block encoding {encoding!r}", fix=f"use one of {', '.join(sorted(KNOWN_ENCODINGS))}")
     if partition_by not in ("region", "contig", "file"):
         raise GdbError(f"unknown partition_by {partition_by!r}", fix="use region, contig or file")
     headers = [read_header(p) for p in inputs]
@@ -210,6 +212,7 @@ def plan_ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None
         "adj": adj_params,
         "build": build,
         "block_size": block_size,
+        "encoding": encoding,
         "partition_records": partition_records,
         "partition_by": partition_by,
         "info_fields": info_meta,
@@ -428,7 +431,8 @@ def _current_client():
 def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, strict_metadata=False, build=None,
            merge=False, absent="missing", half_call="haploid", adj=True, block_size=None, partition_records=10_000,
            partition_by="region", info_fields=(), annotations="auto", regions=None, index=False, workers=None,
-           overwrite=False, progress=True, step="all", partition=None) -> Store | IngestPlan | dict:
+           overwrite=False, progress=True, step="all", partition=None, encoding=DEFAULT_ENCODING
+           ) -> Store | IngestPlan | dict:
     """Ingest VCF/BCF files into a cohort store at `out`.
 
     Parameters
@@ -458,6 +462,9 @@ def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, str
         Restrict to these regions (needs an index).
     index
         Build missing indexes (inside the store's work directory; inputs stay untouched).
+    encoding
+        Genotype block encoding: ``"hybrid2"`` (default: rare variants as sparse entries, the others as
+        bit-planes) or ``"dense2"`` (bit-planes only); see :mod:`gdbtools.store.format`.
     workers
         Parallel worker processes when no Dask client is active (default: CPU count; 1 = inline). With a
         client (``gdbtools.cluster.connect(...)``, or any ``distributed.Client``) partitions run on its workers.
@@ -479,7 +486,8 @@ def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, str
     plan = plan_ingest(inputs, out, metadata=metadata, metadata_id=metadata_id, sex_column=sex_column,
                        strict_metadata=strict_metadata, build=build, merge=merge, absent=absent, half_call=half_call,
                        adj=adj, block_size=block_size, partition_records=partition_records, partition_by=partition_by,
-                       info_fields=info_fields, annotations=annotations, regions=regions, index=index)
+                       info_fields=info_fields, annotations=annotations, regions=regions, index=index,
+                       encoding=encoding)
     if step == "partition":
         if partition is None:
             raise GdbError("step 'partition' needs a partition index", fix="pass --partition I")

@@ -49,7 +49,7 @@ def _records(source: dict, contig: str, start: int, end: int | None, file_no: in
 
 def run_merge_partition(task, progress=None) -> dict:
     """Merge one region of all inputs into blocks of the store (see the module docstring)."""
-    writer = PartitionWriter(task.store, task.index, task.n_samples)
+    writer = PartitionWriter(task.store, task.index, task.n_samples, encoding=task.params.get("encoding"))
     if writer.finished:
         return {"skipped": 1}
     params = task.params

@@ -147,7 +147,7 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
         from .merge import run_merge_partition
 
         return run_merge_partition(task, progress)
-    writer = PartitionWriter(task.store, task.index, task.n_samples)
+    writer = PartitionWriter(task.store, task.index, task.n_samples, encoding=task.params.get("encoding"))
     if writer.finished:
         return {"skipped": 1}
     params = task.params

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import get_backend
+from ..backend import sparse as sparse_ops
 from ..errors import GdbError
 from ..genome import contig_kind
 from ..store import Store
@@ -392,6 +393,9 @@ def _device_masks(plan: Plan, xp):
     cache = getattr(_DEVICE_CACHE, "entries", None)
     if cache is None or cache[0] != key:
         packed = {k: (xp.asarray(v) if k in ("flat", "split") else v) for k, v in plan._packed.items()}
+        for k in ("flat", "split"):  # the masks as atoms, for sparse rows
+            atoms = sparse_ops.mask_atoms(plan._packed[k], plan.n_samples)
+            packed[f"atoms_{k}"] = atoms if xp is np else atoms.to(xp.asarray)
         _DEVICE_CACHE.entries = (key, packed, plan)  # keep `plan` alive so its id is not reused
         cache = _DEVICE_CACHE.entries
     return cache[1]
@@ -436,6 +440,13 @@ def run_task(plan: Plan, task: Task) -> dict:
         wmiss = xp.zeros(words * 32, dtype=np.int64)
         if plan.count_filtered:
             filtered = xp.zeros((n, plan.n_classes, 3), dtype=np.int64)
+    sparse_acc = {}  # kind-major (C, 3, N) sums of the sparse rows, made on first use (see Backend)
+
+    def acc(name):
+        if name not in sparse_acc:
+            sparse_acc[name] = xp.zeros((plan.n_classes, 3, n), dtype=np.int64)
+        return sparse_acc[name]
+
     layout = plan.class_layout
     row0 = 0
     clock = time.perf_counter
@@ -461,12 +472,23 @@ def run_task(plan: Plan, task: Task) -> dict:
             continue
         kind = contig_kind(spec.contig)
         split = kind in ("X", "Y")
-        lo, hi = xp.asarray(block.lo), xp.asarray(block.hi)
-        fail = xp.asarray(block.fail) if (block.fail is not None and plan.needs_adj) else None
-        has_adj = has_adj or block.fail is not None
+        # dense rows as bit-planes (all rows of a dense2 block), rare rows as sparse entries (hybrid2)
+        lo, hi = xp.asarray(block.dense_lo), xp.asarray(block.dense_hi)
+        fail = xp.asarray(block.dense_fail) if (block.dense_fail is not None and plan.needs_adj) else None
+        has_adj = has_adj or block.dense_fail is not None
+        sp = block.sparse
+        if sp is not None and xp is not np:
+            sp = sp.to(xp.asarray)
+        dense_rows = block.dense_rows if sp is not None else None
         kernel_masks = masks["split"] if split else masks["flat"]
         sizes = masks["size_split"] if split else masks["size_flat"]
-        raw_adj = be.variant_group_counts(lo, hi, kernel_masks, fail)
+        if sp is None:
+            raw_adj = be.variant_group_counts(lo, hi, kernel_masks, fail)
+        else:
+            raw_adj = be.sparse_group_counts(sp, nv, masks["atoms_split" if split else "atoms_flat"],
+                                             fail is not None)
+            if dense_rows.size:
+                raw_adj[xp.asarray(dense_rows)] = be.variant_group_counts(lo, hi, kernel_masks, fail)
         t2 = clock()
         timers["variant_counts"] += t2 - t1
         zone = xp.asarray(zone_h)
@@ -489,12 +511,20 @@ def run_task(plan: Plan, task: Task) -> dict:
             if (var_class < 0).any():
                 raise AssertionError("a variant has no sample-QC class (layout built from other variants)")
             class_sizes += np.bincount(var_class, minlength=class_sizes.size)[: class_sizes.size]
-            vc = xp.asarray(var_class.astype(np.uint8))
+            vc_all = var_class.astype(np.uint8)
+            vc = xp.asarray(vc_all if dense_rows is None else vc_all[dense_rows])
             sfail = fail if plan.sample_view == "adj" else None
+            sview = sparse_ops.VIEW_ADJ if sfail is not None else sparse_ops.VIEW_RAW
             t4 = clock()
-            be.sample_class_counts(lo, hi, vc, plan.n_classes, class_counts, sfail, n_samples=n)
-            if filtered is not None and fail is not None:
-                be.sample_class_counts(fail, fail, vc, plan.n_classes, filtered, n_samples=n)
+            if lo.shape[0]:
+                be.sample_class_counts(lo, hi, vc, plan.n_classes, class_counts, sfail, n_samples=n)
+                if filtered is not None and fail is not None:
+                    be.sample_class_counts(fail, fail, vc, plan.n_classes, filtered, n_samples=n)
+            if sp is not None:
+                vc_sp = xp.asarray(vc_all)
+                be.sparse_sample_class_counts(sp, vc_sp, plan.n_classes, acc("class_counts"), sview)
+                if filtered is not None and fail is not None:
+                    be.sparse_sample_class_counts(sp, vc_sp, plan.n_classes, acc("filtered"), sparse_ops.VIEW_FAIL)
             timers["sample_counts"] += clock() - t4
             # F: polymorphic variants of the F zones, weight 1 - 2pq
             f_rows = np.isin(zone_h, plan.f_zones) & (state != STATE_MONO)
@@ -506,8 +536,16 @@ def run_task(plan: Plan, task: Task) -> dict:
                 t5 = clock()
                 # rows without a missing call among the selected samples add nothing that is read back
                 wfix[tot["n_missing"] == 0] = 0
-                missing_weight_sums(be, lo, hi, sfail, wfix, wmiss)
+                if sp is None:
+                    missing_weight_sums(be, lo, hi, sfail, wfix, wmiss)
+                else:
+                    if lo.shape[0]:
+                        missing_weight_sums(be, lo, hi, sfail, wfix[dense_rows], wmiss)
+                    be.sparse_missing_weight_sums(sp, xp.asarray(wfix), wmiss, sview)
                 timers["f_sums"] += clock() - t5
+    for name, total in sparse_acc.items():
+        target = class_counts if name == "class_counts" else filtered
+        target += total.transpose(2, 0, 1)
     out: dict[str, Any] = {
         "index": np.concatenate(index_parts) if index_parts else np.zeros(0, np.int64),
         "counts": {view: (np.concatenate(parts) if parts else np.zeros((0, len(keep[view]), 6), np.int32))

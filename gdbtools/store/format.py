@@ -15,11 +15,34 @@ A block file is::
     H bytes   JSON header: encoding, n_variants, n_samples, n_words, planes, frames
     ...       zstd frames, back to back
 
-``encoding`` is ``"dense2"`` (every variant as bit-planes, see :mod:`gdbtools.store.bitplanes`). A reader
-refuses encodings it does not know with a clear message, so that a later hybrid dense/sparse encoding can be
-added without breaking stores written before it. Each zstd frame holds ``frames[k][0]`` consecutive variants
-laid out plane-major, ``(n_planes, n_variants_in_frame, n_words)`` little-endian ``uint32``: the same bytes
-decode on a CPU (``zstandard``) or, frame by frame, on a GPU (nvCOMP's batched zstd).
+``encoding`` is one of
+
+- ``"dense2"``: every variant as bit-planes (see :mod:`gdbtools.store.bitplanes`);
+- ``"hybrid2"`` (the default since it exists): rare variants, those with at most ``sparse_max`` calls that are
+  not a passing hom-ref (``header["sparse"]["max"]``, ``n_samples // 16`` by default), are stored as a list of
+  ``(sample, code)`` entries; the others as bit-planes, as in ``dense2``.  Most variants of a large cohort are
+  rare, so this shrinks both the bytes to decompress and the work of the statistics, which touch a sparse row
+  in time proportional to its entries (PLINK 2's pgen keeps rare variants as "difflists" for the same reason).
+
+A reader refuses encodings it does not know with a clear message, so stores written before an encoding
+existed keep working and a newer store is not misread. Each zstd frame holds ``frames[k][0]`` consecutive
+*dense* variants laid out plane-major, ``(n_planes, n_variants_in_frame, n_words)`` little-endian ``uint32``:
+the same bytes decode on a CPU (``zstandard``) or, frame by frame, on a GPU (nvCOMP's batched zstd).
+
+A ``hybrid2`` block then has one more zstd frame, the sparse part, described by ``header["sparse"]``
+(``rows``: sparse variants, ``nnz``: entries, ``bytes``: compressed size) and holding, back to back::
+
+    rows    (rows,) int32    the sparse variants' row numbers in the block, increasing
+    counts  (rows,) int32    entries per sparse variant
+    sample  (nnz,)  uint16   sample indices (uint32 when the cohort has more than 65,536 samples:
+                             ``header["sparse"]["sample_bytes"]``), increasing within a variant
+    code    (nnz,)  uint8    bit 0 = lo, bit 1 = hi (the genotype code), bit 2 = fail
+
+(Absolute sample numbers, not differences: they decode without a prefix sum, which measured faster overall
+than the smaller, delta-coded frame.)
+
+Samples without an entry are hom-ref calls that pass the filters.  The dense variants are the block's other
+rows, in order.
 """
 
 from __future__ import annotations
@@ -37,13 +60,17 @@ import zstandard
 
 from ..errors import DiskFullError, StoreError, disk_full_errnos
 
-__all__ = ["FORMAT_VERSION", "ENCODING_DENSE", "KNOWN_ENCODINGS", "FRAME_VARIANTS", "encode_block",
-           "decode_block", "BlockHeader", "read_block_header", "sha256_file", "atomic_write_bytes",
+__all__ = ["FORMAT_VERSION", "ENCODING_DENSE", "ENCODING_HYBRID", "DEFAULT_ENCODING", "KNOWN_ENCODINGS",
+           "FRAME_VARIANTS", "encode_block", "decode_block", "BlockHeader", "SparseRows", "default_sparse_max", "read_block_header", "sha256_file", "atomic_write_bytes",
            "atomic_write_json", "write_guard"]
 
 FORMAT_VERSION = 1
 ENCODING_DENSE = "dense2"
-KNOWN_ENCODINGS = frozenset({ENCODING_DENSE})
+ENCODING_HYBRID = "hybrid2"
+DEFAULT_ENCODING = ENCODING_HYBRID
+KNOWN_ENCODINGS = frozenset({ENCODING_DENSE, ENCODING_HYBRID})
+SPARSE_DIVISOR = 16  # sparse_max = n_samples // 16, chosen with bench/bench_stats.py (see bench/RESULTS.md)
+CODE_FAIL_BIT = 4
 FRAME_VARIANTS = 64
 MAGIC = b"GDBBLK\x01\n"
 _LEN = struct.Struct("<I")
@@ -59,8 +86,17 @@ class BlockHeader:
     n_samples: int
     n_words: int
     planes: tuple[str, ...]
-    frames: tuple[tuple[int, int], ...]  # (variants in frame, compressed bytes)
+    frames: tuple[tuple[int, int], ...]  # (dense variants in frame, compressed bytes)
     payload_offset: int
+    sparse: dict | None = None  # hybrid2: {"rows", "nnz", "bytes", "max"}
+
+    @property
+    def n_dense(self) -> int:
+        return sum(f[0] for f in self.frames)
+
+    @property
+    def sparse_offset(self) -> int:
+        return self.payload_offset + sum(f[1] for f in self.frames)
 
     def frame_spans(self):
         """Yield ``(first_variant, n_variants, byte_offset, byte_size)`` for each frame."""
@@ -71,24 +107,133 @@ class BlockHeader:
             first += nvar
 
 
+def default_sparse_max(n_samples: int) -> int:
+    """Entries up to which a variant is stored sparse in a ``hybrid2`` block: ``n_samples // 16``."""
+    return int(n_samples) // SPARSE_DIVISOR
+
+
+@dataclass
+class SparseRows:
+    """The sparse variants of a block, as CSR (NumPy or CuPy arrays).
+
+    Attributes
+    ----------
+    rows : (S,) int32
+        Row numbers of the sparse variants in their block, increasing.
+    ptr : (S + 1,) int64
+        Entries of sparse variant ``k`` are ``ptr[k]:ptr[k + 1]``.
+    sample : (E,) uint16 or int32
+        Sample index of each entry (increasing within a variant); uint16 for cohorts of up to 65,536 samples.
+    code : (E,) uint8
+        Bits 0-1: the genotype code (:mod:`gdbtools.store.bitplanes`); bit 2: the call fails the filters.
+
+    :attr:`row`, the row of every entry, is derived on first use.
+    """
+
+    rows: np.ndarray
+    ptr: np.ndarray
+    sample: np.ndarray
+    code: np.ndarray
+    _row: np.ndarray | None = None
+
+    @property
+    def row(self):
+        """Row (in the block) of each entry, ``(E,) int32``: :attr:`rows` repeated by their entry counts."""
+        if self._row is None:
+            if isinstance(self.rows, np.ndarray):
+                self._row = np.repeat(self.rows, np.diff(self.ptr)).astype(np.int32, copy=False)
+            else:  # a device array module (CuPy): no host round trip
+                import cupy as xp  # pragma: no cover - needs a GPU
+
+                k = xp.searchsorted(self.ptr[1:], xp.arange(self.nnz), side="right")
+                self._row = self.rows[k].astype(np.int32)
+        return self._row
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.rows.shape[0])
+
+    @property
+    def nnz(self) -> int:
+        return int(self.sample.shape[0])
+
+    def select(self, start: int, stop: int) -> "SparseRows":
+        """The sparse variants with rows in ``start:stop``, renumbered from ``start``."""
+        k0, k1 = (int(i) for i in np.searchsorted(_np(self.rows), [start, stop]))
+        e0, e1 = int(self.ptr[k0]), int(self.ptr[k1])
+        return SparseRows(self.rows[k0:k1] - start, self.ptr[k0:k1 + 1] - e0, self.sample[e0:e1],
+                          self.code[e0:e1])
+
+    def to(self, conv) -> "SparseRows":
+        """The same rows with every array passed through `conv` (e.g. ``cupy.asarray``)."""
+        return SparseRows(conv(self.rows), conv(self.ptr), conv(self.sample), conv(self.code))
+
+
+def _np(a):
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+def _row_entries(arrays: list[np.ndarray], n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Entries ``(row, sample)`` of the set bits of OR-ed planes ``(S, W)``, row-major and increasing."""
+    union = arrays[0].copy()
+    for a in arrays[1:]:
+        union |= a
+    bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), axis=1, count=n_samples, bitorder="little")
+    return np.nonzero(bits)
+
+
 def encode_block(planes: dict[str, np.ndarray], n_samples: int, *, frame_variants: int = FRAME_VARIANTS,
-                 level: int = ZSTD_LEVEL) -> bytes:
-    """Serialise bit-planes (each ``(V, W) uint32``, same shape) into a block file's bytes."""
+                 level: int = ZSTD_LEVEL, encoding: str = DEFAULT_ENCODING, sparse_max: int | None = None) -> bytes:
+    """Serialise bit-planes (each ``(V, W) uint32``, same shape) into a block file's bytes.
+
+    With ``encoding="hybrid2"`` the variants with at most `sparse_max` (default :func:`default_sparse_max`)
+    set bits over all planes are stored as sparse entries (see the module docstring).
+    """
+    if encoding not in KNOWN_ENCODINGS:
+        raise ValueError(f"unknown block encoding {encoding!r} (known: {', '.join(sorted(KNOWN_ENCODINGS))})")
     names = tuple(planes)
     arrays = [np.ascontiguousarray(planes[name], dtype="<u4") for name in names]
     n_variants, words = arrays[0].shape
     compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    meta = {"format": FORMAT_VERSION, "encoding": encoding, "n_variants": int(n_variants),
+            "n_samples": int(n_samples), "n_words": int(words), "planes": list(names)}
+    sparse_payload = b""
+    if encoding == ENCODING_HYBRID:
+        limit = default_sparse_max(n_samples) if sparse_max is None else int(sparse_max)
+        union = np.zeros((n_variants, words), dtype=np.uint32)
+        for a in arrays:
+            union |= a
+        nnz = np.bitwise_count(union).sum(axis=1, dtype=np.int64)
+        is_sparse = nnz <= limit
+        rows = np.flatnonzero(is_sparse).astype("<i4")
+        dense = np.flatnonzero(~is_sparse)
+        sub = [a[rows] for a in arrays]
+        r, smp = _row_entries(sub, n_samples) if rows.size else (np.zeros(0, np.intp), np.zeros(0, np.intp))
+        code = np.zeros(r.shape[0], dtype=np.uint8)
+        word, bit = smp >> 5, (smp & 31).astype(np.uint32)
+        for name, a in zip(names, sub):
+            weight = {"lo": 1, "hi": 2, "fail": CODE_FAIL_BIT}[name]
+            code |= ((a[r, word] >> bit) & 1).astype(np.uint8) * np.uint8(weight)
+        sample_bytes = 2 if n_samples <= 1 << 16 else 4
+        smp_out = smp.astype("<u2" if sample_bytes == 2 else "<u4")
+        counts = nnz[rows].astype("<i4")
+        sparse_payload = compressor.compress(rows.tobytes() + counts.tobytes() + smp_out.tobytes() + code.tobytes())
+        meta["sparse"] = {"rows": int(rows.size), "nnz": int(r.shape[0]), "bytes": len(sparse_payload),
+                          "max": limit, "sample_bytes": sample_bytes}
+        arrays = [a[dense] for a in arrays]
+        n_dense = int(dense.size)
+    else:
+        n_dense = n_variants
     frames, payload = [], []
-    stacked = np.stack(arrays) if arrays else np.zeros((0, n_variants, words), "<u4")
-    for start in range(0, n_variants, frame_variants):
+    stacked = np.stack(arrays) if arrays else np.zeros((0, n_dense, words), "<u4")
+    for start in range(0, n_dense, frame_variants):
         chunk = np.ascontiguousarray(stacked[:, start:start + frame_variants])
         data = compressor.compress(chunk.tobytes())
         frames.append((chunk.shape[1], len(data)))
         payload.append(data)
-    header = json.dumps({"format": FORMAT_VERSION, "encoding": ENCODING_DENSE, "n_variants": int(n_variants),
-                         "n_samples": int(n_samples), "n_words": int(words), "planes": list(names),
-                         "frames": frames}, separators=(",", ":")).encode()
-    return b"".join([MAGIC, _LEN.pack(len(header)), header, *payload])
+    meta["frames"] = frames
+    header = json.dumps(meta, separators=(",", ":")).encode()
+    return b"".join([MAGIC, _LEN.pack(len(header)), header, *payload, sparse_payload])
 
 
 def read_block_header(data: bytes | memoryview, path: str | os.PathLike = "<block>") -> BlockHeader:
@@ -103,28 +248,62 @@ def read_block_header(data: bytes | memoryview, path: str | os.PathLike = "<bloc
         raise StoreError(f"block encoding {meta['encoding']!r} is not known to this gdbtools version", file=path,
                          fix="upgrade gdbtools to the version that wrote this store (see manifest.json)")
     return BlockHeader(meta["encoding"], meta["n_variants"], meta["n_samples"], meta["n_words"],
-                       tuple(meta["planes"]), tuple(tuple(f) for f in meta["frames"]), start + hlen)
+                       tuple(meta["planes"]), tuple(tuple(f) for f in meta["frames"]), start + hlen,
+                       meta.get("sparse"))
+
+
+def _damaged(path, what: str) -> StoreError:
+    return StoreError(f"genotype block {what}", file=path,
+                      fix="the store is damaged; run `gdbtools verify` and re-ingest")
 
 
 def decode_block(data: bytes, path: str | os.PathLike = "<block>", alloc=None
-                 ) -> tuple[BlockHeader, dict[str, np.ndarray]]:
-    """Decode a block file's bytes into its planes, each ``(V, W) uint32``.
+                 ) -> tuple[BlockHeader, dict[str, np.ndarray], SparseRows | None]:
+    """Decode a block file's bytes into its dense planes, each ``(D, W) uint32``, and its sparse rows.
 
-    `alloc(shape) -> uint32 array` may supply the ``(planes, V, W)`` output buffer (a reused pool); the
-    returned planes are views of it.
+    For ``dense2`` D is the block's variant count and the sparse part is ``None``; for ``hybrid2`` the planes
+    hold the dense variants only (the rows not in ``sparse.rows``, in order).  `alloc(shape) -> uint32 array`
+    may supply the ``(planes, D, W)`` output buffer (a reused pool); the returned planes are views of it.
     """
+    try:
+        return _decode_block(data, path, alloc)
+    except zstandard.ZstdError as exc:
+        raise _damaged(path, f"does not decompress ({exc})") from exc
+
+
+def _decode_block(data, path, alloc):
     header = read_block_header(data, path)
-    n_planes, v, w = len(header.planes), header.n_variants, header.n_words
+    n_planes, v, w = len(header.planes), header.n_dense, header.n_words
     out = alloc((n_planes, v, w)) if alloc is not None else np.empty((n_planes, v, w), dtype=np.uint32)
     decompressor = zstandard.ZstdDecompressor()
     view = memoryview(data)
     for first, nvar, offset, size in header.frame_spans():
         raw = decompressor.decompress(view[offset:offset + size])
         if len(raw) != n_planes * nvar * w * 4:
-            raise StoreError("genotype block frame has the wrong size", file=path,
-                             fix="the store is damaged; run `gdbtools verify` and re-ingest")
+            raise _damaged(path, "frame has the wrong size")
         out[:, first:first + nvar] = np.frombuffer(raw, dtype="<u4").reshape(n_planes, nvar, w)
-    return header, {name: out[i] for i, name in enumerate(header.planes)}
+    sparse = None
+    if header.encoding == ENCODING_HYBRID:
+        info = header.sparse
+        s_rows, nnz, offset = int(info["rows"]), int(info["nnz"]), header.sparse_offset
+        raw = decompressor.decompress(view[offset:offset + int(info["bytes"])]) if info["bytes"] else b""
+        sb = int(info.get("sample_bytes", 4))
+        if len(raw) != 8 * s_rows + (sb + 1) * nnz or s_rows + v != header.n_variants:
+            raise _damaged(path, "sparse part has the wrong size")
+        rows = np.frombuffer(raw, "<i4", s_rows, 0)
+        counts = np.frombuffer(raw, "<i4", s_rows, 4 * s_rows)
+        sample = np.frombuffer(raw, "<u2" if sb == 2 else "<i4", nnz, 8 * s_rows)
+        code = np.frombuffer(raw, np.uint8, nnz, 8 * s_rows + sb * nnz)
+        ptr = np.zeros(s_rows + 1, dtype=np.int64)
+        np.cumsum(counts, out=ptr[1:])
+        if ptr[-1] != nnz:
+            raise _damaged(path, "sparse part is inconsistent")
+        if nnz and sb == 4 and not 0 <= int(sample.min()) <= int(sample.max()) < header.n_samples:
+            raise _damaged(path, "sparse part names a sample beyond the cohort")
+        if nnz and sb == 2 and int(sample.max()) >= header.n_samples:
+            raise _damaged(path, "sparse part names a sample beyond the cohort")
+        sparse = SparseRows(rows, ptr, sample, code)
+    return header, {name: out[i] for i, name in enumerate(header.planes)}, sparse
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

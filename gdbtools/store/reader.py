@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -20,14 +19,13 @@ import pyarrow.parquet as pq
 from ..errors import StoreError, StoreIncompleteError
 from ..genome import Region, get_build, parse_region
 from .bitplanes import unpack_codes
-from .format import FORMAT_VERSION, KNOWN_ENCODINGS, decode_block
+from .format import CODE_FAIL_BIT, FORMAT_VERSION, KNOWN_ENCODINGS, SparseRows, decode_block
 
 __all__ = ["Store", "Block", "open_store"]
 
 
-@dataclass
 class Block:
-    """A run of consecutive variants of one contig, as bit-planes.
+    """A run of consecutive variants of one contig: dense variants as bit-planes, rare ones as sparse entries.
 
     Attributes
     ----------
@@ -35,30 +33,76 @@ class Block:
         Global block number (``manifest["blocks"][index]``).
     variant_offset : int
         Global index of the first variant (row 0); rows are variants ``variant_offset + arange(n_variants)``.
-    lo, hi : (V, W) uint32
-        The genotype bit-planes (see :mod:`gdbtools.store.bitplanes`).
-    fail : (V, W) uint32 or None
+    dense_lo, dense_hi : (D, W) uint32
+        The bit-planes (see :mod:`gdbtools.store.bitplanes`) of the dense rows :attr:`dense_rows`: all rows
+        for a ``dense2`` block (D = V), the rows not in :attr:`sparse` for a ``hybrid2`` one.
+    dense_fail : (D, W) uint32 or None
         Calls failing the genotype filters (adj); ``None`` when the input had no fields to filter on.
+    sparse : gdbtools.store.format.SparseRows or None
+        The sparse rows (``hybrid2``), or ``None``.
     n_samples : int
         N; bits at or beyond N are padding (0).
     contig : str
+
+    :attr:`lo`, :attr:`hi` and :attr:`fail` are the planes of *all* ``V`` rows, ``(V, W) uint32``: for a block
+    with sparse rows they are built on first use (the statistics read the dense and sparse parts directly).
     """
 
-    index: int
-    variant_offset: int
-    lo: np.ndarray
-    hi: np.ndarray
-    fail: np.ndarray | None
-    n_samples: int
-    contig: str
-    extra: dict = field(default_factory=dict)
+    def __init__(self, index: int, variant_offset: int, dense_lo, dense_hi, dense_fail, n_samples: int,
+                 contig: str, extra: dict | None = None, *, sparse: SparseRows | None = None,
+                 n_variants: int | None = None):
+        self.index, self.variant_offset = index, variant_offset
+        self.dense_lo, self.dense_hi, self.dense_fail = dense_lo, dense_hi, dense_fail
+        self.n_samples, self.contig = n_samples, contig
+        self.extra = dict(extra or {})
+        self.sparse = sparse if (sparse is not None and sparse.n_rows > 0) else None
+        self._n = int(dense_lo.shape[0] if n_variants is None else n_variants)
+        self._full = None
+
+    def __repr__(self) -> str:
+        sp = 0 if self.sparse is None else self.sparse.n_rows
+        return (f"<Block {self.index} {self.contig} rows {self.variant_offset}+{self._n} "
+                f"({self._n - sp} dense, {sp} sparse) x {self.n_samples} samples>")
 
     @property
     def n_variants(self) -> int:
-        return self.lo.shape[0]
+        return self._n
+
+    @property
+    def n_dense(self) -> int:
+        return int(self.dense_lo.shape[0])
+
+    @property
+    def dense_rows(self) -> np.ndarray:
+        """Row numbers of the dense rows, ``(D,) int64`` (host)."""
+        if self.sparse is None:
+            return np.arange(self._n, dtype=np.int64)
+        keep = np.ones(self._n, dtype=bool)
+        keep[_host(self.sparse.rows)] = False
+        return np.flatnonzero(keep)
+
+    def _materialize(self):
+        if self._full is None:
+            if self.sparse is None:
+                self._full = (self.dense_lo, self.dense_hi, self.dense_fail)
+            else:
+                self._full = _full_planes(self)
+        return self._full
+
+    @property
+    def lo(self):
+        return self._materialize()[0]
+
+    @property
+    def hi(self):
+        return self._materialize()[1]
+
+    @property
+    def fail(self):
+        return self.dense_fail if self.sparse is None else self._materialize()[2]
 
     def planes(self, adj: bool = False):
-        """``(lo, hi)``; with ``adj=True`` calls that fail the genotype filters read as missing."""
+        """``(lo, hi)`` of all rows; with ``adj=True`` calls that fail the genotype filters read as missing."""
         if adj and self.fail is not None:
             return self.lo | self.fail, self.hi | self.fail
         return self.lo, self.hi
@@ -70,19 +114,61 @@ class Block:
         return codes if samples is None else codes[:, samples]
 
     def slice(self, start: int, stop: int) -> "Block":
-        """Rows ``start:stop`` as a block (views, no copy)."""
-        return Block(self.index, self.variant_offset + start, self.lo[start:stop], self.hi[start:stop],
-                     None if self.fail is None else self.fail[start:stop], self.n_samples, self.contig,
-                     dict(self.extra))
+        """Rows ``start:stop`` as a block (views of the planes, no copy)."""
+        stop = max(start, min(stop, self._n))
+        if self.sparse is None:
+            d0, d1 = start, stop
+            sparse = None
+        else:
+            d0, d1 = (int(i) for i in np.searchsorted(self.dense_rows, [start, stop]))
+            sparse = self.sparse.select(start, stop)
+        fail = None if self.dense_fail is None else self.dense_fail[d0:d1]
+        return Block(self.index, self.variant_offset + start, self.dense_lo[d0:d1], self.dense_hi[d0:d1], fail,
+                     self.n_samples, self.contig, self.extra, sparse=sparse, n_variants=stop - start)
 
     def to(self, xp) -> "Block":
-        """The same block with its planes moved to array module `xp` (``numpy`` or ``cupy``); explicit copies."""
-        if xp is np:
-            conv = _host
-        else:
-            conv = xp.asarray
-        return Block(self.index, self.variant_offset, conv(self.lo), conv(self.hi),
-                     None if self.fail is None else conv(self.fail), self.n_samples, self.contig, dict(self.extra))
+        """The same block with its arrays moved to array module `xp` (``numpy`` or ``cupy``); explicit copies."""
+        conv = _host if xp is np else xp.asarray
+        return Block(self.index, self.variant_offset, conv(self.dense_lo), conv(self.dense_hi),
+                     None if self.dense_fail is None else conv(self.dense_fail), self.n_samples, self.contig,
+                     self.extra, sparse=None if self.sparse is None else self.sparse.to(conv), n_variants=self._n)
+
+
+def _full_planes(block: Block):
+    """All rows of a block with sparse rows as ``(lo, hi, fail)`` planes ``(V, W) uint32`` (host or device)."""
+    xp = np if isinstance(block.dense_lo, np.ndarray) else _array_module(block.dense_lo)
+    w = block.dense_lo.shape[1]
+    dense = xp.asarray(block.dense_rows)
+    out = []
+    sp = block.sparse
+    word = sp.sample >> 5
+    bit = xp.left_shift(xp.uint32(1), (sp.sample & 31).astype(xp.uint32))
+    for plane, flag in ((block.dense_lo, 1), (block.dense_hi, 2), (block.dense_fail, CODE_FAIL_BIT)):
+        if plane is None:
+            out.append(None)
+            continue
+        full = xp.zeros((block.n_variants, w), dtype=xp.uint32)
+        full[dense] = plane
+        on = (sp.code & flag) != 0
+        # entries are distinct (row, sample) pairs, so adding their bits is OR-ing them
+        _scatter_add(xp, full, (sp.row[on], word[on]), bit[on])
+        out.append(full)
+    return tuple(out)
+
+
+def _array_module(a):
+    import cupy  # only reached for device arrays
+
+    return cupy.get_array_module(a)
+
+
+def _scatter_add(xp, target, index, values) -> None:
+    if xp is np:
+        np.add.at(target, index, values)
+    else:  # pragma: no cover - needs a GPU
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
 
 
 def _host(a):
@@ -225,12 +311,12 @@ class Store:
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise StoreError("genotype block checksum mismatch", file=path,
                                  fix="the block is corrupt; re-run the ingest into a new directory")
-        header, planes = decode_block(data, path, alloc)
+        header, planes, sparse = decode_block(data, path, alloc)
         if header.n_variants != meta["n_variants"] or header.n_samples != self.n_samples:
             raise StoreError("block shape disagrees with the manifest", file=path,
                              fix="the store is damaged; re-run the ingest into a new directory")
         return Block(index, meta["variant_offset"], planes["lo"], planes["hi"], planes.get("fail"),
-                     self.n_samples, meta["contig"])
+                     self.n_samples, meta["contig"], sparse=sparse, n_variants=header.n_variants)
 
     def block_indices(self, region: str | Region | None = None) -> list[int]:
         """Indices of the blocks that overlap `region` (all blocks when ``None``)."""

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
-from .format import (ENCODING_DENSE, FORMAT_VERSION, atomic_write_bytes, atomic_write_json, encode_block,
+from .format import (DEFAULT_ENCODING, FORMAT_VERSION, atomic_write_bytes, atomic_write_json, encode_block,
                      sha256_file, write_guard)
 
 __all__ = ["StoreWriter", "PartitionWriter", "partition_id"]
@@ -185,8 +185,10 @@ class PartitionWriter:
     ``next_block`` the index the next block gets. Call :meth:`write_block` per block, then :meth:`finish`.
     """
 
-    def __init__(self, store_path: str | os.PathLike, index: int, n_samples: int):
+    def __init__(self, store_path: str | os.PathLike, index: int, n_samples: int, *,
+                 encoding: str | None = None):
         self.root = Path(store_path)
+        self.encoding = encoding or DEFAULT_ENCODING
         self.index = index
         self.pid = partition_id(index)
         self.n_samples = n_samples
@@ -218,13 +220,13 @@ class PartitionWriter:
         """Write block number :attr:`next_block`: its genotype file, its variant rows, then its marker."""
         k = self.next_block
         name = f"b{k:06d}"
-        data = encode_block(planes, self.n_samples)
+        data = encode_block(planes, self.n_samples, encoding=self.encoding)
         block_path = self.block_dir / f"{name}.gdb"
         atomic_write_bytes(block_path, data)
         _write_parquet_atomic(variants, self.work / f"{name}.parquet")
         record = {"partition": self.pid, "index": k, "path": f"blocks/{self.pid}/{name}.gdb", "contig": contig,
                   "first_pos": int(first_pos), "last_pos": int(last_pos), "n_variants": variants.num_rows,
-                  "encoding": ENCODING_DENSE, "planes": list(planes), "bytes": len(data),
+                  "encoding": self.encoding, "planes": list(planes), "bytes": len(data),
                   "sha256": hashlib.sha256(data).hexdigest()}
         atomic_write_json(self.work / f"{name}.json", {"index": k, "block": record, "cursor": cursor})
         self.blocks.append(record)

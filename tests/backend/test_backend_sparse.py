@@ -1,0 +1,115 @@
+"""Parity of the sparse-row reductions (hybrid2 blocks) with the dense kernels, on every backend present.
+
+The same random genotypes are stored as sparse rows (every row sparse: ``sparse_max = n_samples``) and
+counted by ``sparse_group_counts`` / ``sparse_sample_class_counts`` / ``sparse_missing_weight_sums``; the
+answers must equal, exactly, the brute-force decode of the dense planes (and so the dense kernels, which the
+parity suite checks against the same oracle).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from backend_oracles import decode_group_counts, decode_sample_counts, random_cohort, random_masks
+
+from gdbtools.backend import sparse as sparse_ops
+from gdbtools.store.bitplanes import unpack_codes
+from gdbtools.store.format import decode_block, encode_block
+
+SAMPLE_COUNTS = [1, 31, 33, 1000, 5003]
+
+
+def dev(backend, a):
+    return None if a is None else (backend.xp.asarray(a) if backend.on_device else a)
+
+
+def host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def sparse_of(lo, hi, fail, n_samples, sparse_max=None):
+    """Encode planes as a hybrid2 block with every row sparse (default) and decode its sparse rows."""
+    planes = {"lo": lo, "hi": hi} if fail is None else {"lo": lo, "hi": hi, "fail": fail}
+    data = encode_block(planes, n_samples, encoding="hybrid2",
+                        sparse_max=n_samples if sparse_max is None else sparse_max)
+    header, dense, sp = decode_block(data)
+    return header, dense, sp
+
+
+def on(backend, sp):
+    return sp if not backend.on_device else sp.to(backend.xp.asarray)
+
+
+@pytest.mark.parametrize("n_samples", SAMPLE_COUNTS)
+@pytest.mark.parametrize("n_groups", [1, 3, 8])
+@pytest.mark.parametrize("with_fail", [False, True])
+def test_sparse_group_counts__equal_the_dense_decode(backend, rng, n_samples, n_groups, with_fail):
+    lo, hi, fail = random_cohort(rng, 40, n_samples)
+    fail = fail if with_fail else None
+    masks = random_masks(rng, n_groups, n_samples)
+    _, _, sp = sparse_of(lo, hi, fail, n_samples)
+    assert sp.n_rows == 40
+    atoms = sparse_ops.mask_atoms(masks, n_samples)
+    atoms_dev = atoms if not backend.on_device else atoms.to(backend.xp.asarray)
+    got = host(backend.sparse_group_counts(on(backend, sp), 40, atoms_dev, with_fail))
+    assert got.dtype == np.int32 and got.shape == (40, n_groups, 6 if with_fail else 3)
+    np.testing.assert_array_equal(got, decode_group_counts(lo, hi, masks, n_samples, fail))
+
+
+def test_mask_atoms__one_atom_per_membership_pattern(rng):
+    masks = random_masks(rng, 5, 300)
+    atoms = sparse_ops.mask_atoms(masks, 300)
+    from gdbtools.store.bitplanes import unpack_bits
+
+    inside = unpack_bits(masks, 300).T.astype(np.int32)  # (N, M)
+    np.testing.assert_array_equal(atoms.member[atoms.atom], inside)
+    assert len({tuple(r) for r in inside}) == atoms.n_atoms
+    for a in range(atoms.n_atoms):
+        np.testing.assert_array_equal(atoms.index[atoms.ptr[a]:atoms.ptr[a + 1]], np.flatnonzero(atoms.member[a]))
+
+
+@pytest.mark.parametrize("n_samples", SAMPLE_COUNTS)
+@pytest.mark.parametrize("view", ["raw", "adj", "fail"])
+def test_sparse_sample_class_counts__equal_the_dense_decode(backend, rng, n_samples, view):
+    n_classes = 5
+    lo, hi, fail = random_cohort(rng, 60, n_samples)
+    var_class = rng.integers(0, n_classes, 60).astype(np.uint8)
+    var_class[7] = 255  # skipped
+    _, _, sp = sparse_of(lo, hi, fail, n_samples)
+    code = {"raw": sparse_ops.VIEW_RAW, "adj": sparse_ops.VIEW_ADJ, "fail": sparse_ops.VIEW_FAIL}[view]
+    out = backend.xp.zeros((n_classes, 3, n_samples), dtype=np.int64)
+    backend.sparse_sample_class_counts(on(backend, sp), dev(backend, var_class), n_classes, out, code)
+    backend.sparse_sample_class_counts(on(backend, sp), dev(backend, var_class), n_classes, out, code)  # adds
+    if view == "fail":
+        want = decode_sample_counts(fail, fail, var_class, n_classes, n_samples)
+    else:
+        want = decode_sample_counts(lo, hi, var_class, n_classes, n_samples, fail if view == "adj" else None)
+    np.testing.assert_array_equal(host(out).transpose(2, 0, 1), 2 * want)
+
+
+@pytest.mark.parametrize("n_samples", [33, 1000])
+@pytest.mark.parametrize("adj", [False, True])
+def test_sparse_missing_weight_sums__equal_brute_force(backend, rng, n_samples, adj):
+    lo, hi, fail = random_cohort(rng, 50, n_samples)
+    wfix = rng.integers(0, 2**33, 50).astype(np.int64)
+    wfix[::7] = 0
+    _, _, sp = sparse_of(lo, hi, fail, n_samples)
+    out = backend.xp.zeros(n_samples + 64, dtype=np.int64)
+    view = sparse_ops.VIEW_ADJ if adj else sparse_ops.VIEW_RAW
+    backend.sparse_missing_weight_sums(on(backend, sp), dev(backend, wfix), out, view)
+    codes = unpack_codes(lo, hi, n_samples, fail if adj else None)
+    want = ((codes == 3) * wfix[:, None]).sum(axis=0)
+    np.testing.assert_array_equal(host(out)[:n_samples], want)
+    assert not host(out)[n_samples:].any()
+
+
+def test_sparse_rows_refuse_the_other_device_and_bad_types(backend, rng):
+    lo, hi, fail = random_cohort(rng, 10, 100)
+    _, _, sp = sparse_of(lo, hi, fail, 100)
+    out = backend.xp.zeros((2, 3, 100), dtype=np.int64)
+    bad = type(sp)(sp.rows, sp.ptr, sp.sample.astype(np.float32), sp.code)
+    with pytest.raises(TypeError, match="sample"):
+        backend.sparse_sample_class_counts(on(backend, bad), dev(backend, np.zeros(10, np.uint8)), 2, out)
+    with pytest.raises(ValueError, match="out must be"):
+        backend.sparse_sample_class_counts(on(backend, sp), dev(backend, np.zeros(10, np.uint8)), 2,
+                                           backend.xp.zeros((100, 2, 3), dtype=np.int64))
