@@ -74,8 +74,22 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
     midp = np.empty(m, dtype=np.float64)
     if m == 0:
         return p, midp
+    import numba
+
     from ._hwe_x_numba import hwe_x_many
 
+    # numba's thread count is per calling thread and the pass may have lowered it (gdbtools.stats._wsum):
+    # the tuples are independent, so use every thread numba has
+    threads_before = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    try:
+        return _run(hwe_x_many, arrays, p, midp, unique)
+    finally:
+        numba.set_num_threads(threads_before)
+
+
+def _run(hwe_x_many, arrays, p, midp, unique):
+    """Canonical allele order, de-duplication, the kernel."""
     het, h1, h2, m1, m2 = arrays
     # canonical allele order (the test is symmetric in the alleles): results do not depend on the labels
     swap = (h1 > h2) | ((h1 == h2) & (m1 > m2))
@@ -84,9 +98,15 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
         key = np.stack([het, h1, h2, m1, m2], axis=1)
         uniq, inverse = np.unique(key, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
+        # np.unique sorts the tuples, which puts the costly common variants together; numba's prange hands
+        # each thread one contiguous range, so spread them (a fixed permutation: results do not depend on it)
+        order = np.random.default_rng(0).permutation(uniq.shape[0])
+        uniq = uniq[order]
         up = np.empty(uniq.shape[0], dtype=np.float64)
         umid = np.empty(uniq.shape[0], dtype=np.float64)
         hwe_x_many(*(np.ascontiguousarray(uniq[:, j]) for j in range(5)), up, umid)
-        return up[inverse], umid[inverse]
+        back = np.empty_like(order)
+        back[order] = np.arange(order.size)
+        return up[back[inverse]], umid[back[inverse]]
     hwe_x_many(het, h1, h2, m1, m2, p, midp)
     return p, midp
