@@ -173,11 +173,8 @@ def _np(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
-def _row_entries(arrays: list[np.ndarray], n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Entries ``(row, sample)`` of the set bits of OR-ed planes ``(S, W)``, row-major and increasing."""
-    union = arrays[0].copy()
-    for a in arrays[1:]:
-        union |= a
+def _row_entries(union: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Entries ``(row, sample)`` of the set bits of a plane ``(S, W)``, row-major and increasing."""
     bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), axis=1, count=n_samples, bitorder="little")
     return np.nonzero(bits)
 
@@ -208,7 +205,7 @@ def encode_block(planes: dict[str, np.ndarray], n_samples: int, *, frame_variant
         rows = np.flatnonzero(is_sparse).astype("<i4")
         dense = np.flatnonzero(~is_sparse)
         sub = [a[rows] for a in arrays]
-        r, smp = _row_entries(sub, n_samples) if rows.size else (np.zeros(0, np.intp), np.zeros(0, np.intp))
+        r, smp = _row_entries(union[rows], n_samples) if rows.size else (np.zeros(0, np.intp),) * 2
         code = np.zeros(r.shape[0], dtype=np.uint8)
         word, bit = smp >> 5, (smp & 31).astype(np.uint32)
         for name, a in zip(names, sub):
@@ -298,9 +295,7 @@ def _decode_block(data, path, alloc):
         np.cumsum(counts, out=ptr[1:])
         if ptr[-1] != nnz:
             raise _damaged(path, "sparse part is inconsistent")
-        if nnz and sb == 4 and not 0 <= int(sample.min()) <= int(sample.max()) < header.n_samples:
-            raise _damaged(path, "sparse part names a sample beyond the cohort")
-        if nnz and sb == 2 and int(sample.max()) >= header.n_samples:
+        if nnz and (int(sample.min()) < 0 or int(sample.max()) >= header.n_samples):
             raise _damaged(path, "sparse part names a sample beyond the cohort")
         sparse = SparseRows(rows, ptr, sample, code)
     return header, {name: out[i] for i, name in enumerate(header.planes)}, sparse

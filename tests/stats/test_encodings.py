@@ -63,3 +63,36 @@ def test_damaged_sparse_part_is_refused(pairs, tmp_path):
     block.write_bytes(data[:-7])  # truncate the sparse frame at the end
     with pytest.raises(StoreError, match="genotype block|damaged"):
         gdbtools.store.open_store(copy).read_block(0)
+
+
+def _retag(data: bytes, **changes) -> bytes:
+    """A block's bytes with fields of its sparse header changed (payload untouched)."""
+    import json
+    import struct
+
+    from gdbtools.store.format import MAGIC
+
+    (hlen,) = struct.unpack_from("<I", data, len(MAGIC))
+    start = len(MAGIC) + 4
+    meta = json.loads(data[start:start + hlen])
+    meta["sparse"].update(changes)
+    header = json.dumps(meta, separators=(",", ":")).encode()
+    return data[:len(MAGIC)] + struct.pack("<I", len(header)) + header + data[start + hlen:]
+
+
+def test_inconsistent_sparse_header_is_refused():
+    import numpy as np
+
+    from gdbtools.store.bitplanes import pack_codes
+    from gdbtools.store.format import decode_block, encode_block
+
+    codes = np.zeros((4, 40), dtype=np.int8)
+    codes[:, 39] = 1  # one het per row, in the last sample
+    lo, hi = pack_codes(codes)
+    data = encode_block({"lo": lo, "hi": hi}, 40, encoding="hybrid2", sparse_max=5)
+    header, _, sp = decode_block(data)
+    assert sp.n_rows == 4 and header.n_dense == 0
+    with pytest.raises(StoreError, match="sparse part has the wrong size"):
+        decode_block(_retag(data, nnz=5), "b.gdb")
+    with pytest.raises(StoreError, match="names a sample beyond the cohort"):
+        decode_block(data.replace(b'"n_samples":40', b'"n_samples":39'), "b.gdb")
