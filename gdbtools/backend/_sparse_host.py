@@ -8,15 +8,11 @@ the entries of a row (increasing samples, one class) touch one short stretch of 
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-# numba caches compiled code next to this module; point it elsewhere when the install is read-only
-if "NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK):
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(
-        os.environ.get("GDBTOOLS_CACHE", os.path.expanduser("~/.cache/gdbtools")), "numba")
+from ..runtime import import_numba
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+numba = import_numba()
 
 __all__ = ["group_counts", "sample_class_counts", "missing_weight_sums"]
 

@@ -14,8 +14,11 @@ the records before it), ``DONE`` (the requested stop was reached).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from ..runtime import import_numba
+
+numba = import_numba()
 
 MORE, FULL, BAD = 0, 1, 2
 INT32_MIN = -(2**31)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import GdbError, InputError, StoreError
 from ..genome import get_build, parse_region
+from ..runtime import current_client
 from ..store.format import DEFAULT_ENCODING, KNOWN_ENCODINGS, sha256_file
 from ..store.reader import Store
 from ..store.writer import WORK, StoreWriter
@@ -374,7 +375,7 @@ def _execute(tasks: list[PartitionTask], workers: int | None, progress: bool, to
                disable=not progress, dynamic_ncols=True, mininterval=0.5)
     results: list[dict] = []
     try:
-        client = _current_client()
+        client = current_client()
         workers = workers if workers is not None else (os.cpu_count() or 1)
         if client is not None:
             from distributed import as_completed
@@ -417,15 +418,6 @@ def _run_forked(tasks: list[PartitionTask], workers: int, bar) -> list[dict]:
     graph = [dask.delayed(run_partition, pure=False)(task) for task in tasks]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool, _Progress():
         return list(dask.compute(*graph, scheduler="processes", pool=pool))
-
-
-def _current_client():
-    try:
-        from distributed import get_client
-
-        return get_client()
-    except (ImportError, ValueError):
-        return None
 
 
 def ingest(inputs, out, *, metadata=None, metadata_id=None, sex_column=None, strict_metadata=False, build=None,

@@ -28,8 +28,11 @@ NumPy, used by ``gdbtools verify`` and the tests as an independent oracle).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from ..runtime import import_numba
+
+numba = import_numba()
 
 __all__ = ["HALF_CALL_POLICIES", "encode_record", "fail_record", "reference_codes", "reference_fail",
            "INT32_MISSING"]

@@ -23,14 +23,11 @@ A total beyond the double range (p below about 1e-330) gives p = p_midp = 0, as 
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-if "NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK):
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(
-        os.environ.get("GDBTOOLS_CACHE", os.path.expanduser("~/.cache/gdbtools")), "numba")
+from ..runtime import import_numba
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+numba = import_numba()
 
 __all__ = ["hwe_x_one", "hwe_x_many"]
 

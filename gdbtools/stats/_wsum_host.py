@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
 
-# numba caches the compiled kernel next to this module; point it elsewhere when the install is read-only
-# (as gdbtools.ingest does)
-if "NUMBA_CACHE_DIR" not in os.environ and not os.access(os.path.dirname(__file__), os.W_OK):
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(
-        os.environ.get("GDBTOOLS_CACHE", os.path.expanduser("~/.cache/gdbtools")), "numba")
+from ..runtime import import_numba
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba.cpython.unsafe.numbers import trailing_zeros  # noqa: E402
+numba = import_numba()
+from numba.cpython.unsafe.numbers import trailing_zeros  # noqa: E402  (after the cache set-up)
 
 __all__ = ["host_kernel"]
 

@@ -37,6 +37,7 @@ from ..backend import get_backend
 from ..backend import sparse as sparse_ops
 from ..errors import GdbError
 from ..genome import contig_kind
+from ..runtime import current_client
 from ..store import Store
 from ..store.bitplanes import n_words, sample_mask
 from . import ploidy as pl
@@ -210,18 +211,6 @@ class PassResult:
 
 
 # ------------------------------------------------------------------------------------------------ backend, client
-def current_client():
-    """The current Dask client, or ``None`` (never starts one)."""
-    try:
-        from distributed import get_client
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        return None
-    try:
-        return get_client()
-    except ValueError:
-        return None
-
-
 def _resolve_here(name: str) -> str:
     return get_backend(name).name
 
