@@ -17,7 +17,9 @@ Backends (each has ``.name``, ``.xp`` and the same kernel methods with identical
   (:mod:`gdbtools.backend.kernels`);
 - ``"cupy"``: the CUDA sources through NVRTC on the current GPU; arrays in and out are CuPy arrays;
 - ``"auto"``: ``"cupy"`` when a CUDA device is usable, else ``"host"`` (measured several to tens of times
-  faster than ``"numpy"``, see ``bench/bench_kernels.py``), else ``"numpy"``.
+  faster than ``"numpy"``, see ``bench/bench_kernels.py``), else ``"numpy"``.  Each fallback warns with
+  the reason (a GPU whose kernels do not compile, a missing C++ compiler); ``GDBTOOLS_REQUIRE_GPU=1``
+  makes ``"auto"`` raise instead of leaving the GPU.
 
 Statistics code asks for a backend and uses ``backend.xp``; nothing else in gdbtools tests for CuPy.
 """
@@ -73,8 +75,20 @@ def get_backend(name: str = "auto", *, n_threads: int | None = None) -> Backend:
     if name != "auto":
         return _make(name, n_threads if name == "host" else None)
     from gdbtools.backend.cupy_backend import gpu_available
+    require_gpu = os.environ.get("GDBTOOLS_REQUIRE_GPU", "") not in ("", "0")
     if gpu_available():
-        return _make("cupy", None)
+        try:
+            return _make("cupy", None)
+        except BackendError as exc:
+            if require_gpu:
+                raise
+            warnings.warn(f"gdbtools: a GPU is present but the CuPy backend cannot run ({exc.message}); using "
+                          "the host kernels. Set GDBTOOLS_REQUIRE_GPU=1 to make this an error.",
+                          RuntimeWarning, stacklevel=2)
+    elif require_gpu:
+        raise BackendError("GDBTOOLS_REQUIRE_GPU is set but no CUDA device is usable here",
+                           fix="run on a GPU node (check nvidia-smi and that CuPy is installed), or unset "
+                               "GDBTOOLS_REQUIRE_GPU")
     try:
         return _make("host", n_threads)
     except BackendError as exc:

@@ -144,12 +144,38 @@ def missing_weight_sums(xp, row, sample, code, wfix, out, view: int) -> None:
     _scatter_add(xp, out, sample[take].astype(np.int64), w[take])
 
 
+# The element types ``cupyx.scatter_add`` accepts (CuPy's atomicAdd overloads): int64 is not among them.
+SCATTER_ADD_DTYPES = frozenset(np.dtype(t) for t in (np.int32, np.uint32, np.uint64, np.float32, np.float64))
+
+
+def scatter_view(target):
+    """`target` viewed with an element type that ``cupyx.scatter_add`` accepts, same bytes and same sums.
+
+    int64 is viewed as uint64: two's-complement addition wraps identically, so adding into the uint64 view
+    gives the int64 sums bit for bit.  Any other type outside :data:`SCATTER_ADD_DTYPES` is an error on
+    every backend, so a CPU run catches what the GPU would refuse.
+    """
+    if target.dtype == np.int64:
+        return target.view(np.uint64)
+    if target.dtype not in SCATTER_ADD_DTYPES:
+        raise TypeError(f"scatter_add into {target.dtype} is not supported by CuPy; use one of "
+                        f"{sorted(str(t) for t in SCATTER_ADD_DTYPES)}")
+    return target
+
+
 def _scatter_add(xp, target, index, values) -> None:
+    """``target[index] += values`` with repeated indices accumulating (NumPy ``add.at``, CuPy ``scatter_add``).
+
+    Both paths add into :func:`scatter_view` of `target` with `values` cast to its type, so the dtype contract
+    of the GPU is exercised on the CPU.
+    """
+    view = scatter_view(target)
+    if not hasattr(values, "shape"):
+        values = xp.full(index.shape, values, dtype=view.dtype)
+    values = values.astype(view.dtype)
     if xp is np:
-        np.add.at(target, index, values)
+        np.add.at(view, index, values)
     else:  # pragma: no cover - needs a GPU
         import cupyx
 
-        if not hasattr(values, "shape"):
-            values = xp.full(index.shape, values, dtype=target.dtype)
-        cupyx.scatter_add(target, index, values.astype(target.dtype))
+        cupyx.scatter_add(view, index, values)

@@ -199,3 +199,13 @@ def test_host_build__cache_outside_package(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert kernels.cache_dir() == tmp_path / ".cache" / "gdbtools"
     assert not str(kernels.cache_dir()).startswith(os.path.dirname(gdbtools.backend.__file__))
+
+
+@pytest.mark.skipif(gpu_available(), reason="a GPU is present")
+def test_get_backend__require_gpu_turns_the_fallback_into_an_error(monkeypatch):
+    monkeypatch.setenv("GDBTOOLS_REQUIRE_GPU", "1")
+    with pytest.raises(BackendError, match="GDBTOOLS_REQUIRE_GPU") as info:
+        get_backend("auto")
+    assert "GPU node" in info.value.fix
+    monkeypatch.setenv("GDBTOOLS_REQUIRE_GPU", "0")
+    assert get_backend("auto").name in ("host", "numpy")

@@ -113,3 +113,32 @@ def test_sparse_rows_refuse_the_other_device_and_bad_types(backend, rng):
     with pytest.raises(ValueError, match="out must be"):
         backend.sparse_sample_class_counts(on(backend, sp), dev(backend, np.zeros(10, np.uint8)), 2,
                                            backend.xp.zeros((100, 2, 3), dtype=np.int64))
+
+
+# ------------------------------------------------------------------------------------------------ dtype contract
+def test_scatter_add_int64_through_uint64_view_is_exact():
+    """int64 accumulators are added through their uint64 view (CuPy has no int64 scatter_add): same sums,
+    including negative values and totals past 2**32, as NumPy's int64 ``add.at``."""
+    rng = np.random.default_rng(7)
+    index = rng.integers(0, 50, 10_000)
+    values = rng.integers(-(2**40), 2**40, 10_000)
+    expected = np.zeros(50, np.int64)
+    np.add.at(expected, index, values)
+    got = np.zeros(50, np.int64)
+    sparse_ops._scatter_add(np, got, index, values)
+    np.testing.assert_array_equal(got, expected)
+    ones = np.zeros(50, np.int64)
+    sparse_ops._scatter_add(np, ones, index, 1)
+    np.testing.assert_array_equal(ones, np.bincount(index, minlength=50))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint16, np.int64, np.uint32, np.float64])
+def test_scatter_view_dtype_contract(dtype):
+    """Every target type either maps to one CuPy's scatter_add accepts, or is refused on every backend."""
+    target = np.zeros(4, dtype)
+    if np.dtype(dtype) in sparse_ops.SCATTER_ADD_DTYPES or dtype is np.int64:
+        view = sparse_ops.scatter_view(target)
+        assert view.dtype in sparse_ops.SCATTER_ADD_DTYPES and np.shares_memory(view, target)
+    else:
+        with pytest.raises(TypeError, match="not supported by CuPy"):
+            sparse_ops.scatter_view(target)
