@@ -27,14 +27,15 @@ def _isolated_kernel_cache(tmp_path_factory):
 
 @pytest.fixture(params=["numpy", "host", pytest.param("cupy", marks=pytest.mark.gpu)])
 def backend(request):
-    """Each backend in turn: numpy, host (a failure under CI=true), cupy (skipped without a GPU)."""
+    """Each backend in turn: numpy, host (a failure under CI=true), cupy (skipped without a GPU; with one, a
+    CuPy backend that cannot start is a failure, never a skip)."""
     name = request.param
     if name == "cupy" and not gpu_available():
         pytest.skip("no CUDA device")
     try:
         return get_backend(name)
     except BackendError as exc:
-        if CI:
+        if CI or name == "cupy":
             raise
         pytest.skip(f"{name} backend unavailable: {exc.message}")
 
