@@ -44,7 +44,7 @@ __all__ = ["Backend", "HweResult", "BACKEND_NAMES", "get_backend", "available_ba
 BACKEND_NAMES = ("numpy", "host", "cupy")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _make(name: str, n_threads: int | None) -> Backend:
     if name == "numpy":
         from gdbtools.backend.numpy_backend import NumpyBackend

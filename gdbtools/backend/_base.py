@@ -39,7 +39,7 @@ def is_device_array(a) -> bool:
 
 
 class Backend:
-    """A compute backend: an array module and the three genotype kernels.
+    """A compute backend: an array module and the genotype kernels.
 
     Every backend takes and returns arrays of its own module (:attr:`xp`) and refuses arrays on the other
     device; moving data between host and GPU is the caller's explicit step.  Integer results are identical
@@ -131,6 +131,38 @@ class Backend:
             self._sample_class_counts(lo, hi, fail, var_class, n_classes, n_samples, out)
         return out
 
+    def missing_weight_sums(self, lo, hi, wfix, out, fail=None):
+        """Add, per sample, the weights of the variants where its call is missing to `out` (the F sums).
+
+        Parameters
+        ----------
+        lo, hi : (V, W) uint32
+            The genotype bit-planes.
+        wfix : (V,) int64
+            An integer weight per variant (the fixed-point weights of :mod:`gdbtools.stats._wsum`); rows of
+            weight 0 are skipped without being read.
+        out : (S,) int64, C-contiguous, ``S <= 32 W``
+            Accumulated IN PLACE: ``out[s] += sum(wfix[v] for v where sample s is missing)``, for s < S; bits
+            past S are ignored.  Sums wrap like int64 addition, identically on every backend.
+        fail : (V, W) uint32, optional
+            With it, the adj view: calls failing the genotype filters are missing too.
+
+        Returns
+        -------
+        out
+        """
+        lo, hi, fail = self._planes(lo, hi, fail)
+        wfix = self._array("wfix", wfix, np.int64, ndim=1)
+        if wfix.shape[0] != lo.shape[0]:
+            raise ValueError(f"wfix has {wfix.shape[0]} entries for {lo.shape[0]} variants")
+        self._check_device("out", out)
+        if out.dtype != np.int64 or out.ndim != 1 or out.shape[0] > 32 * lo.shape[1] or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous 1-d int64 array of at most {32 * lo.shape[1]} samples, "
+                             f"got {out.dtype} {out.shape}")
+        if lo.shape[0] and out.shape[0]:
+            self._missing_weight_sums(lo, hi, fail, wfix, out)
+        return out
+
     def hwe_exact(self, n_het, n_hom1, n_hom2) -> HweResult:
         """The Hardy-Weinberg exact test on count triples (call it on de-duplicated triples).
 
@@ -216,7 +248,7 @@ class Backend:
 
     def sparse_missing_weight_sums(self, sparse, wfix, out, view: int = sparse_ops.VIEW_RAW):
         """Add to `out[s]` (int64) the fixed-point weight ``wfix[row]`` ``(V,) int64`` of each missing entry
-        (the sparse part of :func:`gdbtools.stats._wsum.missing_weight_sums`)."""
+        (the sparse part of :meth:`missing_weight_sums`)."""
         sp = self._sparse(sparse)
         wfix = self._array("wfix", wfix, np.int64, ndim=1)
         self._check_device("out", out)
@@ -248,6 +280,9 @@ class Backend:
         raise NotImplementedError
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
+        raise NotImplementedError
+
+    def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------- checking

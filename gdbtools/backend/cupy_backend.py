@@ -11,6 +11,7 @@ from gdbtools.errors import BackendError
 __all__ = ["CupyBackend", "gpu_available"]
 
 MAX_CHUNK = 4095  # kernels/sample_counts.cu: kCounterBits = 12 on the GPU
+WSUM_THREADS = 128  # kernels/weight_sums.cu: kWsumThreads (the shared accumulators are laid out for it)
 _TARGET_THREADS = 1 << 20  # enough resident work for the largest GPUs (H100: 132 SMs x 2048 threads)
 
 
@@ -26,7 +27,7 @@ def gpu_available() -> bool:
 class CupyBackend(Backend):
     """The kernels on the current CUDA device; inputs and outputs are CuPy arrays on that device.
 
-    The three kernel files are compiled with NVRTC when the backend is created (a clear
+    The kernel files are compiled with NVRTC when the backend is created (a clear
     :class:`~gdbtools.errors.BackendError` if that is impossible), then cached by CuPy.
     """
 
@@ -92,3 +93,16 @@ class CupyBackend(Backend):
         n = n_het.shape[0]
         block = 128
         self._fn["gdb::hwe_exact"]((-(-n // block),), (block,), (n_het, n_hom1, n_hom2, np.int64(n), *res))
+
+    def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
+        n_variants, n_words = lo.shape
+        block = WSUM_THREADS
+        lane_blocks = -(-n_words // block)
+        # enough blocks to fill the device, and chunks of >= 64 rows so the flush (32 atomics a thread) is rare
+        target_blocks = self._n_sm * 16
+        rows_per_chunk = max(64, -(-n_variants * lane_blocks // target_blocks))
+        n_chunks = -(-n_variants // rows_per_chunk)
+        fn = self._fn[f"gdb::missing_weight_sums<{'true' if fail is not None else 'false'}>"]
+        fn((n_chunks, lane_blocks), (block,), (lo, hi, lo if fail is None else fail, wfix, np.int64(n_variants),
+                                               np.int32(rows_per_chunk), np.int32(n_words),
+                                               np.int32(out.shape[0]), out))

@@ -20,6 +20,7 @@ _SIGNATURES = {
     "gdb_host_variant_group_counts": (_P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
     "gdb_host_sample_class_counts": (_P, _P, _P, _P, _P, _P, _I32, _I32, _I32, _I32, _P, _I32),
     "gdb_host_hwe_exact": (_P, _P, _P, _I64, _P, _P, _P, _P, _I32),
+    "gdb_host_missing_weight_sums": (_P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
 }
 MAX_CHUNK = 65535  # kernels/sample_counts.cu: kCounterBits = 16
 
@@ -90,6 +91,15 @@ class HostBackend(Backend):
         self._lib.gdb_host_sample_class_counts(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(order), _ptr(chunk_start),
                                                _ptr(chunk_class), chunk_class.shape[0], lo.shape[1], n_samples,
                                                n_classes, _ptr(out), self.n_threads)
+
+    def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
+        # chunks of rows short enough to give every thread work, long enough that flushing the per-lane sums
+        # (32 atomics per word) stays rare next to the rows' missing calls
+        n_variants, n_words = lo.shape
+        lanes = -(-n_words // kernels.host_lane_words())
+        rows_per_chunk = max(256, min(4096, -(-n_variants * lanes // (8 * self.n_threads))))
+        self._lib.gdb_host_missing_weight_sums(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(wfix), n_variants,
+                                               rows_per_chunk, n_words, out.shape[0], _ptr(out), self.n_threads)
 
     # sparse rows: numba loops (gdbtools.backend._sparse_host), imported on first use
     def _sparse_group_counts(self, sp, n_rows, atoms, with_adj):

@@ -50,11 +50,12 @@ __all__ = [
 
 # The kernel files and the template instantiations the CuPy backend asks NVRTC for (single source of truth,
 # also used by the nvcc compile check).
-KERNEL_FILES = ("variant_counts.cu", "sample_counts.cu", "hwe.cu")
+KERNEL_FILES = ("variant_counts.cu", "sample_counts.cu", "hwe.cu", "weight_sums.cu")
 NAME_EXPRESSIONS = {
     "variant_counts.cu": ("gdb::variant_group_counts<false>", "gdb::variant_group_counts<true>"),
     "sample_counts.cu": ("gdb::sample_class_counts<false>", "gdb::sample_class_counts<true>"),
     "hwe.cu": ("gdb::hwe_exact",),
+    "weight_sums.cu": ("gdb::missing_weight_sums<false>", "gdb::missing_weight_sums<true>"),
 }
 HEADER_FILES = ("gdb_device.cuh", "host_shim.h")
 
@@ -123,7 +124,7 @@ def find_cxx() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiler_version(cxx: str) -> str:
     try:
         return subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
@@ -138,7 +139,7 @@ _X86_LEVELS = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo") as f:

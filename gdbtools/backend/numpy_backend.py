@@ -26,3 +26,6 @@ class NumpyBackend(Backend):
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         for dst, src in zip(res, twins.hwe_exact(n_het, n_hom1, n_hom2)):
             dst[...] = src
+
+    def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
+        twins.missing_weight_sums(lo, hi, wfix, out, fail)

@@ -64,7 +64,7 @@ class MaskAtoms(NamedTuple):
     def n_atoms(self) -> int:
         return int(self.member.shape[0])
 
-    def to(self, conv) -> "MaskAtoms":
+    def to(self, conv) -> MaskAtoms:
         return MaskAtoms(*(conv(a) for a in self))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["variant_group_counts", "sample_class_counts", "hwe_exact"]
+__all__ = ["variant_group_counts", "sample_class_counts", "missing_weight_sums", "hwe_exact"]
 
 _CHUNK_ELEMENTS = 1 << 22  # bound on the temporaries of variant_group_counts (elements)
 
@@ -89,6 +89,48 @@ def sample_class_counts(lo: np.ndarray, hi: np.ndarray, var_class: np.ndarray, n
                 kinds = kinds[3:]
             for t, x in enumerate(kinds):
                 out[:, c, t] += _column_counts(x, n_samples)
+    return out
+
+
+_WSUM_ROWS = 2048  # rows per float64 product: 2**11 rows of |part| < 2**38 sum exactly (< 2**53)
+_WSUM_ELEMENTS = 1 << 24  # and at most this many unpacked bits per product (128 MiB of float64)
+_WSUM_SPLIT = 26  # weights are split as (w >> 26) * 2**26 + (w & (2**26 - 1)), each part summed exactly
+
+
+def missing_weight_sums(lo: np.ndarray, hi: np.ndarray, wfix: np.ndarray, out: np.ndarray,
+                        fail: np.ndarray | None = None) -> np.ndarray:
+    """Add per sample the weights of the variants where its call is missing to `out` (``kernels/weight_sums.cu``).
+
+    The missing bits of the weighted rows are unpacked and multiplied by the two halves of each weight as
+    float64 matrix products, each exact (a chunk's sums stay below 2**53), then joined in int64: the same
+    integers as the kernel for any int64 weights (wrapping like int64 addition).
+
+    Parameters
+    ----------
+    lo, hi : (V, W) uint32
+    wfix : (V,) int64
+    out : (S,) int64, S <= 32 W, accumulated in place
+    fail : (V, W) uint32, optional (adj view: failing calls are missing)
+
+    Returns
+    -------
+    out
+    """
+    rows = np.flatnonzero(wfix)
+    n_samples = out.shape[0]
+    step = max(1, min(_WSUM_ROWS, _WSUM_ELEMENTS // max(1, 32 * lo.shape[1])))
+    for r0 in range(0, rows.size, step):
+        sel = rows[r0:r0 + step]
+        miss = lo[sel] & hi[sel]
+        if fail is not None:
+            miss |= fail[sel]
+        bits = np.unpackbits(np.ascontiguousarray(miss).view(np.uint8), axis=1, bitorder="little")
+        bits = bits[:, :n_samples].astype(np.float64)
+        w = wfix[sel]
+        high = (w >> _WSUM_SPLIT).astype(np.float64) @ bits
+        low = (w & ((1 << _WSUM_SPLIT) - 1)).astype(np.float64) @ bits
+        with np.errstate(over="ignore"):
+            out += (high.astype(np.int64) << _WSUM_SPLIT) + low.astype(np.int64)
     return out
 
 

@@ -61,6 +61,18 @@ def decode_sample_counts(lo, hi, var_class, n_classes: int, n_samples: int, fail
     return out
 
 
+def decode_weight_sums(lo, hi, wfix, n_samples: int, fail=None) -> np.ndarray:
+    """(n_samples,) int64: per sample, the sum of ``wfix[v]`` over the variants it is missing at (decoded codes,
+    adj view with `fail`), accumulated with Python integers and wrapped to int64."""
+    codes = unpack_codes(lo, hi, n_samples, fail)
+    sums = [0] * n_samples
+    for v, w in enumerate(wfix.tolist()):
+        if w:
+            for s in np.flatnonzero(codes[v] == 3).tolist():
+                sums[s] += w
+    return np.array([(x + 2**63) % 2**64 - 2**63 for x in sums], dtype=np.int64)
+
+
 def hwe_enumerate(n_het: int, n_hom1: int, n_hom2: int) -> tuple[float, float, float, float]:
     """Exact HWE p-values by enumerating every het count with exact integers (no recursion, no floats).
 

@@ -9,7 +9,14 @@ import subprocess
 
 import numpy as np
 import pytest
-from backend_oracles import CI, decode_group_counts, decode_sample_counts, random_cohort, random_masks
+from backend_oracles import (
+    CI,
+    decode_group_counts,
+    decode_sample_counts,
+    decode_weight_sums,
+    random_cohort,
+    random_masks,
+)
 
 import gdbtools.backend
 from gdbtools.backend import get_backend, kernels, twins
@@ -123,6 +130,9 @@ def test_host_build__every_isa_level_builds_warning_free_and_matches(level, tmp_
     out = np.zeros((n, 3, 3), np.int64)
     be.sample_class_counts(lo, hi, var_class, 3, out, fail, n_samples=n)
     np.testing.assert_array_equal(out, decode_sample_counts(lo, hi, var_class, 3, n, fail))
+    wfix = rng.integers(0, 2**32, size=300, dtype=np.int64)
+    np.testing.assert_array_equal(be.missing_weight_sums(lo, hi, wfix, np.zeros(n, np.int64), fail),
+                                  decode_weight_sums(lo, hi, wfix, n, fail))
     het, hom1, hom2 = rng.integers(0, 3000, size=(3, 500))
     for got, want in zip(be.hwe_exact(het, hom1, hom2), twins.hwe_exact(het, hom1, hom2)):
         np.testing.assert_array_equal(got, want)

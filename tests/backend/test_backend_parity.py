@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backend_oracles import decode_group_counts, decode_sample_counts, random_cohort, random_masks
+from backend_oracles import (
+    decode_group_counts,
+    decode_sample_counts,
+    decode_weight_sums,
+    random_cohort,
+    random_masks,
+)
 
 from gdbtools.backend import twins
 from gdbtools.errors import BackendError
@@ -177,3 +183,84 @@ def test_sample_class_counts__refuses_bad_input(backend):
         backend.sample_class_counts(dev(backend, lo), dev(backend, lo), dev(backend, cls), 2, out, n_samples=200)
     with pytest.raises(ValueError, match="entries"):
         backend.sample_class_counts(dev(backend, lo), dev(backend, lo), dev(backend, cls[:2]), 2, out, n_samples=10)
+
+
+# ------------------------------------------------------------------------------------ missing_weight_sums
+def _weight_sums(backend, lo, hi, wfix, n_out, fail, out=None):
+    out = np.zeros(n_out, np.int64) if out is None else out
+    out_d = dev(backend, out)
+    res = backend.missing_weight_sums(dev(backend, lo), dev(backend, hi), dev(backend, wfix), out_d,
+                                      dev(backend, fail))
+    assert res is out_d
+    return host(out_d)
+
+
+def _fixed_point_weights(rng, n_variants):
+    """Weights as the F sums make them (0 .. 2**32, a sixth of the rows 0), and a few at the extremes."""
+    wfix = rng.integers(0, 2**32 + 1, size=n_variants, dtype=np.int64)
+    wfix[rng.random(n_variants) < 1 / 6] = 0
+    wfix[:3] = [2**32, 1, 0][: min(3, n_variants)]
+    return wfix
+
+
+@pytest.mark.parametrize("n_samples", SAMPLE_COUNTS)
+@pytest.mark.parametrize("with_fail", [False, True])
+def test_missing_weight_sums__matches_twin_and_decode(backend, rng, n_samples, with_fail):
+    lo, hi, fail = random_cohort(rng, 300, n_samples)
+    fail = fail if with_fail else None
+    wfix = _fixed_point_weights(rng, 300)
+    got = _weight_sums(backend, lo, hi, wfix, n_samples, fail)
+    want = decode_weight_sums(lo, hi, wfix, n_samples, fail)
+    assert want.any()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, twins.missing_weight_sums(lo, hi, wfix, np.zeros(n_samples, np.int64), fail))
+
+
+def test_missing_weight_sums__every_padding_sample_and_accumulation(backend, rng):
+    # out as long as the planes' bits (the statistics pass this): padding samples stay 0; calls add up
+    lo, hi, fail = random_cohort(rng, 50, 70)
+    wfix = _fixed_point_weights(rng, 50)
+    words = lo.shape[1]
+    first = _weight_sums(backend, lo, hi, wfix, 32 * words, fail)
+    assert not first[70:].any()
+    np.testing.assert_array_equal(first[:70], decode_weight_sums(lo, hi, wfix, 70, fail))
+    twice = _weight_sums(backend, lo, hi, wfix, 32 * words, fail, out=first.copy())
+    np.testing.assert_array_equal(twice, 2 * first)
+
+
+def test_missing_weight_sums__many_chunks_and_extreme_weights(backend, rng):
+    # 20,000 rows: several row chunks on every backend; negative and huge weights wrap like int64 addition
+    n, v = 97, 20_000
+    codes = rng.choice(4, size=(v, n), p=[0.6, 0.2, 0.1, 0.1])
+    codes[:, 64] = 3  # sample 64 missing everywhere
+    lo, hi = pack_codes(codes)
+    wfix = rng.integers(-(2**62), 2**62, size=v, dtype=np.int64)
+    wfix[::7] = 0
+    got = _weight_sums(backend, lo, hi, wfix, n, None)
+    np.testing.assert_array_equal(got, decode_weight_sums(lo, hi, wfix, n, None))
+    with np.errstate(over="ignore"):
+        assert got[64] == wfix.sum()
+
+
+def test_missing_weight_sums__zero_weights_and_empty_inputs(backend, rng):
+    lo, hi, fail = random_cohort(rng, 20, 40)
+    assert not _weight_sums(backend, lo, hi, np.zeros(20, np.int64), 40, fail).any()
+    empty = np.zeros((0, lo.shape[1]), np.uint32)
+    assert not _weight_sums(backend, empty, empty, np.zeros(0, np.int64), 40, None).any()
+    assert _weight_sums(backend, lo, hi, _fixed_point_weights(rng, 20), 0, fail).shape == (0,)
+
+
+def test_missing_weight_sums__refuses_bad_input(backend):
+    lo = np.zeros((3, 2), np.uint32)
+    w = np.ones(3, np.int64)
+    out = dev(backend, np.zeros(64, np.int64))
+    with pytest.raises(TypeError, match="int64"):
+        backend.missing_weight_sums(dev(backend, lo), dev(backend, lo), dev(backend, w.astype(np.int32)), out)
+    with pytest.raises(ValueError, match="entries"):
+        backend.missing_weight_sums(dev(backend, lo), dev(backend, lo), dev(backend, w[:2]), out)
+    with pytest.raises(ValueError, match="at most 64"):
+        backend.missing_weight_sums(dev(backend, lo), dev(backend, lo), dev(backend, w),
+                                    dev(backend, np.zeros(65, np.int64)))
+    with pytest.raises(ValueError, match="int64"):
+        backend.missing_weight_sums(dev(backend, lo), dev(backend, lo), dev(backend, w),
+                                    dev(backend, np.zeros(64, np.int32)))
