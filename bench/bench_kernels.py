@@ -5,8 +5,10 @@
 
 Planes are uniformly random 2-bit codes (25% each of hom-ref, het, hom-alt, missing): the worst case for
 the per-sample counters, which skip all-hom-ref words.  Speeds are genotypes (samples x variants) per second
-of one kernel call; on a GPU also as a fraction of the measured device-to-device copy bandwidth over the
-bytes the kernel must read.  A script, not a test: speed is never asserted.
+of one kernel launch alone (:meth:`Backend.kernel_launcher`: checks, copies and set-up are outside the
+timing; on a GPU, CUDA events around the launches); on a GPU also the bytes the kernel reads (2 planes, 3
+with the failing calls, plus masks, class order or weights) per second, as a fraction of the measured
+device-to-device copy bandwidth (bytes read + written).  A script, not a test: speed is never asserted.
 """
 
 from __future__ import annotations
@@ -39,53 +41,96 @@ def synthetic_planes(n_samples: int, n_variants: int, seed: int = 0):
     return lo, hi, fail, keep
 
 
-def _timeit(fn, repeat: int, sync=lambda: None) -> float:
-    fn()
-    sync()
+def time_launch(backend, launch, repeat: int, per_event: int = 3) -> float:
+    """Seconds of one kernel launch, the best of `repeat` timings.
+
+    On a GPU, CUDA events bracket `per_event` back-to-back launches (so the Python launch cost overlaps the
+    previous launch, except the first) and nothing else; on the host, wall clock around one launch.
+    `launch` comes from :meth:`gdbtools.backend.Backend.kernel_launcher`: no checks, copies or set-up inside.
+    """
+    launch()  # warm-up (and, for CuPy, the module load)
     best = float("inf")
+    if backend.on_device:
+        cp = backend.xp
+        start, stop = cp.cuda.Event(), cp.cuda.Event()
+        for _ in range(repeat):
+            start.record()
+            for _ in range(per_event):
+                launch()
+            stop.record()
+            stop.synchronize()
+            best = min(best, cp.cuda.get_elapsed_time(start, stop) / 1e3 / per_event)
+        return best
     for _ in range(repeat):
         t0 = time.perf_counter()
-        fn()
-        sync()
+        launch()
         best = min(best, time.perf_counter() - t0)
     return best
 
 
-def _d2d_bandwidth(cp) -> float:
-    """Measured device-to-device copy bandwidth (bytes read + written per second)."""
-    a = cp.empty(1 << 28, dtype=cp.uint8)
+def d2d_bandwidth(cp, nbytes: int = 1 << 30, repeat: int = 5) -> float:
+    """Measured device-to-device copy bandwidth, bytes read + written per second (CUDA events)."""
+    a = cp.ones(nbytes, dtype=cp.uint8)
     b = cp.empty_like(a)
-    t = _timeit(lambda: b.__setitem__(Ellipsis, a), 5, cp.cuda.Device().synchronize)
-    return 2 * a.nbytes / t
+    b[...] = a
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    best = float("inf")
+    for _ in range(repeat):
+        start.record()
+        b[...] = a
+        stop.record()
+        stop.synchronize()
+        best = min(best, cp.cuda.get_elapsed_time(start, stop) / 1e3)
+    del a, b
+    return 2 * nbytes / best
 
 
-def bench(backend, lo, hi, fail, keep, n_samples: int, repeat: int, groups=(1, 8), classes: int = 4):
+def kernel_cases(backend, lo, hi, fail, keep, n_samples: int, groups=(1, 8), classes: int = 4):
+    """``(name, launch, bytes read)`` per kernel configuration, on planes already on the backend's device.
+
+    The bytes are what the kernel reads from memory once: the planes it loads (2, or 3 with the failing
+    calls), the masks, class order or weights it reads per row; outputs and re-reads from cache are not
+    counted.  The HWE test reads 12 bytes per triple and is compute-bound (bytes reported as 0).
+    """
     xp = backend.xp
-    sync = (lambda: xp.cuda.Device().synchronize()) if backend.on_device else (lambda: None)
     dev = (lambda a: xp.asarray(a)) if backend.on_device else (lambda a: a)
-    lo_d, hi_d, fail_d = dev(lo), dev(hi), dev(fail)
     n_variants, w = lo.shape
+    plane = n_variants * w * 4
     rng = np.random.default_rng(1)
-    rows = []
+    cases = []
     for g in groups:
         masks = np.tile(keep, (g, 1)) & rng.integers(0, 2**32, size=(g, w), dtype=np.uint32) if g > 1 \
             else keep[None, :].copy()
         m = dev(masks)
-        for f, tag in ((None, ""), (fail_d, "+fail")):
-            t = _timeit(lambda: backend.variant_group_counts(lo_d, hi_d, m, f), repeat, sync)
-            rows.append((f"variant_group_counts G={g}{tag}", t, (3 if f is None else 4) * lo.nbytes + masks.nbytes))
+        for f, tag in ((None, ""), (fail, "+fail")):
+            launch = backend.kernel_launcher("variant_group_counts", lo, hi, m, f)
+            cases.append((f"variant_group_counts G={g}{tag}", launch, (2 if f is None else 3) * plane + masks.nbytes))
     var_class = dev(rng.integers(0, classes, size=n_variants).astype(np.uint8))
-    out = xp.zeros((n_samples, classes, 3), dtype=np.int64)
-    for f, tag in ((None, ""), (fail_d, "+fail")):
-        t = _timeit(lambda: backend.sample_class_counts(lo_d, hi_d, var_class, classes, out, f,
-                                                         n_samples=n_samples), repeat, sync)
-        rows.append((f"sample_class_counts C={classes}{tag}", t, (2 if f is None else 3) * lo.nbytes))
-    counts = backend.variant_group_counts(lo_d, hi_d, dev(keep[None, :].copy()))[:, 0, :]
+    for f, tag in ((None, ""), (fail, "+fail")):
+        out = xp.zeros((n_samples, classes, 3), dtype=np.int64)
+        launch = backend.kernel_launcher("sample_class_counts", lo, hi, var_class, classes, out, f,
+                                         n_samples=n_samples)
+        cases.append((f"sample_class_counts C={classes}{tag}", launch, (2 if f is None else 3) * plane
+                      + 4 * n_variants))  # + the class order (int32 per row)
+    wfix = dev(rng.integers(1, 2**32, size=n_variants, dtype=np.int64))
+    for f, tag in ((None, ""), (fail, "+fail")):
+        out = xp.zeros(n_samples, dtype=np.int64)
+        launch = backend.kernel_launcher("missing_weight_sums", lo, hi, wfix, out, f)
+        cases.append((f"missing_weight_sums{tag}", launch, (2 if f is None else 3) * plane + 8 * n_variants))
+    counts = backend.variant_group_counts(lo, hi, dev(keep[None, :].copy()))[:, 0, :]
     het, hom = counts[:, 0], counts[:, 1]
     ref = n_samples - counts.sum(axis=1)
-    t = _timeit(lambda: backend.hwe_exact_unique(het, ref, hom), repeat, sync)
-    rows.append(("hwe_exact_unique (per variant)", t, 0))
-    return rows
+    cases.append(("hwe_exact (per variant)", backend.kernel_launcher("hwe_exact", het, ref, hom), 0))
+    return cases
+
+
+def bench(backend, lo, hi, fail, keep, n_samples: int, repeat: int, groups=(1, 8), classes: int = 4):
+    """``(name, seconds per launch, bytes read)`` per kernel configuration (host arrays in)."""
+    xp = backend.xp
+    dev = (lambda a: xp.asarray(a)) if backend.on_device else (lambda a: a)
+    lo_d, hi_d, fail_d = dev(lo), dev(hi), dev(fail)
+    return [(name, time_launch(backend, launch, repeat), nbytes)
+            for name, launch, nbytes in kernel_cases(backend, lo_d, hi_d, fail_d, keep, n_samples, groups, classes)]
 
 
 def main(argv=None) -> int:
@@ -108,9 +153,10 @@ def main(argv=None) -> int:
     bw = None
     for be in backends:
         if be.on_device:
-            bw = _d2d_bandwidth(be.xp)
+            bw = d2d_bandwidth(be.xp)
             print(f"# device-to-device copy: {bw / 1e9:.0f} GB/s")
-    print(f"{'samples':>8} {'variants':>9} {'backend':>7}  {'kernel':<36} {'ms':>9} {'Ggeno/s':>8} {'of d2d':>7}")
+    print(f"{'samples':>8} {'variants':>9} {'backend':>7}  {'kernel':<36} {'ms':>9} {'Ggeno/s':>8} {'GB/s':>7} "
+          f"{'of d2d':>7}")
     for n_samples in args.samples:
         planes = synthetic_planes(n_samples, args.variants)
         for be in backends:
@@ -118,8 +164,9 @@ def main(argv=None) -> int:
             lo, hi, fail, keep = planes[0][:v], planes[1][:v], planes[2][:v], planes[3]
             for kernel, t, nbytes in bench(be, lo, hi, fail, keep, n_samples, args.repeat):
                 frac = f"{nbytes / t / bw:7.1%}" if (be.on_device and bw and nbytes) else ""
+                gbs = f"{nbytes / t / 1e9:7.1f}" if nbytes else ""
                 print(f"{n_samples:>8} {v:>9} {be.name:>7}  {kernel:<36} {t * 1e3:9.2f} "
-                      f"{n_samples * v / t / 1e9:8.2f} {frac:>7}", flush=True)
+                      f"{n_samples * v / t / 1e9:8.2f} {gbs:>7} {frac:>7}", flush=True)
         del planes
     return 0
 

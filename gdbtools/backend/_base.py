@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -217,6 +220,47 @@ class Backend:
         res = self.hwe_exact(u_het.astype(np.int32), u_homr.astype(np.int32), u_homc.astype(np.int32))
         return HweResult(*(r[inverse] for r in res))
 
+    # ------------------------------------------------------------------------------ timing one kernel
+    def kernel_launcher(self, kernel: str, *args, **kwargs) -> Callable[[], Any]:
+        """A function that launches one kernel again and again on the same arguments, for timing it alone.
+
+        `kernel` is ``"variant_group_counts"``, ``"sample_class_counts"``, ``"missing_weight_sums"`` or
+        ``"hwe_exact"``, and the arguments are that method's.  The method runs once here (checking the
+        arguments); the returned function then only launches the kernel: no checks, no allocation, no
+        class ordering, no copy, no synchronisation (on a GPU it returns at once: time it with CUDA events).
+        Each call returns the method's output array (or HweResult), where the results accumulate in place
+        over the calls when the method accumulates, and are rewritten when it does not.
+        """
+        if kernel not in ("variant_group_counts", "sample_class_counts", "missing_weight_sums", "hwe_exact"):
+            raise ValueError(f"no kernel {kernel!r}")
+        method = getattr(self, kernel)
+        bound = inspect.signature(method).bind(*args, **kwargs)
+        bound.apply_defaults()
+        a = bound.arguments
+        result = method(*args, **kwargs)
+        if kernel == "hwe_exact":
+            het, hom1, hom2 = (self._counts(n, a[n]) for n in ("n_het", "n_hom1", "n_hom2"))
+            run = functools.partial(self._hwe_exact, het, hom1, hom2, result)
+        else:
+            lo, hi, fail = self._planes(a["lo"], a["hi"], a["fail"])
+            if kernel == "variant_group_counts":
+                masks = self._array("masks", a["masks"], np.uint32, ndim=2)
+                run = functools.partial(self._variant_group_counts, lo, hi, masks, fail, result)
+            elif kernel == "missing_weight_sums":
+                wfix = self._array("wfix", a["wfix"], np.int64, ndim=1)
+                run = functools.partial(self._missing_weight_sums, lo, hi, fail, wfix, result)
+            else:
+                var_class = self._array("var_class", a["var_class"], None, ndim=1).astype(np.uint8, copy=False)
+                n_classes, n_samples = int(a["n_classes"]), int(a["n_samples"])
+                plan = self._sample_class_plan(var_class, n_classes, lo.shape)
+                run = functools.partial(self._sample_class_launch, lo, hi, fail, plan, n_classes, n_samples, result)
+
+        def launch():
+            run()
+            return result
+
+        return launch
+
     # ------------------------------------------------------------------- sparse rows of hybrid2 blocks
     def sparse_group_counts(self, sparse, n_rows: int, atoms, with_adj: bool = False):
         """:meth:`variant_group_counts` of a block's sparse rows (:class:`gdbtools.store.format.SparseRows`,
@@ -277,6 +321,14 @@ class Backend:
         raise NotImplementedError
 
     def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+        plan = self._sample_class_plan(var_class, n_classes, lo.shape)
+        self._sample_class_launch(lo, hi, fail, plan, n_classes, n_samples, out)
+
+    def _sample_class_plan(self, var_class, n_classes: int, shape: tuple[int, int]) -> Any:
+        """The set-up of :meth:`sample_class_counts` that depends on the classes only (e.g. the class order)."""
+        raise NotImplementedError
+
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes: int, n_samples: int, out) -> None:
         raise NotImplementedError
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:

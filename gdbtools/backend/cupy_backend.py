@@ -75,12 +75,17 @@ class CupyBackend(Backend):
         fn((grid,), (warps * 32,), (lo, hi, lo if fail is None else fail, masks, np.int64(n_variants),
                                      np.int32(n_words), np.int32(masks.shape[0]), out))
 
-    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
-        n_variants, n_words = lo.shape
+    def _sample_class_plan(self, var_class, n_classes, shape):
+        n_variants, n_words = shape
+        lane_blocks = -(-n_words // 128)
+        chunk = min(MAX_CHUNK, max(256, -(-n_variants * lane_blocks * 128 // _TARGET_THREADS)))
+        return self._class_chunks(var_class, n_classes, chunk, 16 * chunk)
+
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out) -> None:
+        order, chunk_start, chunk_class = plan
+        n_words = lo.shape[1]
         block = 128
         lane_blocks = -(-n_words // block)
-        chunk = min(MAX_CHUNK, max(256, -(-n_variants * lane_blocks * block // _TARGET_THREADS)))
-        order, chunk_start, chunk_class = self._class_chunks(var_class, n_classes, chunk, 16 * chunk)
         n_chunks = chunk_class.shape[0]
         if n_chunks == 0:
             return

@@ -81,11 +81,14 @@ class HostBackend(Backend):
         self._lib.gdb_host_variant_group_counts(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(masks), lo.shape[0],
                                                 lo.shape[1], masks.shape[0], _ptr(out), self.n_threads)
 
-    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+    def _sample_class_plan(self, var_class, n_classes, shape):
         # windows of ~2048 rows per class: short enough to read the planes nearly in order, long enough that
         # flushing the counters is rare (measured with bench/bench_kernels.py)
         window = self.window or min(65536, max(8192, 2048 * n_classes))
-        order, chunk_start, chunk_class = self._class_chunks(var_class, n_classes, MAX_CHUNK, window)
+        return self._class_chunks(var_class, n_classes, MAX_CHUNK, window)
+
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out) -> None:
+        order, chunk_start, chunk_class = plan
         if order.size == 0:
             return
         self._lib.gdb_host_sample_class_counts(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(order), _ptr(chunk_start),

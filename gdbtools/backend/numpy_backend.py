@@ -20,8 +20,11 @@ class NumpyBackend(Backend):
     def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
         out[...] = twins.variant_group_counts(lo, hi, masks, fail)
 
-    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
-        twins.sample_class_counts(lo, hi, var_class, n_classes, out, fail, n_samples=n_samples)
+    def _sample_class_plan(self, var_class, n_classes, shape):
+        return var_class
+
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out) -> None:
+        twins.sample_class_counts(lo, hi, plan, n_classes, out, fail, n_samples=n_samples)
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         for dst, src in zip(res, twins.hwe_exact(n_het, n_hom1, n_hom2)):

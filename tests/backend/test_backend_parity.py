@@ -264,3 +264,35 @@ def test_missing_weight_sums__refuses_bad_input(backend):
     with pytest.raises(ValueError, match="int64"):
         backend.missing_weight_sums(dev(backend, lo), dev(backend, lo), dev(backend, w),
                                     dev(backend, np.zeros(64, np.int32)))
+
+
+# ------------------------------------------------------------------------------------- kernel_launcher
+def test_kernel_launcher__relaunches_the_kernel_on_the_same_arguments(backend, rng):
+    """What the benchmarks time: each launch adds the kernel's result once more (or rewrites it)."""
+    n = 300
+    lo, hi, fail = random_cohort(rng, 80, n)
+    lo_d, hi_d, fail_d = dev(backend, lo), dev(backend, hi), dev(backend, fail)
+    var_class = rng.integers(0, 3, size=80).astype(np.int64)  # converted once, as the method does
+    out = dev(backend, np.zeros((n, 3, 3), np.int64))
+    launch = backend.kernel_launcher("sample_class_counts", lo_d, hi_d, dev(backend, var_class), 3, out, fail_d,
+                                     n_samples=n)
+    launch()
+    launch()
+    np.testing.assert_array_equal(host(out), 3 * decode_sample_counts(lo, hi, var_class, 3, n, fail))
+
+    wfix = rng.integers(0, 2**32, size=80, dtype=np.int64)
+    sums = dev(backend, np.zeros(n, np.int64))
+    launch = backend.kernel_launcher("missing_weight_sums", lo_d, hi_d, dev(backend, wfix), sums, fail=fail_d)
+    launch()
+    np.testing.assert_array_equal(host(sums), 2 * decode_weight_sums(lo, hi, wfix, n, fail))
+
+    masks = random_masks(rng, 3, n)
+    launch = backend.kernel_launcher("variant_group_counts", lo_d, hi_d, dev(backend, masks), fail_d)
+    launch()  # the counts are written, not added: the same after a relaunch
+    np.testing.assert_array_equal(host(launch()), decode_group_counts(lo, hi, masks, n, fail))
+
+    het, hom1, hom2 = rng.integers(0, 500, size=(3, 40))
+    launch = backend.kernel_launcher("hwe_exact", dev(backend, het), dev(backend, hom1), dev(backend, hom2))
+    np.testing.assert_array_equal(host(launch().p), twins.hwe_exact(het, hom1, hom2)[0])
+    with pytest.raises(ValueError, match="no kernel"):
+        backend.kernel_launcher("hwe_exact_unique", het, hom1, hom2)
