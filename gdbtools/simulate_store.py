@@ -10,8 +10,8 @@ store has the same layout, encoding (``hybrid2`` by default) and tables as an in
   on random haplotypes (Hardy-Weinberg proportions), in time proportional to the alternate alleles;
 - missing calls: about 1 % per sample on average, a few samples much worse; failing calls (the ``fail``
   plane of the genotype filters, adj) on about 0.5 % of the called genotypes;
-- ``chr1`` and a stretch of ``chrX`` across the end of PAR1 (GRCh38), where XY samples have haploid calls
-  (hom-ref or hom-alt) outside the PAR; samples with ``sex``, ``population`` and ``pipeline`` columns;
+- ``chr1`` and a stretch of ``chrX`` across the end of PAR1 (GRCh38; a fifth of its variants in the PAR),
+  where XY samples have haploid calls (hom-ref or hom-alt) outside the PAR; samples with ``sex``, ``population`` and ``pipeline`` columns;
 - SNVs with a Ti/Tv near 2 and a few short indels.
 
 Everything is seeded: the same arguments give the same store.
@@ -48,8 +48,7 @@ VARIANT_SCHEMA = pa.schema([("contig", pa.string()), ("pos", pa.int64()), ("id",
 POPULATIONS = ("afr", "eas", "nfe")
 PIPELINES = ("dragen-3.10", "gatk-4.2")
 CHR1_START = 1_000_001
-X_START = 2_700_001  # GRCh38 PAR1 ends at 2,781,479: the first variants of the chrX stretch are PAR
-PAR1_END = 2_781_479
+PAR1_END = 2_781_479  # GRCh38
 _SPACING = 7  # bp between variant positions
 _SFS_ALPHA = 1.5  # P(k alternate alleles) ~ k**-alpha
 _FAIL_RATE = 0.005  # failing calls among the called genotypes
@@ -204,7 +203,8 @@ def write_synthetic_store(path: str | os.PathLike, n_samples: int = 60_000, n_va
     n_x = int(round(n_variants * x_fraction))
     per_part = block_size * max(1, blocks_per_partition)
     parts = []  # (contig, positions)
-    for contig, start, n in (("chr1", CHR1_START, n_variants - n_x), ("chrX", X_START, n_x)):
+    x_start = PAR1_END + 1 - _SPACING * (n_x // 5)  # a fifth of the chrX variants in PAR1, the rest past it
+    for contig, start, n in (("chr1", CHR1_START, n_variants - n_x), ("chrX", x_start, n_x)):
         pos = start + _SPACING * np.arange(n, dtype=np.int64)
         parts += [(contig, pos[i:i + per_part]) for i in range(0, n, per_part)]
     plan = {"params": {"synthetic": True, "n_samples": n_samples, "n_variants": n_variants, "seed": seed,
