@@ -11,7 +11,8 @@ store has the same layout, encoding (``hybrid2`` by default) and tables as an in
 - missing calls: about 1 % per sample on average, a few samples much worse; failing calls (the ``fail``
   plane of the genotype filters, adj) on about 0.5 % of the called genotypes;
 - ``chr1`` and a stretch of ``chrX`` across the end of PAR1 (GRCh38; a fifth of its variants in the PAR),
-  where XY samples have haploid calls (hom-ref or hom-alt) outside the PAR; samples with ``sex``, ``population`` and ``pipeline`` columns;
+  where XY samples have haploid calls (hom-ref or hom-alt) outside the PAR; samples with ``sex``,
+  ``population`` and ``pipeline`` columns;
 - SNVs with a Ti/Tv near 2 and a few short indels.
 
 Everything is seeded: the same arguments give the same store.
