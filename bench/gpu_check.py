@@ -33,9 +33,11 @@ import time
 import xml.etree.ElementTree as ET
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]  # this checkout's gdbtools, and bench_kernels beside us
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)  # workers
 
 from gdbtools.backend import get_backend  # noqa: E402
 
@@ -88,11 +90,14 @@ def probe_device() -> tuple[dict | None, str]:
         return None, f"the CUDA runtime finds no device ({exc})"
     if n == 0:
         return None, "the CUDA runtime reports 0 devices"
-    props = cupy.cuda.runtime.getDeviceProperties(0)
     rt = cupy.cuda.runtime
-    dev = {"count": n, "name": props["name"].decode(), "compute_capability": f"{props['major']}.{props['minor']}",
-           "multiprocessors": props["multiProcessorCount"], "memory_gib": round(props["totalGlobalMem"] / 2**30, 1),
-           "l2_mib": round(props["l2CacheSize"] / 2**20, 1), "driver_cuda": rt.driverGetVersion(),
+    props = rt.getDeviceProperties(0)
+    name = props.get("name", b"?")
+    dev = {"count": n, "name": name.decode() if isinstance(name, bytes) else str(name),
+           "compute_capability": f"{props.get('major')}.{props.get('minor')}",
+           "multiprocessors": props.get("multiProcessorCount"),
+           "memory_gib": round(props.get("totalGlobalMem", 0) / 2**30, 1),
+           "l2_mib": round(props.get("l2CacheSize", 0) / 2**20, 1), "driver_cuda": rt.driverGetVersion(),
            "runtime_cuda": rt.runtimeGetVersion(), "cupy": cupy.__version__}
     try:
         from cupy.cuda import nvrtc
@@ -114,9 +119,11 @@ def parity(out: Path, timeout: float) -> dict:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
         rc, text = proc.returncode, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:
-        rc, text = -1, f"timed out after {timeout:.0f} s\n{exc.stdout or ''}"
+        partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        rc, text = -1, f"timed out after {timeout:.0f} s\n{partial}"
     (out / "parity.log").write_text(text)
-    res = {"returncode": rc, "seconds": round(time.perf_counter() - t0, 1), "tail": text.strip().splitlines()[-3:]}
+    res: dict[str, Any] = {"returncode": rc, "seconds": round(time.perf_counter() - t0, 1),
+                           "tail": text.strip().splitlines()[-3:]}
     if junit.is_file():
         cases = ET.parse(junit).getroot().iter("testcase")
         counts = {"passed": 0, "failed": 0, "skipped": 0, "cupy_passed": 0, "cupy_not_passed": 0}
@@ -152,15 +159,13 @@ def kernels(n_samples: int, n_variants: int, repeat: int) -> dict:
 
 
 # -------------------------------------------------------------------------------- 4. store and passes
-PASS_ARGS = {"freq": ["population", "sex"], "adj": True, "variant_qc": True, "sample_qc": True}
-
-
 def full_pass(store, backend: str, client=False):
     from gdbtools.stats import api
     from gdbtools.stats.selection import Selection
 
     t0 = time.perf_counter()
-    res = api.compute(Selection(store), backend=backend, client=client, **PASS_ARGS)
+    res = api.compute(Selection(store), freq=["population", "sex"], adj=True, variant_qc=True, sample_qc=True,
+                      backend=backend, client=client)
     return res, time.perf_counter() - t0
 
 
@@ -193,9 +198,11 @@ def io_split(store, on_device: bool) -> dict:
     t_read = time.perf_counter() - t0
     compressed = sum(len(d) for d in data)
     t_decode, t_h2d, decoded = 0.0, 0.0, 0
-    cp = None
+    cp: Any = None
     if on_device:
-        import cupy as cp
+        import cupy
+
+        cp = cupy
     for d, p in zip(data, paths):
         t1 = time.perf_counter()
         _, planes, sparse = decode_block(d, p)
@@ -218,11 +225,14 @@ def io_split(store, on_device: bool) -> dict:
 
 
 def dask_pass(store, ref, n_genotypes: int) -> dict:
+    import cupy
+
     import gdbtools.cluster as gc
 
+    cupy.get_default_memory_pool().free_all_blocks()  # this process's cached blocks: room for the workers' pool
     t0 = time.perf_counter()
     try:
-        client = gc.connect("local-cuda", quiet=True, **{"dashboard-address": None})
+        client = gc.connect("local-cuda", quiet=True, dashboard_address=None, rmm_pool_size="24GB")
     except Exception as exc:
         return {"ok": False, "error": f"local-cuda cluster did not start: {exc}"}
     try:
