@@ -142,8 +142,8 @@ class Backend:
         lo, hi : (V, W) uint32
             The genotype bit-planes.
         wfix : (V,) int64
-            An integer weight per variant (the fixed-point weights of :mod:`gdbtools.stats._wsum`); rows of
-            weight 0 are skipped without being read.
+            An integer weight per variant (e.g. fixed-point weights of the inbreeding F); rows of weight 0
+            are skipped without being read.
         out : (S,) int64, C-contiguous, ``S <= 32 W``
             Accumulated IN PLACE: ``out[s] += sum(wfix[v] for v where sample s is missing)``, for s < S; bits
             past S are ignored.  Sums wrap like int64 addition, identically on every backend.
