@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import GdbError
-from .store import Store
 from .stats import api
-from .stats.qc import OUTLIER_METRICS, sample_outliers
+from .stats.outliers import OUTLIER_METRICS, sample_outliers
 from .stats.selection import Selection, intersect_regions
+from .store import Store
 
 __all__ = ["Cohort", "open"]
 
@@ -74,7 +74,7 @@ class Cohort:
         return self.selection.variants
 
     # -- selection --------------------------------------------------------------------------------------------
-    def select(self, samples=None, region=None) -> "Cohort":
+    def select(self, samples=None, region=None) -> Cohort:
         """A cohort with fewer samples and/or variants.
 
         Parameters
@@ -186,6 +186,6 @@ class Cohort:
         return sample_outliers(table, groups, metrics=metrics, n_mads=n_mads)
 
 
-def open(path: str | os.PathLike, *, backend: str = "auto") -> Cohort:  # noqa: A001 - the API name is gdb.open
+def open(path: str | os.PathLike, *, backend: str = "auto") -> Cohort:
     """Open a cohort store read-only as a :class:`Cohort` (reads the manifest only)."""
     return Cohort(Store(path), backend=backend)

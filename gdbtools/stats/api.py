@@ -19,9 +19,12 @@ import pandas as pd
 from ..errors import GdbError
 from . import engine as en
 from . import ploidy as pl
+from .batch_check import batch_check_table
 from .freq import GRPMAX_EXCLUDE, freq_table
-from .qc import batch_check_table, sample_qc_table, sex_check_table, variant_qc_table
+from .sample_qc import sample_qc_table
 from .selection import POPULATION_COLUMNS, Selection, build_groups
+from .sex_check import Y_METHODS, sex_check_table
+from .variant_qc import variant_qc_table
 
 __all__ = ["Results", "compute", "freq", "variant_qc", "sample_qc", "sex_check", "batch_check"]
 
@@ -232,8 +235,6 @@ def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 
     backend, client
         As for :func:`compute`.
     """
-    from .qc import Y_METHODS
-
     if y_method == "y_only":
         y_method = "y-only"
     if y_method not in Y_METHODS:

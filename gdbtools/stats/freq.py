@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .engine import genotype_totals
+from .engine.counts import genotype_totals
 from .selection import Group
 
 __all__ = ["GRPMAX_EXCLUDE", "filtering_allele_frequency", "freq_table", "freq_meta", "PER_GROUP"]

@@ -17,14 +17,15 @@ from ..errors import GdbError
 from ..genome import Region, parse_region
 from ..store import Store
 from . import ploidy as pl
-from .engine import BlockSpec, allele_classes
+from .engine.counts import allele_classes
+from .engine.plan import BlockSpec
 
 __all__ = ["Selection", "Group", "build_groups", "sanitize_label", "POPULATION_COLUMNS"]
 
 POPULATION_COLUMNS = ("population", "pop", "gen_anc", "genetic_ancestry", "ancestry", "super_population",
                       "Population", "superpopulation")
 _VARIANT_COLUMNS = ["contig", "pos", "ref", "alt", "allele_type", "is_transition"]
-_VARIANT_CACHE: "weakref.WeakKeyDictionary[Store, pd.DataFrame]" = weakref.WeakKeyDictionary()
+_VARIANT_CACHE: weakref.WeakKeyDictionary[Store, pd.DataFrame] = weakref.WeakKeyDictionary()
 
 
 def _store_variants(store: Store) -> pd.DataFrame:
@@ -165,7 +166,7 @@ class Selection:
             self._variants = table
         return self._variants
 
-    def with_variants(self, keep: np.ndarray) -> "Selection":
+    def with_variants(self, keep: np.ndarray) -> Selection:
         """The same samples and only the selected variants where `keep` (``(V,) bool``) is true."""
         sub = Selection(self.store, self.samples, self.regions)
         sub._variants = self.variants[np.asarray(keep, dtype=bool)]
