@@ -6,7 +6,6 @@ Each function runs the real tool (Debian packages) and parses its output; none a
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 from fractions import Fraction
 from math import factorial
