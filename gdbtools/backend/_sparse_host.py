@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime import import_numba
+from ..store.bitplanes import CODE_FAIL_BIT
 
 numba = import_numba()
 
@@ -21,8 +22,8 @@ __all__ = ["group_counts", "sample_class_counts", "missing_weight_sums"]
 def _kind(c, view):  # pragma: no cover - compiled
     """0 het, 1 hom-alt, 2 missing, -1 nothing (see sparse.entry_kinds)."""
     if view == 2:
-        return 2 if (c & 4) != 0 else -1
-    if view == 1 and (c & 4) != 0:
+        return 2 if (c & CODE_FAIL_BIT) != 0 else -1
+    if view == 1 and (c & CODE_FAIL_BIT) != 0:
         return 2
     return (c & 3) - 1
 
@@ -61,7 +62,7 @@ def group_counts(rows, ptr, sample, code, atom, atom_ptr, atom_masks, n_atoms, w
                 a = atom[sample[e]] * 6
                 if g != 0:
                     hist[a + g - 1] += 1
-                if (c & 4) != 0:
+                if (c & CODE_FAIL_BIT) != 0:
                     hist[a + 5] += 1
                 elif g != 0:
                     hist[a + 2 + g] += 1
