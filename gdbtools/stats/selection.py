@@ -20,7 +20,7 @@ from . import ploidy as pl
 from .engine.counts import allele_classes
 from .engine.plan import BlockSpec
 
-__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "POPULATION_COLUMNS"]
+__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "store_variants", "POPULATION_COLUMNS"]
 
 POPULATION_COLUMNS = ("population", "pop", "gen_anc", "genetic_ancestry", "ancestry", "super_population",
                       "Population", "superpopulation")
@@ -28,7 +28,8 @@ _VARIANT_COLUMNS = ["contig", "pos", "ref", "alt", "allele_type", "is_transition
 _VARIANT_CACHE: weakref.WeakKeyDictionary[Store, pd.DataFrame] = weakref.WeakKeyDictionary()
 
 
-def _store_variants(store: Store) -> pd.DataFrame:
+def store_variants(store: Store) -> pd.DataFrame:
+    """The store's variant table (contig, pos, ref, alt, allele_type, is_transition), read once per store."""
     table = _VARIANT_CACHE.get(store)
     if table is None:
         table = store.variants(_VARIANT_COLUMNS)
@@ -155,7 +156,7 @@ class Selection:
     def variants(self) -> pd.DataFrame:
         """The selected rows of the variant table (contig, pos, ref, alt, allele_type, is_transition)."""
         if self._variants is None:
-            table = _store_variants(self.store)
+            table = store_variants(self.store)
             if self.regions is not None:
                 keep = np.zeros(len(table), dtype=bool)
                 contig = table["contig"].to_numpy(dtype=object)

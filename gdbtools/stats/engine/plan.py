@@ -73,7 +73,7 @@ class Plan:
             self.sex = np.full(self.n_samples, 2, np.int8)
         words = n_words(self.n_samples)
         parts = np.stack([self.sex == k for k in range(3)])  # (3, N)
-        split = (groups[:, None, :] & parts[None, :, :]).reshape(-1, self.n_samples)  # g*3 + k
+        split = (groups[:, None, :] & parts[None, :, :]).reshape(3 * groups.shape[0], self.n_samples)  # g*3 + k
         self._packed = {
             "flat": sample_mask(groups, words), "split": sample_mask(split, words),
             "size_flat": groups.sum(axis=1).astype(np.int64)[:, None],  # (G, 1)
