@@ -38,16 +38,17 @@ class PassProgress:
         ``False``: silent.
     stream : file, optional
         Default ``sys.stderr``.
-    interval : float
-        Plain mode: seconds between two lines at least.
+    interval : float, optional
+        Plain mode: seconds between two lines at least (default :data:`QUIET_INTERVAL`).
     interactive : bool, optional
         Force the bar (``True``) or plain lines (``False``); default: a bar where `stream` is a terminal or
         in a Jupyter kernel.
     """
 
     def __init__(self, name: str, total: int, *, enabled: bool = True, stream: IO[str] | None = None,
-                 interval: float = QUIET_INTERVAL, interactive: bool | None = None):
-        self.name, self.total, self.interval = name, int(total), float(interval)
+                 interval: float | None = None, interactive: bool | None = None):
+        self.name, self.total = name, int(total)
+        self.interval = float(QUIET_INTERVAL if interval is None else interval)
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self.enabled = bool(enabled) and self.total > 0
