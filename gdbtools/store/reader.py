@@ -11,15 +11,17 @@ import os
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 
 from ..errors import StoreError, StoreIncompleteError
 from ..genome import Region, get_build, parse_region
 from .bitplanes import CODE_FAIL_BIT, unpack_codes
 from .format import FORMAT_VERSION, KNOWN_ENCODINGS, SparseRows, decode_block
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported on the first table read (keeps `import gdbtools` small)
+    import pandas as pd
 
 __all__ = ["Store", "Block", "open_store"]
 
@@ -241,6 +243,8 @@ class Store:
     @cached_property
     def samples(self) -> pd.DataFrame:
         """One row per sample, in genotype column order: ``sample_id``, ``sample_index``, ``sex``, metadata."""
+        import pyarrow.parquet as pq
+
         return pq.read_table(self.path / "samples.parquet").to_pandas()
 
     def variants(self, columns: list[str] | None = None, region: str | Region | None = None) -> pd.DataFrame:
@@ -254,6 +258,8 @@ class Store:
         region
             Restrict to a region (``"17:43044295-43125483"``).
         """
+        import pandas as pd
+
         parts = self.manifest["partitions"]
         if region is not None:
             reg = parse_region(region)
@@ -277,6 +283,8 @@ class Store:
 
     def variants_of_partition(self, pid: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The variant rows of one partition, indexed by global ``variant_index``."""
+        import pandas as pd
+
         part = next(p for p in self.manifest["partitions"] if p["id"] == pid)
         frame = self._read_variants(part, columns).to_pandas()
         off = self._partition_offset(pid)
@@ -284,6 +292,8 @@ class Store:
         return frame
 
     def _read_variants(self, part: dict, columns):
+        import pyarrow.parquet as pq
+
         path = self.path / part["variants"]
         try:
             return pq.read_table(path, columns=columns)
