@@ -108,7 +108,7 @@ class Cohort:
         selection = Selection(self.store, mask, regions)
         if region is not None:
             try:
-                check_regions(self.store.contigs, regions, None if allow_empty else store_variants(self.store))
+                check_regions(self.store.contigs, regions or (), None if allow_empty else store_variants(self.store))
             except EmptySelectionError:
                 if not allow_empty:
                     raise

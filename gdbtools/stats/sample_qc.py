@@ -30,6 +30,8 @@ def sample_qc_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassRes
     sex : (N,) int8
         Sex part per sample.
     """
+    if res.class_counts is None or res.class_sizes is None or res.wmiss is None:
+        raise ValueError("the pass computed no per-sample counts (its plan had no sample_view)")
     zone, atype, state = class_arrays(layout, res.class_sizes.shape[0])
     ptable = pl.ploidy_table(unknown_sex)
     idx = np.flatnonzero(selected)

@@ -142,9 +142,9 @@ class Selection:
         if self.samples.shape != (n,):
             raise ValueError(f"sample mask must have shape ({n},), got {self.samples.shape}")
         self.regions = None if regions is None else tuple(parse_region(r) for r in regions)
-        self._variants = None
-        self._zones = None
-        self._atypes = None
+        self._variants: pd.DataFrame | None = None
+        self._zones: np.ndarray | None = None
+        self._atypes: np.ndarray | None = None
 
     # -- variants ------------------------------------------------------------------------------------------
     @property

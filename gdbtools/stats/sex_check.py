@@ -68,6 +68,8 @@ def sex_check_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassRes
     :func:`infer_sex` (chrX F, optionally with the chrY call counts: plink's ``ycount`` and ``y-only``
     modes); status OK when it equals the reported sex.
     """
+    if res.class_counts is None or res.class_sizes is None or res.wmiss is None:
+        raise ValueError("the pass computed no per-sample counts (its plan had no sample_view)")
     zone, _, state = class_arrays(layout, res.class_sizes.shape[0])
     idx = np.flatnonzero(selected)
     cc = res.class_counts[idx].astype(np.int64)

@@ -38,7 +38,9 @@ def resolve_backend(name: str = "auto", client=None) -> str:
 
 def split_tasks(specs: list[BlockSpec], zone: np.ndarray, atype: np.ndarray, per_task: int) -> list[Task]:
     """Runs of whole blocks of about `per_task` variants (at least one block each)."""
-    tasks, cur, start, count = [], [], 0, 0
+    tasks: list[Task] = []
+    cur: list[BlockSpec] = []
+    start = count = 0
     row = 0
     for spec in specs:
         nv = spec.stop - spec.start

@@ -188,6 +188,8 @@ class TaskRun:
         """Per sample and class (zone, allele type, `state`): het, hom-alt, missing calls; also the calls
         failing the filters when the plan counts them."""
         plan, be, xp = self.plan, self.be, self.xp
+        if plan.class_layout is None:
+            raise ValueError("a plan with a sample_view needs a class_layout")
         var_class = plan.class_layout[b.zone.astype(np.int64), b.atype.astype(np.int64), state]
         if (var_class < 0).any():
             raise AssertionError("a variant has no sample-QC class (layout built from other variants)")
