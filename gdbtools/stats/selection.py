@@ -195,7 +195,7 @@ class Selection:
         """Ploidy zone of each selected variant (:mod:`gdbtools.stats.ploidy`): ``(V,) uint8`` (cached)."""
         if self._zones is None:
             v = self.variants
-            self._zones = pl.variant_zones(v["contig"].to_numpy(dtype=object), v["pos"].to_numpy(),
+            self._zones = pl.variant_zones(v["contig"].array, v["pos"].to_numpy(),
                                            self.store.build)
         return self._zones
 
