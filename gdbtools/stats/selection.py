@@ -203,7 +203,7 @@ class Selection:
         """Allele type of each selected variant (:func:`gdbtools.stats.engine.allele_classes`), cached."""
         if self._atypes is None:
             v = self.variants
-            self._atypes = allele_classes(v["allele_type"].to_numpy(dtype=object),
+            self._atypes = allele_classes(v["allele_type"].array,
                                           v["is_transition"].to_numpy(dtype=bool))
         return self._atypes
 

@@ -30,15 +30,18 @@ F_ZONES = (pl.AUTO, pl.X_PAR)
 
 def allele_classes(allele_type, is_transition) -> np.ndarray:
     """Hail's allele classes as the six types of sample QC: ``(V,) uint8`` (TI, TV, INS, DEL, STAR, OTHER)."""
-    atype = np.asarray(allele_type, dtype=object)
+    import pandas as pd
+
+    codes, names = pd.factorize(pd.Series(allele_type, dtype=object) if isinstance(allele_type, list)
+                                else allele_type)  # hashing, not one string comparison per row and type
     ti = np.asarray(is_transition, dtype=bool)
-    out = np.full(atype.shape[0], OTHER_TYPE, dtype=np.uint8)
-    snp = atype == "SNP"
-    out[snp & ti] = TI
-    out[snp & ~ti] = TV
-    out[atype == "Insertion"] = INS
-    out[atype == "Deletion"] = DEL
-    out[atype == "Star"] = STAR
+    named = {"Insertion": INS, "Deletion": DEL, "Star": STAR}
+    lut = np.array([named.get(str(name), OTHER_TYPE) for name in names] + [OTHER_TYPE], dtype=np.uint8)
+    out = lut[codes]  # code -1 (a null type) takes the last entry: OTHER_TYPE
+    if "SNP" in list(names):
+        snp = codes == list(names).index("SNP")
+        out[snp & ti] = TI
+        out[snp & ~ti] = TV
     return out
 
 
