@@ -16,11 +16,12 @@ import os
 import numpy as np
 import pandas as pd
 
-from .errors import GdbError
-from .store import Store
+from .errors import EmptySelectionError, GdbError
 from .stats import api
-from .stats.qc import OUTLIER_METRICS, sample_outliers
-from .stats.selection import Selection, intersect_regions
+from .stats.outliers import OUTLIER_METRICS, sample_outliers
+from .stats.selection import Selection, intersect_regions, store_variants
+from .stats.selection_checks import check_regions, check_samples
+from .store import Store
 
 __all__ = ["Cohort", "open"]
 
@@ -74,7 +75,7 @@ class Cohort:
         return self.selection.variants
 
     # -- selection --------------------------------------------------------------------------------------------
-    def select(self, samples=None, region=None) -> "Cohort":
+    def select(self, samples=None, region=None, *, allow_empty: bool = False) -> Cohort:
         """A cohort with fewer samples and/or variants.
 
         Parameters
@@ -84,12 +85,34 @@ class Cohort:
             names with dots in backticks), a list of sample ids, or a mask over all samples of the store.
         region : str or list of str, optional
             ``"chr1:1-2000000"``, ``"X"``...; intersected with the current regions.
+        allow_empty : bool
+            Accept a selection of no samples or no variants (the statistics then give AN 0 or empty
+            tables).  By default that raises :class:`~gdbtools.errors.EmptySelectionError`, whose message shows
+            the values and contigs that exist; a region of several that selects nothing gives a
+            :class:`~gdbtools.errors.SelectionWarning` either way.
+
+        Raises
+        ------
+        EmptySelectionError
+            No sample matches `samples`, or `region` selects no variant (contig not in the store, no
+            variant in the range, no overlap with the regions selected before).
         """
-        mask = self.selection.samples.copy()
+        before = self.selection.samples
+        mask = before.copy()
         if samples is not None:
-            mask &= self._sample_mask(samples)
+            hit = self._sample_mask(samples)
+            if not allow_empty:
+                check_samples(self.store.samples, samples, hit, before)
+            mask &= hit
         regions = self.selection.regions if region is None else intersect_regions(self.selection.regions, region)
-        return Cohort(self.store, Selection(self.store, mask, regions), backend=self.backend)
+        selection = Selection(self.store, mask, regions)
+        if region is not None:
+            try:
+                check_regions(self.store.contigs, regions or (), None if allow_empty else store_variants(self.store))
+            except EmptySelectionError:
+                if not allow_empty:
+                    raise
+        return Cohort(self.store, selection, backend=self.backend)
 
     def _sample_mask(self, samples) -> np.ndarray:
         table = self.store.samples
@@ -186,6 +209,6 @@ class Cohort:
         return sample_outliers(table, groups, metrics=metrics, n_mads=n_mads)
 
 
-def open(path: str | os.PathLike, *, backend: str = "auto") -> Cohort:  # noqa: A001 - the API name is gdb.open
+def open(path: str | os.PathLike, *, backend: str = "auto") -> Cohort:
     """Open a cohort store read-only as a :class:`Cohort` (reads the manifest only)."""
     return Cohort(Store(path), backend=backend)

@@ -21,6 +21,8 @@ __all__ = [
     "StoreIncompleteError",
     "DiskFullError",
     "BackendError",
+    "EmptySelectionError",
+    "SelectionWarning",
     "disk_full_errnos",
 ]
 
@@ -76,3 +78,12 @@ class BackendError(GdbError):
 
 
 disk_full_errnos = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class EmptySelectionError(GdbError):
+    """A sample query or a region selects nothing (allowed explicitly with ``allow_empty=True`` /
+    ``--allow-empty``)."""
+
+
+class SelectionWarning(UserWarning):
+    """Part of a selection matches nothing (one of several regions, a contig not in the store)."""

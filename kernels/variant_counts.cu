@@ -96,3 +96,74 @@ extern "C" int gdb_host_variant_group_counts(const gdb::u32* lo, const gdb::u32*
   return 0;
 }
 #endif
+
+#if !GDB_GPU
+// Host entry point (ctypes): variant_group_counts of a hybrid2 block's sparse rows (gdbtools.backend.sparse,
+// whose NumPy twin is the oracle).  Sparse row k (block row rows[k]) holds entries ptr[k]:ptr[k+1], each a
+// sample and a code (bits 0-1 genotype, bit 2 fail: store/bitplanes CODE_FAIL_BIT); a sample without an
+// entry is a passing hom-ref.  Entries are counted per mask atom (atom[sample]), then added to the masks of
+// each atom (atom_masks[atom_ptr[a]:atom_ptr[a+1]]):
+//   out[rows[k], m, 0:3] += het, hom-alt, missing; with_adj: out[rows[k], m, 3:6] += the same, failing = missing.
+// Rows are independent (rows[] has no repeats), so they are spread over OpenMP threads.
+namespace gdb {
+template <class S>
+static void sparse_group_counts(const i32* rows, const i64* ptr, const S* sample, const unsigned char* code,
+                                const i32* atom, const i64* atom_ptr, const i32* atom_masks, i64 n_rows,
+                                i32 n_atoms, i32 n_masks, bool with_adj, i32* out, i32 n_threads) {
+  const int n_kinds = with_adj ? 6 : 3;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n_threads > 0 ? n_threads : 1) if (n_rows > 64)
+#endif
+  {
+    i64* hist = new i64[static_cast<size_t>(n_atoms) * 6]();
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+    for (i64 k = 0; k < n_rows; ++k) {
+      i32* out_row = out + static_cast<i64>(rows[k]) * n_masks * n_kinds;
+      for (i64 e = ptr[k]; e < ptr[k + 1]; ++e) {
+        const int c = code[e];
+        const int g = c & 3;
+        i64* h = hist + static_cast<i64>(n_atoms == 1 ? 0 : atom[sample[e]]) * 6;
+        if (g != 0) h[g - 1] += 1;
+        if (c & 4) {
+          h[5] += 1;
+        } else if (g != 0) {
+          h[2 + g] += 1;
+        }
+      }
+      for (i32 a = 0; a < n_atoms; ++a) {
+        i64* h = hist + static_cast<i64>(a) * 6;
+        if (!(h[0] | h[1] | h[2] | h[3] | h[4] | h[5])) continue;
+        for (i64 j = atom_ptr[a]; j < atom_ptr[a + 1]; ++j) {
+          i32* o = out_row + static_cast<i64>(atom_masks[j]) * n_kinds;
+          for (int t = 0; t < n_kinds; ++t) o[t] += static_cast<i32>(h[t]);
+        }
+        for (int t = 0; t < 6; ++t) h[t] = 0;
+      }
+    }
+    delete[] hist;
+  }
+}
+}  // namespace gdb
+
+extern "C" int gdb_host_sparse_group_counts_u16(const gdb::i32* rows, const gdb::i64* ptr, const unsigned short* sample,
+                                                const unsigned char* code, const gdb::i32* atom,
+                                                const gdb::i64* atom_ptr, const gdb::i32* atom_masks,
+                                                gdb::i64 n_rows, gdb::i32 n_atoms, gdb::i32 n_masks,
+                                                gdb::i32 with_adj, gdb::i32* out, gdb::i32 n_threads) {
+  gdb::sparse_group_counts(rows, ptr, sample, code, atom, atom_ptr, atom_masks, n_rows, n_atoms, n_masks,
+                           with_adj != 0, out, n_threads);
+  return 0;
+}
+
+extern "C" int gdb_host_sparse_group_counts_i32(const gdb::i32* rows, const gdb::i64* ptr, const gdb::i32* sample,
+                                                const unsigned char* code, const gdb::i32* atom,
+                                                const gdb::i64* atom_ptr, const gdb::i32* atom_masks,
+                                                gdb::i64 n_rows, gdb::i32 n_atoms, gdb::i32 n_masks,
+                                                gdb::i32 with_adj, gdb::i32* out, gdb::i32 n_threads) {
+  gdb::sparse_group_counts(rows, ptr, sample, code, atom, atom_ptr, atom_masks, n_rows, n_atoms, n_masks,
+                           with_adj != 0, out, n_threads);
+  return 0;
+}
+#endif

@@ -6,26 +6,14 @@ installs everything (scripts/test), so a skip there would hide a broken set-up.
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import need
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-sys.path.insert(0, str(Path(__file__).parent))  # tests/oracles.py
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip when `condition` is false, except under CI where that is an error."""
-    if not condition:
-        if CI:
-            pytest.fail(f"CI is missing a prerequisite: {reason}")
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip when `condition` is false, except under ``CI=true`` where that is a failure (CI installs every
+    prerequisite, so a skip there would hide a broken set-up)."""
+    if not condition:
+        if CI:
+            pytest.fail(f"CI is missing a prerequisite: {reason}")
+        pytest.skip(reason)
 
 
 def run_cli(*args, check=True, env=None, cwd=None) -> subprocess.CompletedProcess:

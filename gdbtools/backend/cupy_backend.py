@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import sys
+
 import numpy as np
 
 from gdbtools.backend import kernels
@@ -15,8 +19,18 @@ WSUM_THREADS = 128  # kernels/weight_sums.cu: kWsumThreads (the shared accumulat
 _TARGET_THREADS = 1 << 20  # enough resident work for the largest GPUs (H100: 132 SMs x 2048 threads)
 
 
+def _no_cuda_device_node() -> bool:
+    """True on Linux when no NVIDIA device node exists (``/dev/nvidia0``..., WSL's ``/dev/dxg``): then no
+    CUDA device can be used, and importing CuPy (~0.15 s) to learn so is skipped."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg"))
+
+
 def gpu_available() -> bool:
     """Whether CuPy imports and sees at least one CUDA device (never raises)."""
+    if _no_cuda_device_node():
+        return False
     try:
         import cupy
         return cupy.cuda.runtime.getDeviceCount() > 0

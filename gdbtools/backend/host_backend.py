@@ -21,6 +21,8 @@ _SIGNATURES = {
     "gdb_host_sample_class_counts": (_P, _P, _P, _P, _P, _P, _I32, _I32, _I32, _I32, _P, _I32),
     "gdb_host_hwe_exact": (_P, _P, _P, _I64, _P, _P, _P, _P, _I32),
     "gdb_host_missing_weight_sums": (_P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_group_counts_u16": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_group_counts_i32": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
 }
 MAX_CHUNK = 65535  # kernels/sample_counts.cu: kCounterBits = 16
 
@@ -104,13 +106,26 @@ class HostBackend(Backend):
         self._lib.gdb_host_missing_weight_sums(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(wfix), n_variants,
                                                rows_per_chunk, n_words, out.shape[0], _ptr(out), self.n_threads)
 
-    # sparse rows: numba loops (gdbtools.backend._sparse_host), imported on first use
+    # sparse rows: the group counts in the C++ library (the frequency path needs no numba, so a fresh process
+    # does not pay numba's ~0.6 s start-up); the per-sample sums as numba loops (gdbtools.backend._sparse_host),
+    # imported on first use
     def _sparse_group_counts(self, sp, n_rows, atoms, with_adj):
-        from gdbtools.backend import _sparse_host
-
-        out = np.zeros((n_rows, atoms.member.shape[1], 6 if with_adj else 3), dtype=np.int32)
-        _sparse_host.group_counts(sp.rows, sp.ptr, sp.sample, sp.code, atoms.atom, atoms.ptr, atoms.index,
-                                  atoms.n_atoms, with_adj, out)
+        n_masks = atoms.member.shape[1]
+        out = np.zeros((n_rows, n_masks, 6 if with_adj else 3), dtype=np.int32)
+        if sp.rows.shape[0] == 0 or n_masks == 0:
+            return out
+        rows = np.ascontiguousarray(sp.rows, dtype=np.int32)
+        ptr = np.ascontiguousarray(sp.ptr, dtype=np.int64)
+        code = np.ascontiguousarray(sp.code, dtype=np.uint8)
+        atom = np.ascontiguousarray(atoms.atom, dtype=np.int32)
+        atom_ptr = np.ascontiguousarray(atoms.ptr, dtype=np.int64)
+        atom_masks = np.ascontiguousarray(atoms.index, dtype=np.int32)
+        if sp.sample.dtype == np.uint16:
+            fn, sample = self._lib.gdb_host_sparse_group_counts_u16, np.ascontiguousarray(sp.sample)
+        else:
+            fn, sample = self._lib.gdb_host_sparse_group_counts_i32, np.ascontiguousarray(sp.sample, dtype=np.int32)
+        fn(_ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(atom), _ptr(atom_ptr), _ptr(atom_masks),
+           rows.shape[0], atoms.n_atoms, n_masks, int(with_adj), _ptr(out), self.n_threads)
         return out
 
     def _sparse_sample_class_counts(self, sp, var_class, n_classes, out, view) -> None:

@@ -21,11 +21,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..store.bitplanes import CODE_FAIL_BIT
+
 __all__ = ["VIEW_RAW", "VIEW_ADJ", "VIEW_FAIL", "MaskAtoms", "mask_atoms", "entry_kinds", "group_counts",
            "sample_class_counts", "missing_weight_sums"]
 
 VIEW_RAW, VIEW_ADJ, VIEW_FAIL = 0, 1, 2
-FAIL_BIT = 4
 
 
 def entry_kinds(xp, code, view: int):
@@ -33,7 +34,7 @@ def entry_kinds(xp, code, view: int):
     gt = (code & 3).astype(np.int8) - 1  # 0 het, 1 hom, 2 missing, -1 hom-ref
     if view == VIEW_RAW:
         return gt
-    failing = (code & FAIL_BIT) != 0
+    failing = (code & CODE_FAIL_BIT) != 0
     if view == VIEW_ADJ:
         return xp.where(failing, np.int8(2), gt)
     return xp.where(failing, np.int8(2), np.int8(-1))
@@ -70,7 +71,7 @@ class MaskAtoms(NamedTuple):
 
 def mask_atoms(masks: np.ndarray, n_samples: int) -> MaskAtoms:
     """:class:`MaskAtoms` of packed masks ``(M, W) uint32`` (host NumPy) over `n_samples` samples."""
-    from gdbtools.store.bitplanes import unpack_bits
+    from ..store.bitplanes import unpack_bits
 
     masks = np.asarray(masks, dtype=np.uint32)
     if masks.shape[0] == 0:

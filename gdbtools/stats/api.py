@@ -19,9 +19,12 @@ import pandas as pd
 from ..errors import GdbError
 from . import engine as en
 from . import ploidy as pl
+from .batch_check import batch_check_table
 from .freq import GRPMAX_EXCLUDE, freq_table
-from .qc import batch_check_table, sample_qc_table, sex_check_table, variant_qc_table
+from .sample_qc import sample_qc_table
 from .selection import POPULATION_COLUMNS, Selection, build_groups
+from .sex_check import Y_METHODS, sex_check_table
+from .variant_qc import variant_qc_table
 
 __all__ = ["Results", "compute", "freq", "variant_qc", "sample_qc", "sex_check", "batch_check"]
 
@@ -73,10 +76,15 @@ def _pick_pop_column(by, grpmax_by):
     return None
 
 
+def _pass_name(freq: bool, qc: bool) -> str:
+    """The pass's name in Dask task keys (``gdbtools-<name>-blocks``) and progress lines."""
+    return "freq-qc" if freq and qc else ("freq" if freq else "qc")
+
+
 def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = False, sample_qc: bool = False,
             qc_adj: bool = False, batch_by: str | None = None, batch_adj: bool = False, fdr: float = 0.05,
             grpmax_by=None, grpmax_exclude=GRPMAX_EXCLUDE, unknown_sex: str = "exclude", backend: str = "auto",
-            client=None) -> Results:
+            client=None, progress: bool = True) -> Results:
     """Compute the requested tables in one pass over the blocks.
 
     Parameters
@@ -103,6 +111,9 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
     unknown_sex : {"exclude", "diploid"}
     backend : {"auto", "numpy", "host", "cupy"}
     client : distributed.Client, None or False
+    progress : bool
+        Show the pass's progress: a bar in a terminal or JupyterLab, a line every 10 % (30 s apart at least)
+        in a log (:mod:`gdbtools.stats.progress`); ``False``: silent.
 
     Returns
     -------
@@ -148,7 +159,8 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
                    count_filtered=bool(sample_qc and qc_adj and sel.has_adj))
     specs = sel.block_specs()
     t1 = time.perf_counter()
-    res = en.run_pass(plan, specs, zone, atype, client=client)
+    res = en.run_pass(plan, specs, zone, atype, client=client, progress=progress,
+                      name=_pass_name(freq is not False, variant_qc or sample_qc or bool(batch_groups)))
     t2 = time.perf_counter()
     variants = sel.variants
 
@@ -205,7 +217,7 @@ def batch_check(sel: Selection, by: str = "pipeline", *, adj: bool = False, fdr:
 
 def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 0.8, y_method: str | None = None,
               female_max_y_calls: int = 0, male_min_y_calls: int | None = None, backend: str = "auto",
-              client=None) -> pd.DataFrame:
+              client=None, progress: bool = True) -> pd.DataFrame:
     """plink's ``--check-sex``: chrX F per sample against the reported sex (plus chrY call counts).
 
     Allele frequencies count XY samples as haploid and samples of unknown sex as diploid (plink), over the
@@ -229,11 +241,9 @@ def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 
         plink's default 0.
     male_min_y_calls : int, optional
         plink's default: 0 for ycount, 1 for y-only.
-    backend, client
+    backend, client, progress
         As for :func:`compute`.
     """
-    from .qc import Y_METHODS
-
     if y_method == "y_only":
         y_method = "y-only"
     if y_method not in Y_METHODS:
@@ -260,7 +270,7 @@ def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 
     plan = en.Plan(str(sel.store.path), backend_name, sel.store.n_samples, sel.samples[None, :], {},
                    unknown_sex="diploid", sex=sel.sex, sample_view="raw", f_zones=(pl.X_NONPAR,),
                    class_layout=layout, n_classes=n_classes)
-    res = en.run_pass(plan, sub.block_specs(), zone, atype, client=client)
+    res = en.run_pass(plan, sub.block_specs(), zone, atype, client=client, name="sex-check", progress=progress)
     out = sex_check_table(sel.store.samples, sel.samples, res, layout, female_max_f=female_max_f,
                           male_min_f=male_min_f, y_method=y_method, female_max_y_calls=int(female_max_y_calls),
                           male_min_y_calls=int(male_min_y_calls))

@@ -10,8 +10,9 @@ The table is *wide*, one row per variant, one set of columns per group (see ``do
   whole selection also gets ``AC_raw``, ``AN_raw``, ``AF_raw``, ``nhomalt_raw`` (gnomAD's release fields);
 - ``faf95``/``faf99`` for the whole selection and each group of the population column, then ``grpmax`` and
   ``fafmax_*`` over those groups;
-- ``df.attrs["freq_meta"]`` lists the groups (gnomAD's ``freq_meta``): label, view, column values and
-  ``n_samples``; :func:`freq_meta` returns it as a table.  ``to_parquet`` keeps ``attrs``.
+- ``df.attrs["freq_meta"]`` lists the groups (gnomAD's ``freq_meta``): label, view (``group``: adj or raw),
+  column values and ``n_samples``; a sample column named ``group``, ``label`` or ``n_samples`` appears as
+  ``column:group`` ...; :func:`freq_meta` returns it as a table.  ``to_parquet`` keeps ``attrs``.
 
 The same names serve a Parquet release and a sites-only VCF: ``AC``, ``AN``, ``AF``, ``AC_Het``, ``AC_Hom``,
 ``AC_Hemi``, ``NS`` are the INFO tags of ``bcftools +fill-tags`` (per group ``AC_<group>`` ..., as
@@ -23,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .engine import genotype_totals
+from .engine.counts import genotype_totals
 from .selection import Group
 
-__all__ = ["GRPMAX_EXCLUDE", "filtering_allele_frequency", "freq_table", "freq_meta", "PER_GROUP"]
+__all__ = ["GRPMAX_EXCLUDE", "filtering_allele_frequency", "freq_table", "freq_meta", "PER_GROUP", "META_KEYS"]
 
 # gnomAD leaves these groups out of grpmax / fafmax: bottlenecked (founder) populations, whose drift-raised
 # frequencies would over-filter (asj, fin, ami), and heterogeneous or catch-all groups (mid in v4, remaining
@@ -122,16 +123,30 @@ def freq_table(variants: pd.DataFrame, groups: list[Group], counts: np.ndarray, 
         eligible = [grp for _, grp in pop_groups if str(grp.meta[grpmax_column]).lower() not in exclude]
         cols.update(_grpmax(cols, eligible, len(variants)))
     df = pd.DataFrame(cols, index=variants.index)
-    df.attrs["freq_meta"] = [
-        {"label": grp.label, "group": "adj" if adj else "raw", **grp.meta, "n_samples": grp.n_samples}
-        for grp in groups]
+    view = "adj" if adj else "raw"
+    df.attrs["freq_meta"] = [_meta_entry(grp.label, view, grp.meta, grp.n_samples) for grp in groups]
     if adj and raw_overall is not None:
-        df.attrs["freq_meta"].append({"label": "raw", "group": "raw", "n_samples": groups[0].n_samples})
+        df.attrs["freq_meta"].append(_meta_entry("raw", "raw", {}, groups[0].n_samples))
     df.attrs["adj"] = bool(adj)
     df.attrs["adj_filters_present"] = bool(has_adj)
     df.attrs["grpmax_column"] = grpmax_column
     df.attrs["grpmax_exclude"] = sorted(str(x) for x in grpmax_exclude) if grpmax_column else []
     return df
+
+
+META_KEYS = ("label", "group", "n_samples")  # the fields of a freq_meta entry that are not sample columns
+META_RENAME = "column:"  # prefix of a sample column whose name is one of META_KEYS
+
+
+def _meta_entry(label: str, view: str, meta: dict, n_samples: int) -> dict:
+    """One ``freq_meta`` entry: ``label``, ``group`` (gnomAD's adj/raw marker), the grouping columns' values,
+    ``n_samples``.  A grouping column named like a marker field (``group``, ``label``, ``n_samples``) is
+    written as ``column:<name>`` so it can neither overwrite the marker nor be overwritten by it."""
+    entry: dict = {"label": label, "group": view}
+    for column, value in meta.items():
+        entry[f"{META_RENAME}{column}" if column in META_KEYS else column] = value
+    entry["n_samples"] = n_samples
+    return entry
 
 
 def _grpmax(cols: dict, eligible: list[Group], n: int) -> dict:

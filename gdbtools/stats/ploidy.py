@@ -55,6 +55,7 @@ def variant_zones(contig: np.ndarray, pos: np.ndarray, build) -> np.ndarray:
     Parameters
     ----------
     contig : (V,) str
+        Array, list or pandas Series/array (factorized, not converted to Python strings).
     pos : (V,) int, 1-based
     build : gdbtools.genome.Build or None
         For the PARs; ``None``: no PARs.
@@ -64,12 +65,11 @@ def variant_zones(contig: np.ndarray, pos: np.ndarray, build) -> np.ndarray:
     (V,) uint8
         Zone codes (:data:`AUTO` ... :data:`OTHER`).
     """
-    contig = np.asarray(contig, dtype=object)
+    import pandas as pd
+
     pos = np.asarray(pos)
-    out = np.full(contig.shape[0], OTHER, dtype=np.uint8)
-    if contig.size == 0:
-        return out
-    names, inverse = np.unique(contig.astype(str), return_inverse=True)
+    inverse, names = pd.factorize(pd.Series(contig, dtype=object) if isinstance(contig, list) else contig)
+    out = np.full(len(inverse), OTHER, dtype=np.uint8)
     for i, name in enumerate(names):
         rows = inverse == i
         kind = contig_kind(str(name))

@@ -17,17 +17,19 @@ from ..errors import GdbError
 from ..genome import Region, parse_region
 from ..store import Store
 from . import ploidy as pl
-from .engine import BlockSpec, allele_classes
+from .engine.counts import allele_classes
+from .engine.plan import BlockSpec
 
-__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "POPULATION_COLUMNS"]
+__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "store_variants", "POPULATION_COLUMNS"]
 
 POPULATION_COLUMNS = ("population", "pop", "gen_anc", "genetic_ancestry", "ancestry", "super_population",
                       "Population", "superpopulation")
 _VARIANT_COLUMNS = ["contig", "pos", "ref", "alt", "allele_type", "is_transition"]
-_VARIANT_CACHE: "weakref.WeakKeyDictionary[Store, pd.DataFrame]" = weakref.WeakKeyDictionary()
+_VARIANT_CACHE: weakref.WeakKeyDictionary[Store, pd.DataFrame] = weakref.WeakKeyDictionary()
 
 
-def _store_variants(store: Store) -> pd.DataFrame:
+def store_variants(store: Store) -> pd.DataFrame:
+    """The store's variant table (contig, pos, ref, alt, allele_type, is_transition), read once per store."""
     table = _VARIANT_CACHE.get(store)
     if table is None:
         table = store.variants(_VARIANT_COLUMNS)
@@ -140,9 +142,9 @@ class Selection:
         if self.samples.shape != (n,):
             raise ValueError(f"sample mask must have shape ({n},), got {self.samples.shape}")
         self.regions = None if regions is None else tuple(parse_region(r) for r in regions)
-        self._variants = None
-        self._zones = None
-        self._atypes = None
+        self._variants: pd.DataFrame | None = None
+        self._zones: np.ndarray | None = None
+        self._atypes: np.ndarray | None = None
 
     # -- variants ------------------------------------------------------------------------------------------
     @property
@@ -154,7 +156,7 @@ class Selection:
     def variants(self) -> pd.DataFrame:
         """The selected rows of the variant table (contig, pos, ref, alt, allele_type, is_transition)."""
         if self._variants is None:
-            table = _store_variants(self.store)
+            table = store_variants(self.store)
             if self.regions is not None:
                 keep = np.zeros(len(table), dtype=bool)
                 contig = table["contig"].to_numpy(dtype=object)
@@ -165,7 +167,7 @@ class Selection:
             self._variants = table
         return self._variants
 
-    def with_variants(self, keep: np.ndarray) -> "Selection":
+    def with_variants(self, keep: np.ndarray) -> Selection:
         """The same samples and only the selected variants where `keep` (``(V,) bool``) is true."""
         sub = Selection(self.store, self.samples, self.regions)
         sub._variants = self.variants[np.asarray(keep, dtype=bool)]
@@ -193,7 +195,7 @@ class Selection:
         """Ploidy zone of each selected variant (:mod:`gdbtools.stats.ploidy`): ``(V,) uint8`` (cached)."""
         if self._zones is None:
             v = self.variants
-            self._zones = pl.variant_zones(v["contig"].to_numpy(dtype=object), v["pos"].to_numpy(),
+            self._zones = pl.variant_zones(v["contig"].array, v["pos"].to_numpy(),
                                            self.store.build)
         return self._zones
 
@@ -201,7 +203,7 @@ class Selection:
         """Allele type of each selected variant (:func:`gdbtools.stats.engine.allele_classes`), cached."""
         if self._atypes is None:
             v = self.variants
-            self._atypes = allele_classes(v["allele_type"].to_numpy(dtype=object),
+            self._atypes = allele_classes(v["allele_type"].array,
                                           v["is_transition"].to_numpy(dtype=bool))
         return self._atypes
 

@@ -17,7 +17,12 @@ so that kernels can use 128-bit loads; padding bits are 0 in every plane, so the
 computation must AND with a sample mask (see :func:`sample_mask`).
 
 A third, optional plane ``fail`` marks calls that fail the genotype-level filters ("adj"): the adj view of a
-call is missing where ``fail`` is set, i.e. ``lo_adj = lo | fail`` and ``hi_adj = hi | fail``.
+call is missing where ``fail`` is set, i.e. ``lo_adj = lo | fail`` and ``hi_adj = hi | fail``.  Where a call
+is one 3-bit code (sparse entries, ingest's encoder) the fail plane is bit :data:`CODE_FAIL_BIT` (4): code
+``lo + 2 hi + 4 fail``.
+
+This module is the lowest layer of the genotype layout: it imports only NumPy, and the backend imports it
+(and nothing else of :mod:`gdbtools.store`) for the codes and the fail bit.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ import numpy as np
 if sys.byteorder != "little":  # pragma: no cover - every supported CPU and GPU is little-endian
     raise ImportError("gdbtools' bit-plane encoding assumes a little-endian machine")
 
-__all__ = ["CODE_HOM_REF", "CODE_HET", "CODE_HOM_ALT", "CODE_MISSING", "n_words", "pack_codes",
+__all__ = ["CODE_HOM_REF", "CODE_HET", "CODE_HOM_ALT", "CODE_MISSING", "CODE_FAIL_BIT", "n_words", "pack_codes",
            "unpack_codes", "sample_mask", "pack_bits", "unpack_bits"]
 
 CODE_HOM_REF, CODE_HET, CODE_HOM_ALT, CODE_MISSING = 0, 1, 2, 3
+CODE_FAIL_BIT = 4  # the fail plane's bit in a 3-bit call code (lo | hi << 1 | fail << 2)
 WORD_ALIGN = 4  # words per 16 bytes
 
 

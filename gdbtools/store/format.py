@@ -59,9 +59,11 @@ import numpy as np
 import zstandard
 
 from ..errors import DiskFullError, StoreError, disk_full_errnos
+from .bitplanes import CODE_FAIL_BIT
 
 __all__ = ["FORMAT_VERSION", "ENCODING_DENSE", "ENCODING_HYBRID", "DEFAULT_ENCODING", "KNOWN_ENCODINGS",
-           "FRAME_VARIANTS", "encode_block", "decode_block", "BlockHeader", "SparseRows", "default_sparse_max", "read_block_header", "sha256_file", "atomic_write_bytes",
+           "FRAME_VARIANTS", "encode_block", "decode_block", "BlockHeader", "SparseRows", "default_sparse_max",
+           "read_block_header", "sha256_file", "atomic_write_bytes",
            "atomic_write_json", "write_guard"]
 
 FORMAT_VERSION = 1
@@ -70,7 +72,6 @@ ENCODING_HYBRID = "hybrid2"
 DEFAULT_ENCODING = ENCODING_HYBRID
 KNOWN_ENCODINGS = frozenset({ENCODING_DENSE, ENCODING_HYBRID})
 SPARSE_DIVISOR = 16  # sparse_max = n_samples // 16, chosen with bench/bench_stats.py (see bench/RESULTS.md)
-CODE_FAIL_BIT = 4
 FRAME_VARIANTS = 64
 MAGIC = b"GDBBLK\x01\n"
 _LEN = struct.Struct("<I")
@@ -157,14 +158,14 @@ class SparseRows:
     def nnz(self) -> int:
         return int(self.sample.shape[0])
 
-    def select(self, start: int, stop: int) -> "SparseRows":
+    def select(self, start: int, stop: int) -> SparseRows:
         """The sparse variants with rows in ``start:stop``, renumbered from ``start``."""
         k0, k1 = (int(i) for i in np.searchsorted(_np(self.rows), [start, stop]))
         e0, e1 = int(self.ptr[k0]), int(self.ptr[k1])
         return SparseRows(self.rows[k0:k1] - start, self.ptr[k0:k1 + 1] - e0, self.sample[e0:e1],
                           self.code[e0:e1])
 
-    def to(self, conv) -> "SparseRows":
+    def to(self, conv) -> SparseRows:
         """The same rows with every array passed through `conv` (e.g. ``cupy.asarray``)."""
         return SparseRows(conv(self.rows), conv(self.ptr), conv(self.sample), conv(self.code))
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 
 from ..errors import StoreError, StoreIncompleteError
 from ..genome import Region, get_build, parse_region
-from .bitplanes import unpack_codes
-from .format import CODE_FAIL_BIT, FORMAT_VERSION, KNOWN_ENCODINGS, SparseRows, decode_block
+from .bitplanes import CODE_FAIL_BIT, unpack_codes
+from .format import FORMAT_VERSION, KNOWN_ENCODINGS, SparseRows, decode_block
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported on the first table read (keeps `import gdbtools` small)
+    import pandas as pd
 
 __all__ = ["Store", "Block", "open_store"]
 
@@ -113,7 +115,7 @@ class Block:
         codes = unpack_codes(_host(lo), _host(hi), self.n_samples)
         return codes if samples is None else codes[:, samples]
 
-    def slice(self, start: int, stop: int) -> "Block":
+    def slice(self, start: int, stop: int) -> Block:
         """Rows ``start:stop`` as a block (views of the planes, no copy)."""
         stop = max(start, min(stop, self._n))
         if self.sparse is None:
@@ -126,7 +128,7 @@ class Block:
         return Block(self.index, self.variant_offset + start, self.dense_lo[d0:d1], self.dense_hi[d0:d1], fail,
                      self.n_samples, self.contig, self.extra, sparse=sparse, n_variants=stop - start)
 
-    def to(self, xp) -> "Block":
+    def to(self, xp) -> Block:
         """The same block with its arrays moved to array module `xp` (``numpy`` or ``cupy``); explicit copies."""
         conv = _host if xp is np else xp.asarray
         return Block(self.index, self.variant_offset, conv(self.dense_lo), conv(self.dense_hi),
@@ -187,7 +189,8 @@ class Store:
         if not manifest_path.exists():
             if (self.path / "_work").exists():
                 raise StoreIncompleteError("the ingest into this store has not finished (no manifest.json)",
-                                           file=self.path, fix="run the same `gdbtools ingest` command again to resume it")
+                                           file=self.path,
+                                           fix="run the same `gdbtools ingest` command again to resume it")
             raise StoreError("not a gdbtools store (no manifest.json)", file=self.path,
                              fix="point to a directory written by `gdbtools ingest`")
         try:
@@ -240,6 +243,8 @@ class Store:
     @cached_property
     def samples(self) -> pd.DataFrame:
         """One row per sample, in genotype column order: ``sample_id``, ``sample_index``, ``sex``, metadata."""
+        import pyarrow.parquet as pq
+
         return pq.read_table(self.path / "samples.parquet").to_pandas()
 
     def variants(self, columns: list[str] | None = None, region: str | Region | None = None) -> pd.DataFrame:
@@ -253,6 +258,8 @@ class Store:
         region
             Restrict to a region (``"17:43044295-43125483"``).
         """
+        import pandas as pd
+
         parts = self.manifest["partitions"]
         if region is not None:
             reg = parse_region(region)
@@ -276,6 +283,8 @@ class Store:
 
     def variants_of_partition(self, pid: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The variant rows of one partition, indexed by global ``variant_index``."""
+        import pandas as pd
+
         part = next(p for p in self.manifest["partitions"] if p["id"] == pid)
         frame = self._read_variants(part, columns).to_pandas()
         off = self._partition_offset(pid)
@@ -283,6 +292,8 @@ class Store:
         return frame
 
     def _read_variants(self, part: dict, columns):
+        import pyarrow.parquet as pq
+
         path = self.path / part["variants"]
         try:
             return pq.read_table(path, columns=columns)

@@ -20,17 +20,26 @@ import json
 import os
 import platform
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported when a store is written (keeps `import gdbtools` small)
+    import pandas as pd
+    import pyarrow as pa
 
 from ..errors import StoreError
-from .format import (DEFAULT_ENCODING, FORMAT_VERSION, atomic_write_bytes, atomic_write_json, encode_block,
-                     sha256_file, write_guard)
+from .format import (
+    DEFAULT_ENCODING,
+    FORMAT_VERSION,
+    atomic_write_bytes,
+    atomic_write_json,
+    encode_block,
+    sha256_file,
+    write_guard,
+)
 
 __all__ = ["StoreWriter", "PartitionWriter", "partition_id"]
 
@@ -42,6 +51,8 @@ def partition_id(index: int) -> str:
 
 
 def _write_parquet_atomic(table: pa.Table, path: Path, row_group_sizes: list[int] | None = None) -> None:
+    import pyarrow.parquet as pq
+
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with write_guard(path):
@@ -110,6 +121,8 @@ class StoreWriter:
             atomic_write_json(plan_file, self.plan)
         samples_file = self.path / "samples.parquet"
         if not samples_file.exists():
+            import pyarrow as pa
+
             _write_parquet_atomic(pa.Table.from_pandas(samples, preserve_index=False), samples_file)
 
     def partitions_done(self) -> list[str]:
@@ -161,7 +174,7 @@ class StoreWriter:
         manifest = {
             "format": "gdbtools-cohort-store",
             "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "software": software_versions(),
             "n_samples": self.n_samples,
             "n_variants": offset,
@@ -233,10 +246,14 @@ class PartitionWriter:
         return record
 
     def read_block_variants(self) -> list[pa.Table]:
+        import pyarrow.parquet as pq
+
         return [pq.read_table(self.work / f"b{k:06d}.parquet") for k in range(len(self.blocks))]
 
     def finish(self, schema: pa.Schema | None = None, stats: dict | None = None) -> dict:
         """Consolidate the variant rows into ``variants/pNNNNN.parquet`` and mark the partition finished."""
+        import pyarrow as pa
+
         pieces = self.read_block_variants()
         sizes = [t.num_rows for t in pieces]
         table = pa.concat_tables(pieces, promote_options="permissive") if pieces else (

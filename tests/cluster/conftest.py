@@ -17,14 +17,12 @@ from pathlib import Path
 
 import dask.config
 import pytest
+from slurm_env import APT_LINE, SlurmEnv, SlurmUnavailable, running_in_ci
+
+import gdbtools.cluster  # noqa: F401 - registers the gdbtools.cluster defaults
 
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
-sys.path.append(str(TESTS))  # for slurm_env
-
-from slurm_env import APT_LINE, SlurmEnv, SlurmUnavailable, running_in_ci  # noqa: E402
-
-import gdbtools.cluster  # noqa: E402,F401 - registers the gdbtools.cluster defaults
 
 
 @pytest.fixture(scope="session")

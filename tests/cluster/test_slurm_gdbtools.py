@@ -21,13 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import CHR22, HAIL, assert_same_store, make_delivery, needs_stats, records, write_pipeline
 
 from gdbtools.ingest import ingest
 
 TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS / "pipeline"))
-from pipeline_helpers import (CHR22, HAIL, assert_same_store, make_delivery, needs_stats, records,  # noqa: E402
-                              write_pipeline)
 
 pytestmark = pytest.mark.slurm
 

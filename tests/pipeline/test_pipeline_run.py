@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pysam
 import pytest
+from helpers import run_cli
 from pipeline_helpers import (CHR22, HAIL, assert_same_store, clean_env, make_delivery, needs_stats, records,
                               write_pipeline)
 
@@ -31,8 +32,6 @@ from gdbtools.pipeline import (STEPS, Param, PipelineBusy, PipelineError, Pipeli
                                step)
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-from helpers import run_cli  # noqa: E402
 
 
 @pytest.fixture

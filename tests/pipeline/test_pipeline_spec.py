@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_cli
 from pipeline_helpers import HAVE_STATS, HAIL, make_delivery, write_pipeline
 
 from gdbtools.pipeline import PipelineInvalid, known_kinds, load, run
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-from helpers import run_cli  # noqa: E402
 
 
 @pytest.fixture

@@ -10,17 +10,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "backend"))  # backend_oracles (HWE enumeration)
-
-import stats_oracles as so  # noqa: E402
-from stats_oracles import HM, HM_META, KG, KG_META, need  # noqa: E402
+import stats_oracles as so
+from stats_oracles import HM, HM_META, KG, KG_META, need
 
 
 @pytest.fixture(scope="session")

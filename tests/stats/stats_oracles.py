@@ -6,7 +6,6 @@ Each function runs the real tool (Debian packages) and parses its output; none a
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 from fractions import Fraction
 from math import factorial
@@ -14,28 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from helpers import need
 
 __all__ = ["need", "sh", "norm_split", "fill_tags", "plink2_import", "plink2_reports", "plink2_sample_counts",
            "plink19_check_sex", "write_sex_file", "variant_ids", "hwe_x_enumerate", "hwe_x_log_enumerate",
            "assert_printed_digits"]
 
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # the real call sets of ../shared/data used by the statistics tests
 KG = "1kg_phase3_subset_1126/1KG_phase3_subset_chr1-22X.vcf.gz"
 KG_META = "1kg_phase3_subset_1126/samples_annot.tsv"
 HM = "hapmap2_snprelate_279/hapmap_geno_snprelate_hg18.vcf.gz"
 HM_META = "hapmap2_snprelate_279/hapmap_geno_samples.tsv"
 FILL_TAGS = ("AC", "AN", "AF", "AC_Het", "AC_Hom", "AC_Hemi", "NS")
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip when `condition` is false, except under CI where that is a failure (as tests/conftest.py)."""
-    import pytest
-
-    if not condition:
-        if CI:
-            pytest.fail(f"CI is missing a prerequisite: {reason}")
-        pytest.skip(reason)
 
 
 def sh(*cmd, stdin: bytes | None = None, check: bool = True) -> str:

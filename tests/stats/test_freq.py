@@ -366,3 +366,38 @@ def test_freq__table_and_freq_meta_survive_parquet(kg, tmp_path):
     back = pd.read_parquet(tmp_path / "f.parquet")
     pd.testing.assert_frame_equal(back, f)
     assert back.attrs["freq_meta"] == f.attrs["freq_meta"]
+
+
+# --------------------------------------------------------------------------------------- freq_meta markers
+@pytest.fixture(scope="module")
+def group_column_store(small_cohort, tmp_path_factory):
+    """The small cohort ingested with a sample column named ``group`` (gnomAD's adj/raw marker key)."""
+    from gdbtools.ingest import ingest
+
+    out = tmp_path_factory.mktemp("group_col")
+    meta = pd.read_csv(small_cohort.metadata, sep="\t", dtype=str)
+    meta["group"] = np.where(np.arange(len(meta)) % 3 == 0, "g1", "g2")
+    meta["label"] = "L"
+    path = out / "meta.tsv"
+    meta.to_csv(path, sep="\t", index=False)
+    return ingest(small_cohort.vcf, out / "store", metadata=path, workers=1, progress=False, block_size=512)
+
+
+def test_freq_meta__sample_column_named_group_keeps_the_adj_marker(group_column_store, tmp_path):
+    cohort = gdbtools.open(group_column_store.path)
+    samples = cohort.store.samples
+    f = cohort.freq(by=["group", "label"], adj=True, client=False)
+    entries = f.attrs["freq_meta"]
+    assert [e["group"] for e in entries] == ["adj"] * (len(entries) - 1) + ["raw"]  # the marker is intact
+    by_label = {e["label"]: e for e in entries}
+    assert by_label["g1"]["column:group"] == "g1" and by_label["g2"]["column:group"] == "g2"
+    assert by_label["g1"]["n_samples"] == int((samples["group"] == "g1").sum()) == int(f.attrs["freq_meta"][1]
+                                                                                         ["n_samples"])
+    assert by_label["L"]["column:label"] == "L" and by_label["L"]["label"] == "L"
+    assert by_label["g1_L"]["column:group"] == "g1" and by_label["g1_L"]["column:label"] == "L"
+    table = freq_meta(f)
+    assert {"label", "group", "n_samples", "column:group", "column:label"} <= set(table.columns)
+    assert set(table["group"]) == {"adj", "raw"}
+    assert (f["AN_g1"] + f["AN_g2"] == f["AN"]).all()
+    f.to_parquet(tmp_path / "f.parquet")
+    assert pd.read_parquet(tmp_path / "f.parquet").attrs["freq_meta"] == entries

@@ -189,7 +189,7 @@ def test_sample_outliers__mad_rule_and_the_planted_bad_samples(small_store):
     # the rule itself, group by group, with pandas
     groups = cohort.store.samples["pipeline"]
     for m in ("call_rate", "n_het", "r_ti_tv"):
-        for g, idx in sqc.groupby(groups.reindex(sqc.index).to_numpy()).groups.items():
+        for _g, idx in sqc.groupby(groups.reindex(sqc.index).to_numpy()).groups.items():
             x = sqc.loc[idx, m].astype(float)
             med = x.median()
             mad = 1.4826 * (x - med).abs().median()

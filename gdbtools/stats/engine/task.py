@@ -1,0 +1,258 @@
+"""One task of the pass: a run of consecutive blocks -> its partials (host NumPy arrays).
+
+Per block, in named steps (:class:`TaskRun`):
+
+1. :meth:`~TaskRun.variant_counts`: ``variant_group_counts`` (dense rows) and ``sparse_group_counts``
+   (hybrid2 rows) for every sample group at once, raw and adj in one call (the ``fail`` plane); on chrX/chrY
+   each group is split into its XX, XY and unknown-sex parts, then :func:`~.counts.derive_counts` applies
+   ploidy: ``(V, G, 6)`` int32 per view;
+2. :meth:`~TaskRun.hwe`: the HWE exact test on group 0's diploid counts of one view;
+3. :meth:`~TaskRun.sample_counts`: ``sample_class_counts`` with one class per (zone, allele type, state),
+   the state (polymorphic / singleton / monomorphic in the selection) known from step 1;
+4. :meth:`~TaskRun.f_sums`: the per-sample weighted sums of missing calls for the inbreeding F.
+
+:meth:`~TaskRun.partials` returns ``{"index", "counts", "hwe", "has_adj", "timers", "samples"}``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ...backend import get_backend
+from ...backend import sparse as sparse_ops
+from ...genome import contig_kind
+from ...store.bitplanes import n_words
+from .. import ploidy as pl
+from .._wsum import fixed_weights, missing_weight_sums
+from .counts import HET, HOM, REF, STATE_MONO, derive_counts, genotype_totals, variant_states
+from .device import device_masks, to_host
+from .plan import Plan, Task
+from .readahead import BlockReader, open_store_cached, threads_here
+
+__all__ = ["run_task", "TaskRun", "TIMERS"]
+
+TIMERS = ("read_wait", "variant_counts", "hwe", "sample_counts", "f_sums", "other")
+
+
+@dataclass
+class BlockOnDevice:
+    """One block's rows on the backend's device: dense planes, optional fail plane and sparse rows."""
+
+    n_variants: int
+    split: bool          # chrX/chrY: groups split by sex part
+    lo: Any
+    hi: Any
+    fail: Any            # None when the store has no filters or no view needs adj
+    sparse: Any          # SparseRows or None (dense2 block)
+    dense_rows: Any      # (D,) int64 rows of the dense planes within the block (hybrid2), else None
+    zone: np.ndarray     # (V,) uint8, host
+    atype: np.ndarray    # (V,) uint8, host
+
+
+def run_task(plan: Plan, task: Task, on_block: Callable[[int], None] | None = None) -> dict:
+    """Process one run of blocks; returns its partials (host NumPy arrays).
+
+    `on_block` is called with the number of variants of each block once it is done (progress).
+    """
+    run = TaskRun(plan)
+    run.run(task, on_block)
+    return run.partials()
+
+
+class TaskRun:
+    """The accumulators of one task and the steps applied to each of its blocks."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.readers, kernel_threads = threads_here(plan)
+        name = plan.backend
+        self.be = get_backend(name, n_threads=kernel_threads) if name == "host" else get_backend(name)
+        xp = self.xp = self.be.xp
+        self.masks = device_masks(plan, xp)
+        self.ptable = pl.ploidy_table(plan.unknown_sex)
+        n = plan.n_samples
+        self.keep = {view: list(groups) for view, groups in plan.keep.items() if groups}
+        self.variant_parts: dict[str, list] = {view: [] for view in self.keep}
+        self.hwe_parts: list = []
+        self.index_parts: list = []
+        self.want_samples = plan.sample_view is not None
+        self.class_counts = self.filtered = self.wmiss = None
+        self.class_sizes = np.zeros(max(plan.n_classes, 1), dtype=np.int64)
+        self.wtotal = 0
+        self.has_adj = False
+        if self.want_samples:
+            self.class_counts = xp.zeros((n, plan.n_classes, 3), dtype=np.int64)
+            self.wmiss = xp.zeros(n_words(n) * 32, dtype=np.int64)
+            if plan.count_filtered:
+                self.filtered = xp.zeros((n, plan.n_classes, 3), dtype=np.int64)
+        self.sparse_acc: dict[str, Any] = {}  # kind-major (C, 3, N) sums of the sparse rows, made on first use
+        self.timers = dict.fromkeys(TIMERS, 0.0)
+
+    # -- the loop -------------------------------------------------------------------------------------------
+    def run(self, task: Task, on_block: Callable[[int], None] | None = None) -> None:
+        """Read the task's blocks (ahead, in background threads) and apply the steps to each."""
+        clock = time.perf_counter
+        t_start = clock()
+        reader = BlockReader(open_store_cached(self.plan.store_path), task.blocks, self.readers)
+        blocks = iter(reader)
+        buf = None
+        row0 = 0
+        while True:
+            reader.pool.put(buf)  # the previous block's planes are no longer referenced
+            t0 = clock()
+            item = next(blocks, None)
+            self.timers["read_wait"] += clock() - t0
+            if item is None:
+                break
+            spec, block, buf = item
+            nv = spec.stop - spec.start
+            zone, atype = task.zone[row0:row0 + nv], task.atype[row0:row0 + nv]
+            row0 += nv
+            if nv:
+                self.index_parts.append(np.arange(spec.offset, spec.offset + nv, dtype=np.int64))
+                self.block(self.to_device(block, nv, contig_kind(spec.contig) in ("X", "Y"), zone, atype))
+                if on_block is not None:
+                    on_block(nv)
+        self.timers["other"] = clock() - t_start - sum(self.timers.values())
+
+    def to_device(self, block, nv: int, split: bool, zone: np.ndarray, atype: np.ndarray) -> BlockOnDevice:
+        """The block's planes (dense rows as bit-planes, rare rows as sparse entries) on the device."""
+        xp = self.xp
+        has_fail = block.dense_fail is not None
+        self.has_adj = self.has_adj or has_fail
+        fail = xp.asarray(block.dense_fail) if (has_fail and self.plan.needs_adj) else None
+        sp = block.sparse
+        if sp is not None and xp is not np:
+            sp = sp.to(xp.asarray)
+        return BlockOnDevice(nv, split, xp.asarray(block.dense_lo), xp.asarray(block.dense_hi), fail, sp,
+                             block.dense_rows if sp is not None else None, zone, atype)
+
+    def block(self, b: BlockOnDevice) -> None:
+        """All steps on one block."""
+        views = self.variant_counts(b)
+        for view, groups in self.keep.items():
+            self.variant_parts[view].append(to_host(views[view][:, groups]))
+        if self.plan.hwe_view is not None:
+            self.hwe(views[self.plan.hwe_view])
+        if self.want_samples:
+            tot = genotype_totals(to_host(views[self.plan.sample_view][:, 0]))
+            state = variant_states(tot["AC"], tot["AN"])
+            self.sample_counts(b, state)
+            self.f_sums(b, state, tot)
+
+    # -- the steps ------------------------------------------------------------------------------------------
+    def variant_counts(self, b: BlockOnDevice) -> dict:
+        """``{"raw": (V, G, 6), "adj": (V, G, 6)}`` int32 genotype counts on the device (adj is raw without
+        a fail plane)."""
+        t0 = time.perf_counter()
+        be, xp, masks = self.be, self.xp, self.masks
+        kernel_masks = masks["split"] if b.split else masks["flat"]
+        sizes = masks["size_split"] if b.split else masks["size_flat"]
+        if b.sparse is None:
+            raw_adj = be.variant_group_counts(b.lo, b.hi, kernel_masks, b.fail)
+        else:
+            raw_adj = be.sparse_group_counts(b.sparse, b.n_variants, masks["atoms_split" if b.split else "atoms_flat"],
+                                             b.fail is not None)
+            if b.dense_rows.size:
+                raw_adj[xp.asarray(b.dense_rows)] = be.variant_group_counts(b.lo, b.hi, kernel_masks, b.fail)
+        zone = xp.asarray(b.zone)
+        views = {"raw": derive_counts(xp, raw_adj, sizes, zone, self.ptable, b.split, 0)}
+        views["adj"] = (derive_counts(xp, raw_adj, sizes, zone, self.ptable, b.split, 3) if b.fail is not None
+                        else views["raw"])
+        self.timers["variant_counts"] += time.perf_counter() - t0
+        return views
+
+    def hwe(self, counts) -> None:
+        """HWE exact p-values of group 0's diploid counts: ``(V, 4)`` float64 appended to the partials."""
+        t0 = time.perf_counter()
+        c = counts[:, 0]
+        res = self.be.hwe_exact_unique(c[:, HET], c[:, REF], c[:, HOM])
+        self.hwe_parts.append(np.stack([to_host(r) for r in res], axis=1))
+        self.timers["hwe"] += time.perf_counter() - t0
+
+    def _acc(self, name: str):
+        if name not in self.sparse_acc:
+            self.sparse_acc[name] = self.xp.zeros((self.plan.n_classes, 3, self.plan.n_samples), dtype=np.int64)
+        return self.sparse_acc[name]
+
+    def _sample_fail(self, b: BlockOnDevice):
+        sfail = b.fail if self.plan.sample_view == "adj" else None
+        return sfail, (sparse_ops.VIEW_ADJ if sfail is not None else sparse_ops.VIEW_RAW)
+
+    def sample_counts(self, b: BlockOnDevice, state: np.ndarray) -> None:
+        """Per sample and class (zone, allele type, `state`): het, hom-alt, missing calls; also the calls
+        failing the filters when the plan counts them."""
+        plan, be, xp = self.plan, self.be, self.xp
+        if plan.class_layout is None:
+            raise ValueError("a plan with a sample_view needs a class_layout")
+        var_class = plan.class_layout[b.zone.astype(np.int64), b.atype.astype(np.int64), state]
+        if (var_class < 0).any():
+            raise AssertionError("a variant has no sample-QC class (layout built from other variants)")
+        self.class_sizes += np.bincount(var_class, minlength=self.class_sizes.size)[: self.class_sizes.size]
+        vc_all = var_class.astype(np.uint8)
+        vc = xp.asarray(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
+        sfail, sview = self._sample_fail(b)
+        count_fail = self.filtered is not None and b.fail is not None
+        t0 = time.perf_counter()
+        if b.lo.shape[0]:
+            be.sample_class_counts(b.lo, b.hi, vc, plan.n_classes, self.class_counts, sfail, n_samples=plan.n_samples)
+            if count_fail:
+                be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self.filtered, n_samples=plan.n_samples)
+        if b.sparse is not None:
+            vc_sp = xp.asarray(vc_all)
+            be.sparse_sample_class_counts(b.sparse, vc_sp, plan.n_classes, self._acc("class_counts"), sview)
+            if count_fail:
+                be.sparse_sample_class_counts(b.sparse, vc_sp, plan.n_classes, self._acc("filtered"),
+                                              sparse_ops.VIEW_FAIL)
+        self.timers["sample_counts"] += time.perf_counter() - t0
+
+    def f_sums(self, b: BlockOnDevice, state: np.ndarray, tot: dict) -> None:
+        """F: the polymorphic variants of the F zones, weight ``1 - 2pq`` in fixed point, summed over all and
+        (per sample) over its missing calls."""
+        f_rows = np.isin(b.zone, self.plan.f_zones) & (state != STATE_MONO)
+        if not f_rows.any():
+            return
+        ac, an = tot["AC"], tot["AN"]
+        p = np.where(an > 0, ac / np.maximum(an, 1), 0.0)
+        wfix = fixed_weights(np.where(f_rows, 1.0 - 2.0 * p * (1.0 - p), 0.0))
+        self.wtotal += int(wfix.sum())
+        t0 = time.perf_counter()
+        wfix[tot["n_missing"] == 0] = 0  # rows without a missing call among the selected samples add nothing
+        sfail, sview = self._sample_fail(b)
+        if b.sparse is None:
+            missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix, self.wmiss)
+        else:
+            if b.lo.shape[0]:
+                missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix[b.dense_rows], self.wmiss)
+            self.be.sparse_missing_weight_sums(b.sparse, self.xp.asarray(wfix), self.wmiss, sview)
+        self.timers["f_sums"] += time.perf_counter() - t0
+
+    # -- the result -----------------------------------------------------------------------------------------
+    def partials(self) -> dict:
+        """The task's partials: per-variant rows, timers, and the per-sample sums (``None`` if not asked)."""
+        for name, total in self.sparse_acc.items():
+            target = self.class_counts if name == "class_counts" else self.filtered
+            target += total.transpose(2, 0, 1)
+        plan = self.plan
+        out: dict[str, Any] = {
+            "index": np.concatenate(self.index_parts) if self.index_parts else np.zeros(0, np.int64),
+            "counts": {view: (np.concatenate(parts) if parts else np.zeros((0, len(self.keep[view]), 6), np.int32))
+                       for view, parts in self.variant_parts.items()},
+            "hwe": ((np.concatenate(self.hwe_parts) if self.hwe_parts else np.zeros((0, 4)))
+                    if plan.hwe_view else None),
+            "has_adj": self.has_adj,
+            "timers": self.timers,
+            "samples": None,
+        }
+        if self.want_samples:
+            out["samples"] = {
+                "class_counts": to_host(self.class_counts), "class_sizes": self.class_sizes[: plan.n_classes],
+                "filtered": None if self.filtered is None else to_host(self.filtered)[:, :, 2],
+                "wmiss": to_host(self.wmiss)[: plan.n_samples], "wtotal": self.wtotal,
+            }
+        return out
