@@ -11,7 +11,7 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from .errors import GdbError  # noqa: E402
+from .errors import GdbError
 
 __all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort"]
 

@@ -24,9 +24,10 @@ import json
 import os
 import shutil
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import GdbError
 from .options import as_params
@@ -54,7 +55,7 @@ def _version() -> str:
     return gdbtools.__version__
 
 
-def provenance(cohort: "Cohort", command: str, options, backend: str | None = None) -> dict:
+def provenance(cohort: Cohort, command: str, options, backend: str | None = None) -> dict:
     """Where a result came from: store (path, sha256 of its manifest), selection, options, backend, version, time.
 
     ``options`` is an options dataclass (:mod:`gdbtools.optionsets`) or a dict of parameters.
@@ -64,7 +65,7 @@ def provenance(cohort: "Cohort", command: str, options, backend: str | None = No
     store = cohort.store
     params = options if isinstance(options, dict) else as_params(options)
     return {"command": command, "gdbtools_version": _version(),
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
             "store": {"path": str(Path(store.path).resolve()),
                       "manifest_sha256": sha256_file(Path(store.path) / "manifest.json")},
             "selection": {"samples": params.get("samples"), "regions": list(params.get("regions") or []),
@@ -122,7 +123,7 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     return path
 
 
-def write_table(df: "pd.DataFrame", out: str | os.PathLike, prov: dict | None = None) -> Path:
+def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = None) -> Path:
     """Write a result table as Parquet (``.parquet``/``.pq``) or TSV (``.tsv``, ``.tsv.gz``, ``.txt``).
 
     Parquet: ``df.attrs`` plus ``{"provenance": prov}`` in the schema metadata (pandas' ``PANDAS_ATTRS``, so
@@ -169,7 +170,7 @@ def _check_name(out: Path) -> None:
                        fix="name the output e.g. freq.parquet or freq.tsv.gz")
 
 
-def open_selection(store, opts: "SelectOptions") -> "Cohort":
+def open_selection(store, opts: SelectOptions) -> Cohort:
     """The cohort of ``store`` (a path) narrowed to the options' samples and regions, on their backend."""
     from . import open as open_cohort
 
@@ -179,7 +180,7 @@ def open_selection(store, opts: "SelectOptions") -> "Cohort":
     return cohort
 
 
-def write_freq(cohort: "Cohort", opts: "FreqOptions", out: str | os.PathLike, *, overwrite: bool = False) -> dict:
+def write_freq(cohort: Cohort, opts: FreqOptions, out: str | os.PathLike, *, overwrite: bool = False) -> dict:
     """The frequency table of ``opts`` into ``out`` (.parquet or .tsv); returns a few numbers for a summary."""
     out = Path(out)
     _check_name(out)
@@ -193,7 +194,7 @@ def write_freq(cohort: "Cohort", opts: "FreqOptions", out: str | os.PathLike, *,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _auto_columns(cohort: "Cohort", opts: "QcOptions") -> tuple[str | None, str | None]:
+def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | None]:
     from .stats.selection import POPULATION_COLUMNS
 
     columns = set(cohort.store.samples.columns)
@@ -209,7 +210,7 @@ def _auto_columns(cohort: "Cohort", opts: "QcOptions") -> tuple[str | None, str 
     return batch_by, outliers_by
 
 
-def write_qc(cohort: "Cohort", opts: "QcOptions", out: str | os.PathLike, *, overwrite: bool = False,
+def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwrite: bool = False,
              echo: Callable[[str], Any] | None = None) -> dict:
     """The QC directory ``out`` (see the module docstring); returns the summary (also in summary.json).
 

@@ -41,7 +41,7 @@ def run_cmd(pipeline, dry_run, force, check, list_steps, quiet):
 
     if list_steps:
         for kind in known_kinds():
-            click.echo(STEPS[kind].help())
+            click.echo(STEPS[kind].help(kind))
         return
     if pipeline is None:
         raise click.UsageError("give a PIPELINE file (or --list-steps)")

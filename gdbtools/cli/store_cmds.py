@@ -19,7 +19,8 @@ from . import main
 @click_options(IngestOptions)
 @click.option("--init", "step_init", is_flag=True, help="Only plan (for job arrays): print the partition count.")
 @click.option("--partition", type=int, help="Only run this partition of the plan (for job arrays).")
-@click.option("--finalize", "step_finalize", is_flag=True, help="Only write the manifest; fails while partitions are missing.")
+@click.option("--finalize", "step_finalize", is_flag=True,
+              help="Only write the manifest; fails while partitions are missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ingest_cmd(inputs, out, metadata, step_init, partition, step_finalize, quiet, **kwargs):
     """Ingest VCF/BCF files into a cohort store.
@@ -47,7 +48,8 @@ def ingest_cmd(inputs, out, metadata, step_init, partition, step_finalize, quiet
     if step == "init":
         click.echo(len(result.partitions))
     elif step == "partition":
-        click.echo(f"partition {partition}: " + json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}))
+        scalars = {k: v for k, v in result.items() if not isinstance(v, list)}
+        click.echo(f"partition {partition}: " + json.dumps(scalars))
     else:
         m = result.manifest
         click.echo(f"wrote {result.path}: {m['n_samples']} samples x {m['n_variants']} variants in "

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import glob
 import hashlib
-import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,8 +18,9 @@ from typing import Any
 
 import yaml
 
+from ..options import as_params, from_mapping, specs
 from .errors import PipelineInvalid, Problem
-from .registry import PIPELINE_ARTIFACTS, STEPS, StepKind, known_kinds
+from .steps import PIPELINE_ARTIFACTS, STEPS, StepKind, known_kinds
 
 __all__ = ["Pipeline", "StepSpec", "load", "TOP_KEYS"]
 
@@ -46,14 +46,19 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclass
 class StepSpec:
-    """One validated step: its name, kind, parameters (defaults filled in) and output paths."""
+    """One validated step: its name, kind, options (an instance of the kind's options dataclass; ``params``:
+    the same as plain values) and output paths."""
 
     index: int
     name: str
     kind: str
-    params: dict
+    options: Any
     outputs: dict[str, str]
     line: int | None = None
+
+    @property
+    def params(self) -> dict:
+        return as_params(self.options)
 
     @property
     def step_kind(self) -> StepKind:
@@ -135,8 +140,9 @@ def _parse_yaml(text: str, file: str | None) -> _Doc:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PipelineInvalid([Problem(where, f"not valid YAML: {problem}",
-                                       "check the indentation and the colons around that line; quote a value that holds "
-                                       "': ', ' #' or, inside [...] or {...}, a ${VAR}, a comma or a bracket")],
+                                       "check the indentation and the colons around that line; quote a value "
+                                       "that holds ': ', ' #' or, inside [...] or {...}, a ${VAR}, a comma or a "
+                                       "bracket")],
                               file) from None
     finally:
         loader.dispose()
@@ -241,8 +247,8 @@ def _natural(path: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
-def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: bool = True,
-         check_inputs: bool = True, environ: dict | None = None) -> Pipeline:
+def load(source, *, base_dir: str | os.PathLike | None = None, check_inputs: bool = True,
+         environ: dict | None = None) -> Pipeline:
     """Read and validate a pipeline.
 
     Parameters
@@ -251,8 +257,6 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: b
         A path to a YAML file, the file's content as a dict, or a :class:`Pipeline` (returned as is).
     base_dir
         Relative paths are relative to this (default: the file's directory; for a dict, the working directory).
-    check_requires
-        Check that each step kind's required modules (e.g. the statistics) are importable.
     check_inputs
         Check that input files and globs exist (``False`` for a syntax-only check, e.g. of an example).
     environ
@@ -334,7 +338,7 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: b
     elif not isinstance(raw_steps, list) or not raw_steps:
         c.problem(("steps",), "steps must be a non-empty list (lines starting with `- `)")
     else:
-        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata, check_requires)
+        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata)
 
     cluster = _cluster(c, top.get("cluster"))
     if c.problems:
@@ -382,15 +386,13 @@ def _vcf_inputs(c: _Checker, value, check_inputs: bool) -> list[str] | None:
     return found
 
 
-def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata,
-           check_requires: bool) -> list[StepSpec]:
+def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata) -> list[StepSpec]:
     kinds = known_kinds()
     available = {"vcf": vcf is not None, "metadata": metadata is not None, "store": store_in is not None}
     writers: dict[str, str] = {}  # artifact -> the step that writes it
     out_paths: dict[str, str] = {}
     names: dict[str, int] = {}
-    specs: list[StepSpec] = []
-    missing_modules: set[str] = set()
+    found: list[StepSpec] = []
     for i, item in enumerate(raw_steps):
         path = ("steps", i)
         if isinstance(item, str):
@@ -423,21 +425,11 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
                       f"give this one its own name, e.g. `name: {name}_2`")
             continue
         names[name] = i
-        if check_requires:
-            for module in sk.requires:
-                if module not in missing_modules and _missing(module):
-                    missing_modules.add(module)
-                    c.problem(path + ("kind",), f"step kind {kind!r} needs {module}, which this gdbtools does "
-                              "not have (the statistics may not be installed or released yet)",
-                              "update gdbtools, or leave this step out for now")
-        allowed = list(STEP_KEYS) + list(sk.params)
-        c.unknown_keys(item, allowed, path, f"a {kind} step")
-        params = {}
-        for key, p in sk.params.items():
-            value, problem = p.coerce(item[key]) if key in item else (p.default, None)
-            if problem:
-                c.problem(path + (key,), f"{kind}.{key} {problem}", p.doc and f"{key}: {p.doc}")
-            params[key] = value
+        option_specs = {o.name: o for o in specs(sk.options)}
+        c.unknown_keys(item, list(STEP_KEYS) + list(option_specs), path, f"a {kind} step")
+        options, problems = from_mapping(sk.options, {k: v for k, v in item.items() if k in option_specs})
+        for key, problem in problems.items():
+            c.problem(path + (key,), f"{kind}.{key} {problem}", f"{key}: {option_specs[key].help}")
         # inputs must be there before the step
         for art in sk.inputs:
             if available.get(art):
@@ -484,16 +476,9 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
             if art == "store" and store_in is not None:
                 c.problem(path, "inputs.store is given and this step writes the store too",
                           "remove inputs.store (this step writes outputs.store), or remove this step")
-        specs.append(StepSpec(index=i, name=name, kind=kind, params=params, outputs=outputs,
+        found.append(StepSpec(index=i, name=name, kind=kind, options=options, outputs=outputs,
                               line=c.doc.lines.get(path)))
-    return specs
-
-
-def _missing(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is None
-    except (ImportError, ValueError):
-        return True
+    return found
 
 
 def _cluster(c: _Checker, value) -> dict | None:
@@ -504,8 +489,11 @@ def _cluster(c: _Checker, value) -> dict | None:
     mapping = c.mapping(value, ("cluster",), "cluster")
     if mapping is None:
         return None
-    from ..cluster import KINDS, settings
-    from ..cluster import _is_address  # noqa: PLC2701 - the same test connect() applies
+    from ..cluster import (
+        KINDS,
+        _is_address,
+        settings,
+    )
 
     kind = mapping.get("kind", "local")
     if not isinstance(kind, str) or (kind not in KINDS and not _is_address(kind)):

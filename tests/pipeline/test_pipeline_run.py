@@ -6,6 +6,7 @@ the import error as the reason until ``gdbtools.cohort`` imports.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -27,8 +28,9 @@ from pipeline_helpers import (CHR22, HAIL, assert_same_store, clean_env, make_de
 
 import gdbtools
 from gdbtools.ingest import ingest
-from gdbtools.pipeline import (STEPS, Param, PipelineBusy, PipelineError, PipelineInvalid, StepFailed, load, run,
-                               step)
+from gdbtools.options import option
+from gdbtools.outputs import replacing
+from gdbtools.pipeline import STEPS, PipelineBusy, PipelineError, PipelineInvalid, StepFailed, StepKind, load, run
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
@@ -177,23 +179,31 @@ def test_run__failed_ingest_resumes_after_the_bad_input_is_fixed(data_dir, bcfto
     assert_same_store(tmp_path / "store", reference.path)
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckOptions:
+    """Options of the test's check_count step."""
+
+    min_variants: int = option(0, "fail below this many variants")
+
+
 @pytest.fixture
 def check_step():
-    """A step kind registered by the test (the registry is open): it reads the verify report and fails when the
-    store has fewer variants than its parameter says."""
+    """A step kind the test adds to the table: it reads the verify report and fails when the store has fewer
+    variants than its option says."""
 
-    @step("check_count", inputs=("verify",), outputs={"{name}": "{dir}/{name}.txt"},
-          params={"min_variants": Param("int", 0, "fail below this many variants")})
     def check_count(ctx):
         """Fail when the verify report counts fewer variants than min_variants."""
         n = json.loads(Path(ctx.inputs["verify"]).read_text())["n_variants"]
-        if n < ctx.params["min_variants"]:
-            raise PipelineError(f"only {n} variants, fewer than {ctx.params['min_variants']}",
+        if n < ctx.options.min_variants:
+            raise PipelineError(f"only {n} variants, fewer than {ctx.options.min_variants}",
                                 fix="lower min_variants")
-        with ctx.output_path() as tmp:
-            tmp.write_text(f"{n}\n")
+        out = Path(ctx.output)
+        with replacing(out, overwrite=True) as tmp:
+            (tmp / out.name).write_text(f"{n}\n")
         return {"n_variants": n}
 
+    STEPS["check_count"] = StepKind(CheckOptions, check_count, inputs=("verify",),
+                                    outputs={"{name}": "{dir}/{name}.txt"})
     yield check_count
     del STEPS["check_count"]
 
