@@ -217,7 +217,7 @@ def markdown(sets: dict[str, type], extra_cli: dict[str, list[str]] | None = Non
                   "|---|---|---|---|---|---|"]
         for s in rows:
             cli = " ".join(f"`{f}`" for f in s.flags)
-            lines.append(f"| `{s.name}` | {cli} | {s.type_text()} | `{_yaml_value(s.default)}` | "
+            lines.append(f"| `{s.name}` | {cli} | {s.type_text().replace('|', '/')} | `{_yaml_value(s.default)}` | "
                          f"{'yes' if s.fingerprint else 'no'} | {s.help.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)

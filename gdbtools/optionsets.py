@@ -46,8 +46,8 @@ class IngestOptions:
                               "BCSQ; 'none' to skip).")
     regions: tuple[str, ...] = option((), "Only this region (repeatable; needs an index).", cli="--region")
     index: bool = option(False, "Build missing indexes (inside the store's work directory).")
-    workers: int | None = option(None, "Parallel workers (default: SLURM_CPUS_PER_TASK in a job, else the CPU "
-                                 "count; 1 = no cluster).", cli="--workers|-j", minimum=1, fingerprint=False)
+    workers: int | None = option(None, "Parallel workers (default: the CPU count; a pipeline step in a SLURM job: "
+                                 "SLURM_CPUS_PER_TASK; 1 = no cluster).", cli="--workers|-j", minimum=1, fingerprint=False)
     overwrite: bool = option(False, "Replace an existing store (one ingested from other inputs) at the output.",
                              fingerprint=False)
 

@@ -194,7 +194,8 @@ def write_freq(cohort: Cohort, opts: FreqOptions, out: str | os.PathLike, *, ove
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | None]:
+def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | None, str]:
+    """(batch column, outlier grouping column, why there is no batch column)."""
     from .stats.selection import POPULATION_COLUMNS
 
     columns = set(cohort.store.samples.columns)
@@ -207,7 +208,12 @@ def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | No
         if col is not None and col not in columns:
             raise GdbError(f"{what} {col}: no such sample column", file=cohort.store.path,
                            fix=f"use one of {', '.join(sorted(columns))}, or 'none'")
-    return batch_by, outliers_by
+    why = "--batch-by none" if opts.batch_by == "none" else \
+        "no batch column: the samples have no 'pipeline' column; give --batch-by COLUMN"
+    if opts.batch_by == "auto" and batch_by is not None and cohort.samples[batch_by].nunique() < 2:
+        why = f"the selected samples have one value of '{batch_by}' (batches need two or more)"
+        batch_by = None
+    return batch_by, outliers_by, why
 
 
 def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwrite: bool = False,
@@ -227,7 +233,7 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
         raise GdbError(f"--sex-check-y {y_method} counts chrY calls outside the PARs, and the selection has no "
                        "such variant", file=cohort.store.path,
                        fix="leave out --sex-check-y (chrX F only), or select chrY too")
-    batch_by, outliers_by = _auto_columns(cohort, opts)
+    batch_by, outliers_by, no_batch = _auto_columns(cohort, opts)
     t0 = time.perf_counter()
     skipped: dict[str, str] = {}
     with replacing(out, overwrite=overwrite, directory=True) as tmp:
@@ -251,9 +257,7 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
             write_table(res.batch_check, tmp / "batch_check.parquet", prov)
             summary["n_batch_flagged_variants"] = int(res.batch_check["flagged"].sum())
         else:
-            skipped["batch_check.parquet"] = ("no batch column (--batch-by none)" if opts.batch_by == "none" else
-                                              "no batch column: the samples have no 'pipeline' column; give "
-                                              "--batch-by COLUMN")
+            skipped["batch_check.parquet"] = no_batch
         if not opts.sex_check:
             skipped["sex_check.tsv"] = "--no-sex-check"
         else:
