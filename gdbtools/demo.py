@@ -23,6 +23,7 @@ def run_demo(out: str | Path = "demo-output", *, n_samples: int = 2_000, length:
     """Run the demo into directory `out`; returns ``{name: path}`` of what it wrote."""
     from .ingest import ingest, verify
     from .simulate import simulate_cohort
+    from .store import Store
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -37,6 +38,7 @@ def run_demo(out: str | Path = "demo-output", *, n_samples: int = 2_000, length:
     t = _step("ingesting into a cohort store (regions in parallel, multi-allelic split, adj genotype filters)")
     store = ingest(cohort.vcf, out / "store", metadata=cohort.metadata, overwrite=True, workers=workers,
                    partition_records=5_000)
+    assert isinstance(store, Store)  # step="all" ingests and returns the store
     m = store.manifest
     print(f"    {store}\n    {m['stats']['n_multiallelic']} multi-allelic records split, "
           f"{m['stats']['n_failed_calls']} calls fail the adj filters ({time.time() - t:.0f} s)")
@@ -97,7 +99,7 @@ def _plots(freq, sqc, sex, samples, out: Path) -> dict[str, Path]:
     except ImportError:
         return {}
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.logspace(-4, 0, 30)
+    bins = np.logspace(-4, 0, 30).tolist()
     for pop in sorted(samples["population"].dropna().unique()):
         af = freq.get(f"AF_{pop}")
         if af is not None:

@@ -188,6 +188,7 @@ def write_freq(cohort: Cohort, opts: FreqOptions, out: str | os.PathLike, *, ove
     with replacing(out, overwrite=overwrite) as tmp:
         res = cohort.compute(freq=list(opts.by), adj=opts.adj, unknown_sex=opts.unknown_sex,
                              grpmax_by=opts.grpmax_by)
+        assert res.freq is not None  # asked for above
         write_table(res.freq, tmp / out.name, provenance(cohort, "freq", opts, res.info.get("backend")))
     return {"n_variants": int(len(res.freq)), "n_groups": len(res.freq.attrs.get("freq_meta", [])),
             "n_samples": int(cohort.n_samples), "backend": res.info.get("backend"), "path": str(out),
@@ -240,11 +241,12 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
         res = cohort.compute(freq=list(opts.by) if opts.freq else False, adj=True,
                              variant_qc=True, sample_qc=True, qc_adj=opts.adj, batch_by=batch_by, batch_adj=opts.adj,
                              fdr=opts.fdr, unknown_sex=opts.unknown_sex)
+        assert res.variant_qc is not None and res.sample_qc is not None  # asked for above
         prov = provenance(cohort, "qc", opts, res.info.get("backend"))
         prov["params"].update({"batch_by_resolved": batch_by, "outliers_by_resolved": outliers_by})
         write_table(res.variant_qc, tmp / "variant_qc.parquet", prov)
         write_table(res.sample_qc, tmp / "sample_qc.parquet", prov)
-        if opts.freq:
+        if res.freq is not None:
             write_table(res.freq, tmp / "freq.parquet", prov)
         groups = None if outliers_by is None else cohort.store.samples[outliers_by].reindex(res.sample_qc.index)
         outliers = sample_outliers(res.sample_qc, groups, n_mads=opts.n_mads)

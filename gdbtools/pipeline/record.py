@@ -111,7 +111,7 @@ class Checksums:
 
 def software_versions() -> dict:
     """Python and the key libraries (distribution versions, without importing them), plus htslib's."""
-    versions = {"python": platform.python_version(), "python_executable": sys.executable}
+    versions: dict[str, str | None] = {"python": platform.python_version(), "python_executable": sys.executable}
     for dist in KEY_LIBRARIES:
         try:
             versions[dist] = metadata.version(dist)
@@ -135,6 +135,7 @@ def host_info() -> dict:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         user = str(os.getuid())
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -172,7 +172,7 @@ class _Runner:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.record_path = None if dry_run else p.workdir / "runs" / f"{stamp}-{self.run_id}.json"
         self.client_stack = contextlib.ExitStack()
-        self.cluster_info = None
+        self.cluster_info: dict | None = None
         self.current: str | None = None
 
     def log(self, text: str) -> None:
@@ -312,8 +312,8 @@ class _Runner:
             if entry is not None:
                 entry["outcome"] = "failed"
                 entry["error"] = record["error"]
-            spec = next((s for s in p.steps if s.name == self.current), None)
-            raise StepFailed(self.current or "?", spec.kind if spec else "?", exc,
+            failed = next((s for s in p.steps if s.name == self.current), None)
+            raise StepFailed(self.current or "?", failed.kind if failed else "?", exc,
                              str(self.record_path) if self.record_path else None) from exc
         finally:
             with contextlib.suppress(Exception):
@@ -342,6 +342,7 @@ class _Runner:
         previous = self._read(self._state_file(spec.name))
         reasons = self._why(spec, parts, previous)
         if not reasons:
+            assert previous is not None  # up to date means a previous run
             entry.update({"outcome": "skipped", "reason": "up to date (inputs, parameters and outputs unchanged)",
                           "output_checksums": previous.get("output_checksums"), "last_run": previous.get("run_id"),
                           "last_finished": previous.get("finished")})

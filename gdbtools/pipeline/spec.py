@@ -12,6 +12,7 @@ import glob
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,7 +267,7 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_inputs: boo
     """
     if isinstance(source, Pipeline):
         return source
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     file = None
     if isinstance(source, dict):
         doc, text = _Doc(source), None
@@ -283,7 +284,7 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_inputs: boo
         doc = _parse_yaml(text, file)
         base = Path(base_dir).resolve() if base_dir else Path(file).parent
         default_name = Path(file).stem
-    c = _Checker(doc, base, environ)
+    c = _Checker(doc, base, env)
     top = doc.data
     if not isinstance(top, dict):
         raise PipelineInvalid([Problem("line 1" if file else "", "a pipeline is a mapping with inputs:, outputs: "
@@ -343,6 +344,7 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_inputs: boo
     cluster = _cluster(c, top.get("cluster"))
     if c.problems:
         raise PipelineInvalid(c.problems, file)
+    assert out_dir is not None and workdir is not None  # a missing outputs.dir is a problem above
     return Pipeline(name=name, path=file, sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
                     base_dir=base, workdir=workdir, out_dir=out_dir, checksum=checksum,
                     vcf=vcf or [], metadata=str(metadata) if metadata else None,
@@ -401,8 +403,10 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
             (only, body), = item.items()  # the short form `- freq: {by: [population]}`
             if only in STEPS and (body is None or isinstance(body, dict)):
                 item = {"kind": only, **(body or {})}
-                c.doc.lines.update({path + (k,): c.doc.lines.get(path + (only, k), c.doc.lines.get(path))
-                                    for k in (body or {})})
+                for k in body or {}:
+                    line = c.doc.lines.get(path + (only, k), c.doc.lines.get(path))
+                    if line is not None:
+                        c.doc.lines[path + (k,)] = line
         if not isinstance(item, dict):
             c.problem(path, f"a step is a kind (`- verify`) or a mapping with `kind:`, not {item!r}")
             continue

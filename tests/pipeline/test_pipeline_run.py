@@ -23,8 +23,16 @@ from pathlib import Path
 import pandas as pd
 import pysam
 import pytest
-from pipeline_helpers import (CHR22, HAIL, assert_same_store, clean_env, make_delivery, needs_stats, records,
-                              write_pipeline)
+from pipeline_helpers import (
+    CHR22,
+    HAIL,
+    assert_same_store,
+    clean_env,
+    make_delivery,
+    needs_stats,
+    records,
+    write_pipeline,
+)
 
 import gdbtools
 from gdbtools.ingest import ingest

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -128,7 +128,7 @@ def test_outputs__provenance_in_parquet_tsv_sidecars_and_summary(small_store, tm
 
     out = tmp_path / "qc"
     query = "pipeline == 'gatk-4.2'"
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     cli("qc", small_store.path, "--out", out, "--backend", "numpy", "--samples", query, "--region", "chr1",
         "--region", "chrX", "--n-mads", "3.5")
     manifest_sha = sha256_file(Path(small_store.path) / "manifest.json")
@@ -153,7 +153,8 @@ def test_qc_cli__says_which_outputs_it_skipped_and_why(small_store, tmp_path):
     assert "sex_check.tsv not written" in proc.stderr and "batch_check.parquet not written" in proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["skipped"]) == {"sex_check.tsv", "batch_check.parquet"}
-    assert "chrX" in summary["skipped"]["sex_check.tsv"] and "--batch-by none" in summary["skipped"]["batch_check.parquet"]
+    assert "chrX" in summary["skipped"]["sex_check.tsv"]
+    assert "--batch-by none" in summary["skipped"]["batch_check.parquet"]
     assert sorted(p.name for p in out.iterdir()) == sorted(summary["written"])
 
 
