@@ -43,6 +43,7 @@ __all__ = ["OutputExists", "provenance", "replacing", "write_table", "write_json
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".tsv", ".tsv.gz", ".tsv.bgz", ".txt")
 PROVENANCE_KEY = "provenance"
+SIDECAR = ".meta.json"  #: the JSON beside a TSV table: its attrs and provenance
 
 
 class OutputExists(GdbError):
@@ -79,11 +80,11 @@ def replacing(target: str | os.PathLike, *, overwrite: bool, directory: bool = F
     """Write a result whole or not at all: yields a new temporary directory beside ``target``.
 
     ``directory=True``: the temporary directory becomes ``target``. Otherwise write ``<tmp>/<target name>``
-    (and sidecars ``<tmp>/<target name>.*``): they replace ``target`` and its old sidecars. An existing
+    (and its sidecar ``<tmp>/<target name>.meta.json``): they replace ``target`` and its old sidecar. An existing
     ``target`` raises :class:`OutputExists` (naming ``option``) unless ``overwrite``.
     """
     target = Path(target)
-    olds = [target, *target.parent.glob(f"{target.name}.*")] if not directory else [target]
+    olds = [target] if directory else [target, target.with_name(f"{target.name}{SIDECAR}")]
     if not overwrite and any(p.exists() for p in olds[:1]):
         raise OutputExists(f"{target} exists (the result of an earlier run)", file=target,
                            fix=f"give {option} to replace it whole, or write to another path")
@@ -145,7 +146,7 @@ def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = No
         pq.write_table(table.replace_schema_metadata(meta), out)
     elif name.endswith((".tsv", ".tsv.gz", ".txt", ".tsv.bgz")):
         df.to_csv(out, sep="\t", index=True, na_rep="NA", compression="gzip" if name.endswith("gz") else None)
-        write_json(f"{out}.meta.json", attrs)
+        write_json(f"{out}{SIDECAR}", attrs)
     else:
         raise GdbError(f"{out}: not a table file name", file=out, fix="use a .parquet or .tsv (.tsv.gz) file name")
     return out
@@ -161,7 +162,7 @@ def read_provenance(path: str | os.PathLike) -> dict:
         return json.loads(meta[b"PANDAS_ATTRS"])[PROVENANCE_KEY]
     if path.suffix == ".json":
         return json.loads(path.read_text())[PROVENANCE_KEY]
-    return json.loads(Path(f"{path}.meta.json").read_text())[PROVENANCE_KEY]
+    return json.loads(Path(f"{path}{SIDECAR}").read_text())[PROVENANCE_KEY]
 
 
 def _check_name(out: Path) -> None:
