@@ -75,7 +75,8 @@ def _compute(store, out: Path) -> dict[str, Path]:
     qc_dir = out / "qc"
     # the demo regenerates its whole output directory (the store is re-ingested too), so it replaces qc/
     summary = write_qc(cohort, QcOptions(freq=True, by=("population", "sex")), qc_dir, overwrite=True, echo=print)
-    written = {name.split(".")[0]: qc_dir / name for name in summary["written"]}
+    written = {("qc_" if name == "summary.json" else "") + name.split(".")[0]: qc_dir / name
+               for name in summary["written"] if not name.endswith(".meta.json")}
     vqc = pd.read_parquet(qc_dir / "variant_qc.parquet")
     sex = pd.read_csv(qc_dir / "sex_check.tsv", sep="\t")
     print(f"    {int((vqc['p_value_hwe'] < 1e-6).sum())} variants with HWE mid-p < 1e-6; "

@@ -1,6 +1,9 @@
 """The ``gdbtools`` command line: one sub-module per verb group, all registered on :data:`main`.
 
-Every command takes ``--help`` (with an example) and writes its table with ``--out``. User errors
+Every command takes ``--help`` (with an example) and writes its table with ``--out`` (through
+:mod:`gdbtools.outputs`: an existing result is refused unless ``--overwrite``). The options of the commands
+that are also pipeline steps come from :mod:`gdbtools.optionsets`. Modules import their heavy libraries
+inside the commands, so ``gdbtools --help`` starts without pandas, NumPy, numba or Dask. User errors
 (:class:`~gdbtools.errors.GdbError`) are printed without a traceback and exit with status 2.
 """
 
