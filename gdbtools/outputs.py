@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from .cohort import Cohort
     from .optionsets import FreqOptions, QcOptions, SelectOptions
+    from .store import Store
 
 __all__ = ["OutputExists", "provenance", "replacing", "write_table", "write_json", "read_provenance",
            "open_selection", "write_freq", "write_qc", "TABLE_SUFFIXES"]
@@ -56,14 +57,16 @@ def _version() -> str:
     return gdbtools.__version__
 
 
-def provenance(cohort: Cohort, command: str, options, backend: str | None = None) -> dict:
+def provenance(cohort: Cohort | Store, command: str, options, backend: str | None = None) -> dict:
     """Where a result came from: store (path, sha256 of its manifest), selection, options, backend, version, time.
 
-    ``options`` is an options dataclass (:mod:`gdbtools.optionsets`) or a dict of parameters.
+    ``cohort`` is a :class:`~gdbtools.Cohort` (a selection) or a whole :class:`~gdbtools.store.Store`;
+    ``options`` an options dataclass (:mod:`gdbtools.optionsets`) or a dict of parameters.
     """
+    from . import store as store_module
     from .store.format import sha256_file
 
-    store = cohort.store
+    store = cohort if isinstance(cohort, store_module.Store) else cohort.store
     params = options if isinstance(options, dict) else as_params(options)
     return {"command": command, "gdbtools_version": _version(),
             "time": datetime.now(UTC).isoformat(timespec="seconds"),

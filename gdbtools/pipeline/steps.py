@@ -130,12 +130,14 @@ def _store_summary(store) -> dict:
 def verify_step(ctx) -> dict:
     """Re-read the store and compare it with its source VCF/BCF files record by record (the report as JSON)."""
     from ..ingest import verify
-    from ..outputs import replacing, write_json
+    from ..outputs import provenance, replacing, write_json
+    from ..store import open_store
 
     store = ctx.inputs["store"]
     report = verify(store, ctx.inputs.get("vcf"), progress=ctx.progress)
     result = {"ok": report.ok, "n_records": report.n_records, "n_variants": report.n_rows,
-              "n_calls": report.n_calls, "n_mismatches": report.n_mismatches, "mismatches": report.mismatches}
+              "n_calls": report.n_calls, "n_mismatches": report.n_mismatches, "mismatches": report.mismatches,
+              "provenance": provenance(open_store(store), "verify", {"inputs": ctx.inputs.get("vcf")})}
     if not report.ok:
         raise PipelineError(f"the store does not match its source: {report.n_mismatches} mismatches "
                             f"(first: {report.mismatches[0] if report.mismatches else '?'})", file=store,
@@ -143,7 +145,7 @@ def verify_step(ctx) -> dict:
     out = Path(ctx.output)
     with replacing(out, overwrite=True) as tmp:
         write_json(tmp / out.name, result)
-    return {k: v for k, v in result.items() if k != "mismatches"}
+    return {k: v for k, v in result.items() if k not in ("mismatches", "provenance")}
 
 
 def freq_step(ctx) -> dict:

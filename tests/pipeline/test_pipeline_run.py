@@ -37,7 +37,7 @@ from pipeline_helpers import (
 import gdbtools
 from gdbtools.ingest import ingest
 from gdbtools.options import option
-from gdbtools.outputs import replacing
+from gdbtools.outputs import read_provenance, replacing
 from gdbtools.pipeline import STEPS, PipelineBusy, PipelineError, PipelineInvalid, StepFailed, StepKind, load, run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +69,9 @@ def test_run__second_run_skips_every_step_and_says_so(delivery, tmp_path):
     assert first.ok and outcomes(first) == {"ingest": "done", "verify": "done"}
     manifest = (tmp_path / "store" / "manifest.json").read_bytes()
     verify_mtime = (tmp_path / "results" / "verify.json").stat().st_mtime_ns
+    prov = json.loads((tmp_path / "results" / "verify.json").read_text())["provenance"]
+    assert prov["store"]["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+    assert prov["command"] == "verify" and prov["gdbtools_version"] == gdbtools.__version__
 
     second = run_cli("run", path)
     for name in ("ingest", "verify"):
@@ -345,6 +348,8 @@ def test_run__freq_and_qc_steps_write_what_the_commands_write(delivery, tmp_path
     pd.testing.assert_frame_equal(pd.read_parquet(results / "qc" / "sample_qc.parquet"),
                                   pd.read_parquet(tmp_path / "cli-qc" / "sample_qc.parquet"))
     assert not [p for p in results.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert read_provenance(results / "freq.parquet")["params"]["by"] == ["population"]
+    assert read_provenance(results / "qc" / "summary.json")["command"] == "qc"
 
     spec["steps"][1]["by"] = ["population", "sex"]  # only the changed step reruns
     again = run(write_pipeline(path, spec), quiet=True)
