@@ -143,7 +143,7 @@ def click_options(cls):
                 elif s.kind == "int":
                     kw["type"] = click.IntRange(min=s.minimum) if s.minimum is not None else int
                 elif s.kind == "float":
-                    kw["type"] = float
+                    kw["type"] = click.FloatRange(min=s.minimum) if s.minimum is not None else float
                 kw["show_default"] = s.default is not None
             func = click.option(*s.flags, s.name, **kw)(func)
         return func

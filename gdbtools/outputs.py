@@ -89,7 +89,7 @@ def replacing(target: str | os.PathLike, *, overwrite: bool, directory: bool = F
     target = Path(target)
     olds = [target] if directory else [target, target.with_name(f"{target.name}{SIDECAR}")]
     if not overwrite and any(p.exists() for p in olds[:1]):
-        raise OutputExists(f"{target} exists (the result of an earlier run)", file=target,
+        raise OutputExists("an earlier result is here, and gdbtools does not write over results", file=target,
                            fix=f"give {option} to replace it whole, or write to another path")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
