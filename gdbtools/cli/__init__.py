@@ -38,14 +38,5 @@ def main():
     """
 
 
-def _register() -> None:
-    # each module registers its commands on `main`; modules not written yet are skipped
-    for name in ("store_cmds", "stats_cmds", "cluster_cmds", "pipeline_cmds", "demo_cmds"):
-        try:
-            __import__(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-
-
-_register()
+# each module registers its commands on `main` (they import nothing heavy at module level)
+from . import cluster_cmds, demo_cmds, pipeline_cmds, stats_cmds, store_cmds  # noqa: E402, F401
