@@ -11,8 +11,7 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from .errors import GdbError  # noqa: E402
-from .store import Store, open_store  # noqa: E402
+from .errors import GdbError
 
 __all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort"]
 
@@ -20,6 +19,10 @@ _SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", 
 
 
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front
+    if name in ("Store", "open_store"):  # the store pulls in pandas: imported on first use (CLI cold start)
+        from . import store
+
+        return getattr(store, name)
     if name in ("open", "Cohort"):  # gdbtools.open(path) -> Cohort, imported on first use (keeps CLI start fast)
         from . import cohort
 

@@ -23,6 +23,7 @@ def run_demo(out: str | Path = "demo-output", *, n_samples: int = 2_000, length:
     """Run the demo into directory `out`; returns ``{name: path}`` of what it wrote."""
     from .ingest import ingest, verify
     from .simulate import simulate_cohort
+    from .store import Store
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -37,6 +38,7 @@ def run_demo(out: str | Path = "demo-output", *, n_samples: int = 2_000, length:
     t = _step("ingesting into a cohort store (regions in parallel, multi-allelic split, adj genotype filters)")
     store = ingest(cohort.vcf, out / "store", metadata=cohort.metadata, overwrite=True, workers=workers,
                    partition_records=5_000)
+    assert isinstance(store, Store)  # step="all" ingests and returns the store
     m = store.manifest
     print(f"    {store}\n    {m['stats']['n_multiallelic']} multi-allelic records split, "
           f"{m['stats']['n_failed_calls']} calls fail the adj filters ({time.time() - t:.0f} s)")
@@ -60,43 +62,30 @@ def run_demo(out: str | Path = "demo-output", *, n_samples: int = 2_000, length:
 
 
 def _compute(store, out: Path) -> dict[str, Path]:
-    """Frequencies and QC when the statistics package is present (it is built after the store)."""
-    written: dict[str, Path] = {}
-    try:
-        from .cohort import Cohort
-    except ImportError:
-        print("==> (frequencies and QC: not available in this version)")
-        return written
+    """Frequencies and QC in one pass, written as `gdbtools qc --freq --by population --by sex` writes them."""
+    import pandas as pd
+
+    from .cohort import Cohort
+    from .optionsets import QcOptions
+    from .outputs import write_qc
+
     cohort = Cohort(store)
-    t = _step("allele frequencies by population and sex, raw and adj (faf95, grpmax)")
-    freq = cohort.freq(by=["population", "sex"], adj=True)
-    path = out / "frequencies.parquet"
-    freq.to_parquet(path)
-    written["frequencies"] = path
-    print(f"    {len(freq)} variants x {freq.shape[1]} columns ({time.time() - t:.0f} s)")
-    t = _step("variant QC, sample QC, sex check, outliers, pipeline batch check")
+    t = _step("allele frequencies by population and sex (adj, faf95, grpmax), variant QC, sample QC, sex check, "
+              "outliers and pipeline batch check: one pass")
     qc_dir = out / "qc"
-    qc_dir.mkdir(exist_ok=True)
-    vqc = cohort.variant_qc()
-    vqc.to_parquet(qc_dir / "variant_qc.parquet")
-    sqc = cohort.sample_qc()
-    sqc.to_parquet(qc_dir / "sample_qc.parquet")
-    written["variant_qc"], written["sample_qc"] = qc_dir / "variant_qc.parquet", qc_dir / "sample_qc.parquet"
-    sex = cohort.sex_check()
-    sex.to_csv(qc_dir / "sex_check.tsv", sep="\t", index=False)
-    written["sex_check"] = qc_dir / "sex_check.tsv"
-    outliers = cohort.sample_outliers(by="population")
-    outliers.to_csv(qc_dir / "sample_outliers.tsv", sep="\t", index=False)
-    written["sample_outliers"] = qc_dir / "sample_outliers.tsv"
-    batch = cohort.batch_check(by="pipeline")
-    batch.to_csv(qc_dir / "batch_check.tsv", sep="\t", index=False)
-    written["batch_check"] = qc_dir / "batch_check.tsv"
-    flagged = outliers.filter(like="fail").any(axis=1).sum() if any("fail" in c for c in outliers) else 0
+    # the demo regenerates its whole output directory (the store is re-ingested too), so it replaces qc/
+    summary = write_qc(cohort, QcOptions(freq=True, by=("population", "sex")), qc_dir, overwrite=True, echo=print)
+    written = {("qc_" if name == "summary.json" else "") + name.split(".")[0]: qc_dir / name
+               for name in summary["written"] if not name.endswith(".meta.json")}
+    vqc = pd.read_parquet(qc_dir / "variant_qc.parquet")
+    sex = pd.read_csv(qc_dir / "sex_check.tsv", sep="\t")
     print(f"    {int((vqc['p_value_hwe'] < 1e-6).sum())} variants with HWE mid-p < 1e-6; "
-          f"{int((sex['status'] != 'OK').sum())} samples whose chrX F disagrees with the reported sex; "
-          f"{int(flagged)} sample QC outliers (4 MADs within population); "
-          f"{int(batch['flagged'].sum())} variants flagged for a pipeline batch effect ({time.time() - t:.0f} s)")
-    written.update(_plots(freq, sqc, sex, cohort.samples, out))
+          f"{summary.get('n_sex_problems', 0)} samples whose chrX F disagrees with the reported sex; "
+          f"{summary['n_outlier_samples']} sample QC outliers (4 MADs within {summary['outliers_by']}); "
+          f"{summary.get('n_batch_flagged_variants', 0)} variants flagged for a pipeline batch effect "
+          f"({time.time() - t:.0f} s)")
+    written.update(_plots(pd.read_parquet(qc_dir / "freq.parquet"), pd.read_parquet(qc_dir / "sample_qc.parquet"),
+                          sex, cohort.samples, out))
     return written
 
 
@@ -111,7 +100,7 @@ def _plots(freq, sqc, sex, samples, out: Path) -> dict[str, Path]:
     except ImportError:
         return {}
     fig, ax = plt.subplots(figsize=(7, 4))
-    bins = np.logspace(-4, 0, 30)
+    bins = np.logspace(-4, 0, 30).tolist()
     for pop in sorted(samples["population"].dropna().unique()):
         af = freq.get(f"AF_{pop}")
         if af is not None:

@@ -1,6 +1,9 @@
 """The ``gdbtools`` command line: one sub-module per verb group, all registered on :data:`main`.
 
-Every command takes ``--help`` (with an example) and writes its table with ``--out``. User errors
+Every command takes ``--help`` (with an example) and writes its table with ``--out`` (through
+:mod:`gdbtools.outputs`: an existing result is refused unless ``--overwrite``). The options of the commands
+that are also pipeline steps come from :mod:`gdbtools.optionsets`. Modules import their heavy libraries
+inside the commands, so ``gdbtools --help`` starts without pandas, NumPy, numba or Dask. User errors
 (:class:`~gdbtools.errors.GdbError`) are printed without a traceback and exit with status 2.
 """
 
@@ -35,14 +38,5 @@ def main():
     """
 
 
-def _register() -> None:
-    # each module registers its commands on `main`; modules not written yet are skipped
-    for name in ("store_cmds", "stats_cmds", "cluster_cmds", "pipeline_cmds", "demo_cmds"):
-        try:
-            __import__(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-
-
-_register()
+# each module registers its commands on `main` (they import nothing heavy at module level)
+from . import cluster_cmds, demo_cmds, pipeline_cmds, stats_cmds, store_cmds  # noqa: E402, F401

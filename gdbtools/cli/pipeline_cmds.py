@@ -31,7 +31,8 @@ def run_cmd(pipeline, dry_run, force, check, list_steps, quiet):
     successful run; a rerun after a failure or a kill continues where it stopped (an ingest resumes
     from its last complete block). Every run writes <workdir>/runs/<time>-<id>.json (default workdir:
     outputs.dir): inputs and checksums, parameters, software versions, host, SLURM job, per-step
-    timings and outcome. See examples/pipeline.yaml for every key; `--list-steps` for the step kinds.
+    timings and outcome. A step's keys are the options of the command of its kind (docs/OPTIONS.md;
+    `--list-steps`); examples/pipeline.yaml shows every key.
     \b
     Exit status: 0 done; 1 a step crashed; 2 the pipeline is invalid or a step rejected its input
     (the message names the step); 75 another run of this pipeline holds its lock; 143 terminated
@@ -41,7 +42,7 @@ def run_cmd(pipeline, dry_run, force, check, list_steps, quiet):
 
     if list_steps:
         for kind in known_kinds():
-            click.echo(STEPS[kind].help())
+            click.echo(STEPS[kind].help(kind))
         return
     if pipeline is None:
         raise click.UsageError("give a PIPELINE file (or --list-steps)")

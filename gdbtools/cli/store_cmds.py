@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from ..options import click_options, from_kwargs
+from ..optionsets import IngestOptions, VerifyOptions
 from . import main
 
 
@@ -14,41 +16,13 @@ from . import main
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False), help="Store directory to write.")
 @click.option("--metadata", "-m", type=click.Path(dir_okay=False), help="Sample metadata TSV (joined by sample id).")
-@click.option("--metadata-id", help="Id column of the metadata TSV (default: sample_id, sample, s, IID, ... or the first).")
-@click.option("--sex-column", help="Sex column of the metadata TSV (default: sex, gender, ...).")
-@click.option("--strict-metadata", is_flag=True, help="Fail if any sample lacks metadata or any metadata row is unused.")
-@click.option("--build", help="Genome build (GRCh37, GRCh38, NCBI36); detected from the header if omitted.")
-@click.option("--merge", is_flag=True, help="Inputs hold disjoint samples (per-sample VCFs): merge by variant.")
-@click.option("--absent", type=click.Choice(["missing", "hom-ref"]), default="missing",
-              help="With --merge: a call absent from a file is missing or hom-ref.")
-@click.option("--half-call", type=click.Choice(["haploid", "missing", "reference", "error"]), default="haploid",
-              help="How to read half-missing calls such as 0/. (plink2's --vcf-half-call).")
-@click.option("--no-adj", is_flag=True, help="Do not compute the genotype-filter (adj) plane.")
-@click.option("--adj-gq", type=int, default=20, help="adj: minimum GQ.")
-@click.option("--adj-dp", type=int, default=10, help="adj: minimum DP.")
-@click.option("--adj-dp-haploid", type=int, default=5, help="adj: minimum DP of haploid calls.")
-@click.option("--adj-ab", type=float, default=0.2, help="adj: minimum allele balance AD[alt]/DP of het calls.")
-@click.option("--block-size", type=int, help="Variants per genotype block (default: by sample count, 1024-4096).")
-@click.option("--encoding", type=click.Choice(["hybrid2", "dense2"]), default="hybrid2",
-              help="Genotype encoding: hybrid2 stores rare variants sparse (default), dense2 as bit-planes only.")
-@click.option("--partition-records", type=int, default=10_000, help="Records per parallel partition.")
-@click.option("--partition-by", type=click.Choice(["region", "contig", "file"]), default="region",
-              help="Partitioning of the work (contig: one partition per contig, for job arrays).")
-@click.option("--info", "info_fields", multiple=True, help="INFO field to keep as a variant column (repeatable).")
-@click.option("--annotations", default="auto", help="Annotation INFO field parsed into gene/consequence "
-              "(auto: CSQ, ANN or BCSQ; 'none' to skip).")
-@click.option("--region", "regions", multiple=True, help="Only this region (repeatable; needs an index).")
-@click.option("--index", is_flag=True, help="Build missing indexes (inside the store's work directory).")
-@click.option("--workers", "-j", type=int, help="Parallel workers (default: CPU count; 1 = no cluster).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing store at --out.")
+@click_options(IngestOptions)
 @click.option("--init", "step_init", is_flag=True, help="Only plan (for job arrays): print the partition count.")
 @click.option("--partition", type=int, help="Only run this partition of the plan (for job arrays).")
-@click.option("--finalize", "step_finalize", is_flag=True, help="Only write the manifest; fails while partitions are missing.")
+@click.option("--finalize", "step_finalize", is_flag=True,
+              help="Only write the manifest; fails while partitions are missing.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def ingest_cmd(inputs, out, metadata, metadata_id, sex_column, strict_metadata, build, merge, absent, half_call,
-               no_adj, adj_gq, adj_dp, adj_dp_haploid, adj_ab, block_size, encoding, partition_records, partition_by,
-               info_fields, annotations, regions, index, workers, overwrite, step_init, partition, step_finalize,
-               quiet):
+def ingest_cmd(inputs, out, metadata, step_init, partition, step_finalize, quiet, **kwargs):
     """Ingest VCF/BCF files into a cohort store.
 
     \b
@@ -68,18 +42,14 @@ def ingest_cmd(inputs, out, metadata, metadata_id, sex_column, strict_metadata, 
     if len(steps) > 1:
         raise click.UsageError("--init, --partition and --finalize are exclusive")
     step = steps[0] if steps else "all"
-    adj = False if no_adj else {"min_gq": adj_gq, "min_dp": adj_dp, "min_dp_haploid": adj_dp_haploid,
-                                "min_ab": adj_ab}
-    result = ingest(list(inputs), out, metadata=metadata, metadata_id=metadata_id, sex_column=sex_column,
-                    strict_metadata=strict_metadata, build=build, merge=merge, absent=absent, half_call=half_call,
-                    adj=adj, block_size=block_size, partition_records=partition_records, partition_by=partition_by,
-                    info_fields=info_fields, annotations=None if annotations == "none" else annotations,
-                    regions=list(regions) or None, index=index, workers=workers, overwrite=overwrite,
-                    progress=not quiet, step=step, partition=partition, encoding=encoding)
+    opts = from_kwargs(IngestOptions, kwargs)
+    result = ingest(list(inputs), out, metadata=metadata, workers=opts.workers, overwrite=opts.overwrite,
+                    progress=not quiet, step=step, partition=partition, **opts.ingest_kwargs())
     if step == "init":
         click.echo(len(result.partitions))
     elif step == "partition":
-        click.echo(f"partition {partition}: " + json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}))
+        scalars = {k: v for k, v in result.items() if not isinstance(v, list)}
+        click.echo(f"partition {partition}: " + json.dumps(scalars))
     else:
         m = result.manifest
         click.echo(f"wrote {result.path}: {m['n_samples']} samples x {m['n_variants']} variants in "
@@ -90,6 +60,7 @@ def ingest_cmd(inputs, out, metadata, metadata_id, sex_column, strict_metadata, 
 @click.argument("store", type=click.Path(file_okay=False, exists=True))
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click_options(VerifyOptions)
 def verify_cmd(store, inputs, quiet):
     """Re-read STORE and compare it with its source VCF/BCF files record by record.
 

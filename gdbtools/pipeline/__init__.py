@@ -23,19 +23,19 @@
 
 In Python: ``gdbtools.pipeline.run("pipeline.yaml")`` (or a dict of the same content). The whole file is
 validated before anything runs (:func:`load`); a step runs only when its inputs (checksums), parameters or
-outputs changed (:mod:`.runner`); every run writes a record under ``<workdir>/runs/`` (:mod:`.record`). Step
-kinds live in a registry (:mod:`.registry`); ``gdbtools run --list-steps`` lists them with their parameters.
-examples/pipeline.yaml documents every key.
+outputs changed (:mod:`.runner`); every run writes a record under ``<workdir>/runs/`` (:mod:`.record`). The
+step kinds are a plain table (:data:`.steps.STEPS`: kind -> options dataclass and function); a step's
+parameters are the options of the command of the same name (:mod:`gdbtools.optionsets`, docs/OPTIONS.md).
+``gdbtools run --list-steps`` lists them; examples/pipeline.yaml documents every key.
 """
 
 from __future__ import annotations
 
-from . import steps as _steps  # noqa: F401 - registers the built-in step kinds
 from .errors import PipelineBusy, PipelineError, PipelineInvalid, Problem, RunInterrupted, StepFailed
-from .registry import STEPS, Param, StepKind, known_kinds, step
 from .runner import RunResult, StepContext, run
 from .spec import Pipeline, StepSpec, load
+from .steps import STEPS, StepKind, known_kinds
 
-__all__ = ["run", "load", "step", "Param", "STEPS", "StepKind", "StepContext", "known_kinds", "Pipeline",
+__all__ = ["run", "load", "STEPS", "StepKind", "StepContext", "known_kinds", "Pipeline",
            "StepSpec", "RunResult", "PipelineError", "PipelineInvalid", "Problem", "StepFailed",
            "RunInterrupted", "PipelineBusy"]

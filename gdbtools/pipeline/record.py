@@ -19,7 +19,7 @@ import os
 import platform
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -40,7 +40,7 @@ SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", 
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def canonical(obj) -> str:
@@ -111,7 +111,7 @@ class Checksums:
 
 def software_versions() -> dict:
     """Python and the key libraries (distribution versions, without importing them), plus htslib's."""
-    versions = {"python": platform.python_version(), "python_executable": sys.executable}
+    versions: dict[str, str | None] = {"python": platform.python_version(), "python_executable": sys.executable}
     for dist in KEY_LIBRARIES:
         try:
             versions[dist] = metadata.version(dist)
@@ -135,6 +135,7 @@ def host_info() -> dict:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (some containers)
         user = str(os.getuid())
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import glob
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -24,13 +22,23 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from ..options import fingerprint_params
 from .errors import PipelineBusy, RunInterrupted, StepFailed
-from .record import (RECORD_FORMAT, RECORD_VERSION, Checksums, fingerprint, host_info, slurm_info,
-                     software_versions, utc_now, write_json)
+from .record import (
+    RECORD_FORMAT,
+    RECORD_VERSION,
+    Checksums,
+    fingerprint,
+    host_info,
+    slurm_info,
+    software_versions,
+    utc_now,
+    write_json,
+)
 from .spec import Pipeline, StepSpec, load
 
 __all__ = ["run", "RunResult", "StepContext"]
@@ -44,11 +52,12 @@ class _Interrupt(BaseException):
 
 @dataclass
 class StepContext:
-    """What a step function gets: its parameters, its inputs' paths, where to write, and a logger."""
+    """What a step function gets: its options (the kind's options dataclass), its inputs' paths, where to
+    write, and a logger. A step writes its outputs whole or not at all (:func:`gdbtools.outputs.replacing`)."""
 
     name: str
     kind: str
-    params: dict
+    options: Any
     inputs: dict[str, Any]
     outputs: dict[str, str]
     pipeline: Pipeline
@@ -66,41 +75,6 @@ class StepContext:
         """The path of the step's only output."""
         (path,) = self.outputs.values()
         return path
-
-    @contextlib.contextmanager
-    def output_path(self, artifact: str | None = None, *, directory: bool = False) -> Iterator[Path]:
-        """A temporary path next to the output (a new directory with ``directory=True``); renamed onto the
-        output when the block ends without error, removed otherwise. An output is whole or absent."""
-        target = Path(self.outputs[artifact] if artifact else self.output)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # the temporary name ends like the target (.parquet, .tsv), for writers that go by the suffix
-        tmp = target.with_name(f".tmp{os.getpid()}-{target.name}")
-        _remove(tmp)
-        if directory:
-            tmp.mkdir()
-        try:
-            yield tmp
-        except BaseException:
-            _remove(tmp)
-            for side in tmp.parent.glob(glob.escape(tmp.name) + ".*"):
-                _remove(side)
-            raise
-        old = target.with_name(f".old{os.getpid()}-{target.name}")
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-        _remove(old)
-        for side in tmp.parent.glob(glob.escape(tmp.name) + ".*"):  # sidecars such as <out>.meta.json
-            os.replace(side, target.with_name(target.name + side.name[len(tmp.name):]))
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
 
 @dataclass
 class RunResult:
@@ -195,10 +169,10 @@ class _Runner:
         self.state_dir = p.workdir / "state"
         self.checks = Checksums(self.state_dir / "checksums.json", p.checksum)
         self.run_id = uuid.uuid4().hex[:8]
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.record_path = None if dry_run else p.workdir / "runs" / f"{stamp}-{self.run_id}.json"
         self.client_stack = contextlib.ExitStack()
-        self.cluster_info = None
+        self.cluster_info: dict | None = None
         self.current: str | None = None
 
     def log(self, text: str) -> None:
@@ -338,8 +312,8 @@ class _Runner:
             if entry is not None:
                 entry["outcome"] = "failed"
                 entry["error"] = record["error"]
-            spec = next((s for s in p.steps if s.name == self.current), None)
-            raise StepFailed(self.current or "?", spec.kind if spec else "?", exc,
+            failed = next((s for s in p.steps if s.name == self.current), None)
+            raise StepFailed(self.current or "?", failed.kind if failed else "?", exc,
                              str(self.record_path) if self.record_path else None) from exc
         finally:
             with contextlib.suppress(Exception):
@@ -361,13 +335,14 @@ class _Runner:
         inputs = {art: artifacts[art] for art in sk.inputs}
         inputs.update({art: artifacts[art] for art in sk.optional_inputs if art in artifacts})
         parts = {"kind": spec.kind, "version": sk.version,
-                 "params": {k: v for k, v in spec.params.items() if sk.params[k].fingerprint},
+                 "params": fingerprint_params(spec.options),
                  "inputs": {art: sums.get(art) for art in inputs}, "outputs": spec.outputs}
         fp = fingerprint(parts)
         entry.update({"fingerprint": fp, "inputs": parts["inputs"]})
         previous = self._read(self._state_file(spec.name))
         reasons = self._why(spec, parts, previous)
         if not reasons:
+            assert previous is not None  # up to date means a previous run
             entry.update({"outcome": "skipped", "reason": "up to date (inputs, parameters and outputs unchanged)",
                           "output_checksums": previous.get("output_checksums"), "last_run": previous.get("run_id"),
                           "last_finished": previous.get("finished")})
@@ -387,7 +362,7 @@ class _Runner:
         started = self._started_file(spec.name)
         interrupted_here = started.exists()
         write_json(started, {"run_id": self.run_id, "fingerprint": fp, "outputs": spec.outputs, "started": utc_now()})
-        ctx = StepContext(name=spec.name, kind=spec.kind, params=dict(spec.params), inputs=inputs,
+        ctx = StepContext(name=spec.name, kind=spec.kind, options=spec.options, inputs=inputs,
                           outputs=dict(spec.outputs), pipeline=self.p, previous=previous,
                           interrupted_here=interrupted_here, quiet=self.quiet, progress=self.progress)
         entry.update({"outcome": "running", "started": utc_now()})

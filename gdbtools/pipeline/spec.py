@@ -10,17 +10,17 @@ from __future__ import annotations
 import difflib
 import glob
 import hashlib
-import importlib.util
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..options import as_params, from_mapping, specs
 from .errors import PipelineInvalid, Problem
-from .registry import PIPELINE_ARTIFACTS, STEPS, StepKind, known_kinds
+from .steps import PIPELINE_ARTIFACTS, STEPS, StepKind, known_kinds
+from .yamldoc import Doc, parse_yaml
 
 __all__ = ["Pipeline", "StepSpec", "load", "TOP_KEYS"]
 
@@ -46,14 +46,19 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclass
 class StepSpec:
-    """One validated step: its name, kind, parameters (defaults filled in) and output paths."""
+    """One validated step: its name, kind, options (an instance of the kind's options dataclass; ``params``:
+    the same as plain values) and output paths."""
 
     index: int
     name: str
     kind: str
-    params: dict
+    options: Any
     outputs: dict[str, str]
     line: int | None = None
+
+    @property
+    def params(self) -> dict:
+        return as_params(self.options)
 
     @property
     def step_kind(self) -> StepKind:
@@ -93,84 +98,9 @@ class Pipeline:
         return found
 
 
-# -- YAML with line numbers ----------------------------------------------------------------------------------
-class _Doc:
-    """Plain data from YAML, plus the line of every key path (``("steps", 2, "by") -> 14``)."""
-
-    def __init__(self, data: Any, lines: dict[tuple, int] | None = None):
-        self.data = data
-        self.lines = lines or {}
-
-    def where(self, path: tuple) -> str:
-        text = _format_path(path)
-        line = None
-        for cut in range(len(path), -1, -1):  # the nearest enclosing key that has a line
-            line = self.lines.get(path[:cut])
-            if line is not None:
-                break
-        if line is None:
-            return text
-        return f"line {line}, {text}" if text else f"line {line}"
-
-
-def _format_path(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _parse_yaml(text: str, file: str | None) -> _Doc:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise PipelineInvalid([Problem("", "the pipeline file is empty",
-                                           "start from examples/pipeline.yaml")], file)
-        lines: dict[tuple, int] = {}
-        problems: list[Problem] = []
-        data = _construct(loader, node, (), lines, problems)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PipelineInvalid([Problem(where, f"not valid YAML: {problem}",
-                                       "check the indentation and the colons around that line; quote a value that holds "
-                                       "': ', ' #' or, inside [...] or {...}, a ${VAR}, a comma or a bracket")],
-                              file) from None
-    finally:
-        loader.dispose()
-    if problems:
-        raise PipelineInvalid(problems, file)
-    return _Doc(data, lines)
-
-
-def _construct(loader, node, path, lines, problems):
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) or key is None:
-                problems.append(Problem(f"line {key_node.start_mark.line + 1}", f"a key must be a word, not {key!r}"))
-                continue
-            key = str(key)
-            if key in out:
-                problems.append(Problem(f"line {key_node.start_mark.line + 1}, {_format_path(path + (key,))}",
-                                        f"key {key!r} appears twice here (first on line {lines[path + (key,)]})",
-                                        "keep one of them"))
-                continue
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _construct(loader, value_node, path + (key,), lines, problems)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, item, path + (i,), lines, problems) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
 # -- validation ------------------------------------------------------------------------------------------------
 class _Checker:
-    def __init__(self, doc: _Doc, base_dir: Path, environ):
+    def __init__(self, doc: Doc, base_dir: Path, environ):
         self.doc, self.base, self.environ = doc, base_dir, environ
         self.problems: list[Problem] = []
         self.env_used: dict[str, str] = {}
@@ -241,8 +171,8 @@ def _natural(path: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path)]
 
 
-def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: bool = True,
-         check_inputs: bool = True, environ: dict | None = None) -> Pipeline:
+def load(source, *, base_dir: str | os.PathLike | None = None, check_inputs: bool = True,
+         environ: dict | None = None) -> Pipeline:
     """Read and validate a pipeline.
 
     Parameters
@@ -251,8 +181,6 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: b
         A path to a YAML file, the file's content as a dict, or a :class:`Pipeline` (returned as is).
     base_dir
         Relative paths are relative to this (default: the file's directory; for a dict, the working directory).
-    check_requires
-        Check that each step kind's required modules (e.g. the statistics) are importable.
     check_inputs
         Check that input files and globs exist (``False`` for a syntax-only check, e.g. of an example).
     environ
@@ -262,10 +190,10 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: b
     """
     if isinstance(source, Pipeline):
         return source
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     file = None
     if isinstance(source, dict):
-        doc, text = _Doc(source), None
+        doc, text = Doc(source), None
         base = Path(base_dir or os.getcwd()).resolve()
         default_name = "pipeline"
     else:
@@ -276,10 +204,10 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: b
             raise PipelineInvalid([Problem("", "no such pipeline file", "check the path")], file) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise PipelineInvalid([Problem("", f"cannot read the pipeline file: {exc}")], file) from None
-        doc = _parse_yaml(text, file)
+        doc = parse_yaml(text, file)
         base = Path(base_dir).resolve() if base_dir else Path(file).parent
         default_name = Path(file).stem
-    c = _Checker(doc, base, environ)
+    c = _Checker(doc, base, env)
     top = doc.data
     if not isinstance(top, dict):
         raise PipelineInvalid([Problem("line 1" if file else "", "a pipeline is a mapping with inputs:, outputs: "
@@ -334,11 +262,12 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_requires: b
     elif not isinstance(raw_steps, list) or not raw_steps:
         c.problem(("steps",), "steps must be a non-empty list (lines starting with `- `)")
     else:
-        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata, check_requires)
+        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata)
 
     cluster = _cluster(c, top.get("cluster"))
     if c.problems:
         raise PipelineInvalid(c.problems, file)
+    assert out_dir is not None and workdir is not None  # a missing outputs.dir is a problem above
     return Pipeline(name=name, path=file, sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
                     base_dir=base, workdir=workdir, out_dir=out_dir, checksum=checksum,
                     vcf=vcf or [], metadata=str(metadata) if metadata else None,
@@ -382,15 +311,13 @@ def _vcf_inputs(c: _Checker, value, check_inputs: bool) -> list[str] | None:
     return found
 
 
-def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata,
-           check_requires: bool) -> list[StepSpec]:
+def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata) -> list[StepSpec]:
     kinds = known_kinds()
     available = {"vcf": vcf is not None, "metadata": metadata is not None, "store": store_in is not None}
     writers: dict[str, str] = {}  # artifact -> the step that writes it
     out_paths: dict[str, str] = {}
     names: dict[str, int] = {}
-    specs: list[StepSpec] = []
-    missing_modules: set[str] = set()
+    found: list[StepSpec] = []
     for i, item in enumerate(raw_steps):
         path = ("steps", i)
         if isinstance(item, str):
@@ -399,8 +326,10 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
             (only, body), = item.items()  # the short form `- freq: {by: [population]}`
             if only in STEPS and (body is None or isinstance(body, dict)):
                 item = {"kind": only, **(body or {})}
-                c.doc.lines.update({path + (k,): c.doc.lines.get(path + (only, k), c.doc.lines.get(path))
-                                    for k in (body or {})})
+                for k in body or {}:
+                    line = c.doc.lines.get(path + (only, k), c.doc.lines.get(path))
+                    if line is not None:
+                        c.doc.lines[path + (k,)] = line
         if not isinstance(item, dict):
             c.problem(path, f"a step is a kind (`- verify`) or a mapping with `kind:`, not {item!r}")
             continue
@@ -423,21 +352,11 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
                       f"give this one its own name, e.g. `name: {name}_2`")
             continue
         names[name] = i
-        if check_requires:
-            for module in sk.requires:
-                if module not in missing_modules and _missing(module):
-                    missing_modules.add(module)
-                    c.problem(path + ("kind",), f"step kind {kind!r} needs {module}, which this gdbtools does "
-                              "not have (the statistics may not be installed or released yet)",
-                              "update gdbtools, or leave this step out for now")
-        allowed = list(STEP_KEYS) + list(sk.params)
-        c.unknown_keys(item, allowed, path, f"a {kind} step")
-        params = {}
-        for key, p in sk.params.items():
-            value, problem = p.coerce(item[key]) if key in item else (p.default, None)
-            if problem:
-                c.problem(path + (key,), f"{kind}.{key} {problem}", p.doc and f"{key}: {p.doc}")
-            params[key] = value
+        option_specs = {o.name: o for o in specs(sk.options)}
+        c.unknown_keys(item, list(STEP_KEYS) + list(option_specs), path, f"a {kind} step")
+        options, problems = from_mapping(sk.options, {k: v for k, v in item.items() if k in option_specs})
+        for key, problem in problems.items():
+            c.problem(path + (key,), f"{kind}.{key} {problem}", f"{key}: {option_specs[key].help}")
         # inputs must be there before the step
         for art in sk.inputs:
             if available.get(art):
@@ -484,16 +403,9 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
             if art == "store" and store_in is not None:
                 c.problem(path, "inputs.store is given and this step writes the store too",
                           "remove inputs.store (this step writes outputs.store), or remove this step")
-        specs.append(StepSpec(index=i, name=name, kind=kind, params=params, outputs=outputs,
+        found.append(StepSpec(index=i, name=name, kind=kind, options=options, outputs=outputs,
                               line=c.doc.lines.get(path)))
-    return specs
-
-
-def _missing(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is None
-    except (ImportError, ValueError):
-        return True
+    return found
 
 
 def _cluster(c: _Checker, value) -> dict | None:
@@ -504,8 +416,11 @@ def _cluster(c: _Checker, value) -> dict | None:
     mapping = c.mapping(value, ("cluster",), "cluster")
     if mapping is None:
         return None
-    from ..cluster import KINDS, settings
-    from ..cluster import _is_address  # noqa: PLC2701 - the same test connect() applies
+    from ..cluster import (
+        KINDS,
+        _is_address,
+        settings,
+    )
 
     kind = mapping.get("kind", "local")
     if not isinstance(kind, str) or (kind not in KINDS and not _is_address(kind)):

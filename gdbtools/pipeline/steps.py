@@ -1,83 +1,69 @@
-"""The built-in step kinds: ingest, verify, freq, qc (report and export register here when they exist).
+"""The step kinds, in one plain table: kind -> (options dataclass, function, what it reads and writes).
 
-Each is a small function over a :class:`~gdbtools.pipeline.runner.StepContext`: it reads ``ctx.inputs``,
-writes ``ctx.outputs`` (through ``ctx.output_path()``, so an output is whole or absent) and returns a few
-numbers for the run record. Whether it runs at all is the runner's decision (see :mod:`.registry`).
+A step's parameters are the options of the command of the same name (:mod:`gdbtools.optionsets`), so a
+pipeline step and ``gdbtools ingest|verify|freq|qc`` take the same settings; the results are written by
+:mod:`gdbtools.outputs`, as the commands write them. Each function gets a
+:class:`~gdbtools.pipeline.runner.StepContext` (``ctx.options``, ``ctx.inputs``, ``ctx.outputs``) and returns
+a few numbers for the run record. Whether a step runs at all is the runner's decision.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import GdbError
+from ..options import specs
+from ..optionsets import FreqOptions, IngestOptions, QcOptions, VerifyOptions
 from .errors import PipelineError
-from .registry import Param, step
 
-__all__ = ["ingest_step", "verify_step", "freq_step", "qc_step", "INGEST_PARAMS"]
+__all__ = ["StepKind", "STEPS", "PIPELINE_ARTIFACTS", "known_kinds"]
 
-
-def _adj_check(value):
-    if isinstance(value, dict):
-        from ..ingest import ADJ_DEFAULTS
-
-        unknown = sorted(set(value) - set(ADJ_DEFAULTS))
-        if unknown:
-            return f"has unknown genotype filter settings {unknown} (known: {', '.join(ADJ_DEFAULTS)})"
-    return None
+#: built-in artifacts a step may read (besides the outputs of earlier steps)
+PIPELINE_ARTIFACTS = {"vcf": "inputs.vcf", "metadata": "inputs.metadata", "store": "the cohort store"}
 
 
-INGEST_PARAMS = {
-    "build": Param("str", None, "genome build (GRCh37, GRCh38, NCBI36); detected from the header when null",
-                   nullable=True),
-    "partition_by": Param("str", "region", "units of parallel work: region (windows), contig or file",
-                          choices=("region", "contig", "file")),
-    "partition_records": Param("int", 10_000, "records per region window", minimum=1),
-    "block_size": Param("int", None, "variants per genotype block (null: by sample count, 1024-4096)",
-                        nullable=True, minimum=1),
-    "adj": Param("bool|mapping", True, "genotype filters (gnomAD adj): true, false, or thresholds "
-                 "{min_gq, min_dp, min_dp_haploid, min_ab}", check=_adj_check),
-    "half_call": Param("str", "haploid", "how to read 0/. calls", choices=("haploid", "missing", "reference", "error")),
-    "merge": Param("bool", False, "the inputs hold disjoint samples (per-sample VCFs): merge by variant"),
-    "absent": Param("str", "missing", "with merge: a call absent from a file is missing or hom-ref",
-                    choices=("missing", "hom-ref")),
-    "info": Param("strs", [], "INFO fields kept as variant columns"),
-    "annotations": Param("str", "auto", "annotation INFO field (auto: CSQ, ANN or BCSQ; none: skip)", nullable=True),
-    "regions": Param("strs", [], "only these regions (needs indexes)"),
-    "index": Param("bool", False, "build missing indexes (inside the store's work directory)"),
-    "metadata_id": Param("str", None, "id column of the metadata TSV", nullable=True),
-    "sex_column": Param("str", None, "sex column of the metadata TSV", nullable=True),
-    "strict_metadata": Param("bool", False, "fail when a sample lacks metadata or a metadata row is unused"),
-    "workers": Param("int", None, "parallel workers without a cluster (null: SLURM_CPUS_PER_TASK, else the CPU "
-                     "count; 1: inline)", nullable=True, minimum=1, fingerprint=False),
-    "overwrite": Param("bool", False, "replace a complete store that was ingested from other inputs",
-                       fingerprint=False),
-}
+@dataclass(frozen=True)
+class StepKind:
+    """A step kind: its options dataclass and function, the artifacts it reads, the paths it writes.
 
+    ``outputs`` map artifact names to default paths: ``{name}`` is the step's name, ``{dir}`` the pipeline's
+    ``outputs.dir``, ``{store}`` its ``outputs.store``. Bump ``version`` when the results change for the same
+    inputs and options (finished steps of the older version then rerun).
+    """
 
-def _ingest_kwargs(ctx) -> dict:
-    p = ctx.params
-    return dict(metadata=ctx.inputs.get("metadata"), metadata_id=p["metadata_id"], sex_column=p["sex_column"],
-                strict_metadata=p["strict_metadata"], build=p["build"], merge=p["merge"], absent=p["absent"],
-                half_call=p["half_call"], adj=p["adj"], block_size=p["block_size"],
-                partition_records=p["partition_records"], partition_by=p["partition_by"],
-                info_fields=tuple(p["info"]),
-                annotations=None if p["annotations"] in (None, "none") else p["annotations"],
-                regions=list(p["regions"]) or None, index=p["index"])
+    options: type
+    func: Callable[[Any], dict | None]
+    inputs: tuple[str, ...] = ()
+    optional_inputs: tuple[str, ...] = ()
+    outputs: dict[str, str] = field(default_factory=dict)
+    version: int = 1
 
+    @property
+    def summary(self) -> str:
+        return (self.func.__doc__ or "").strip().splitlines()[0]
 
-def _normalised(obj):
-    return json.loads(json.dumps(obj))
+    def help(self, kind: str) -> str:
+        """A few lines for ``gdbtools run --list-steps``."""
+        reads = list(self.inputs) + [f"{i} (optional)" for i in self.optional_inputs]
+        lines = [f"{kind}: {self.summary}",
+                 f"    reads: {', '.join(reads) or '-'}; writes: {', '.join(self.outputs.values()) or '-'}"]
+        for s in specs(self.options):
+            default = {None: "null", True: "true", False: "false"}.get(s.default, s.default) \
+                if not isinstance(s.default, tuple) else list(s.default)
+            lines.append(f"    {s.name} ({s.type_text()}, default {default}): {s.help}")
+        return "\n".join(lines)
 
 
 def _differs(old: dict, new: dict) -> list[str]:
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
 
 
-@step("ingest", inputs=("vcf",), optional_inputs=("metadata",), outputs={"store": "{store}"},
-      params=INGEST_PARAMS)
-def ingest_step(ctx):
+def ingest_step(ctx) -> dict:
     """Ingest the VCF/BCF inputs (and metadata) into the cohort store outputs.store.
 
     An interrupted ingest in the store resumes from its last complete block. A complete store that matches
@@ -86,21 +72,22 @@ def ingest_step(ctx):
     from ..ingest import ingest, plan_ingest
     from ..store.writer import WORK
 
+    opts: IngestOptions = ctx.options
     store = Path(ctx.outputs["store"])
     vcf = ctx.inputs["vcf"]
-    kwargs = _ingest_kwargs(ctx)
+    kwargs = {"metadata": ctx.inputs.get("metadata"), **opts.ingest_kwargs()}
     overwrite = False
     if (store / "manifest.json").exists():
         manifest = json.loads((store / "manifest.json").read_text())
         try:
-            planned = _normalised(plan_ingest(vcf, store, **{**kwargs, "index": False}).params)
+            planned = json.loads(json.dumps(plan_ingest(vcf, store, **{**kwargs, "index": False}).params))
             differs = _differs(manifest.get("params", {}), planned)
         except GdbError:
             differs = ["inputs (they cannot be compared without building indexes)"]
         if not differs:
             ctx.log(f"{store} is complete and was ingested from these inputs with these parameters: kept")
             return _store_summary(store)
-        if not ctx.params["overwrite"]:
+        if not opts.overwrite:
             raise PipelineError(f"a complete store ingested from other inputs or with other parameters is here "
                                 f"(differs in: {', '.join(differs)})", file=store,
                                 fix="write the new store elsewhere (outputs.store), or set `overwrite: true` on "
@@ -110,10 +97,10 @@ def ingest_step(ctx):
     elif (store / WORK / "plan.json").exists():
         plan = plan_ingest(vcf, store, **kwargs)
         previous = json.loads((store / WORK / "plan.json").read_text())
-        current = _normalised(plan.plan_dict)
+        current = json.loads(json.dumps(plan.plan_dict))
         if previous != current:
             differs = _differs(previous.get("params", {}), current["params"]) or ["partitions"]
-            if ctx.interrupted_here or ctx.params["overwrite"]:
+            if ctx.interrupted_here or opts.overwrite:
                 why = "this pipeline started it" if ctx.interrupted_here else "overwrite: true"
                 ctx.log(f"the unfinished ingest in {store} has other inputs or parameters (differs in: "
                         f"{', '.join(differs)}); starting it again ({why})")
@@ -127,7 +114,7 @@ def ingest_step(ctx):
             done = len(list((store / WORK).glob("p*.done.json")))
             ctx.log(f"resuming the unfinished ingest in {store} ({done} of {len(plan.partitions)} partitions "
                     "finished; finished blocks are kept)")
-    workers = ctx.params["workers"]
+    workers = opts.workers
     if workers is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
         workers = int(os.environ["SLURM_CPUS_PER_TASK"])
     ingest(vcf, store, workers=workers, overwrite=overwrite, progress=ctx.progress, **kwargs)
@@ -140,77 +127,55 @@ def _store_summary(store) -> dict:
             "contigs": [c["name"] for c in m.get("contigs", [])]}
 
 
-@step("verify", inputs=("store",), optional_inputs=("vcf",), outputs={"{name}": "{dir}/{name}.json"})
-def verify_step(ctx):
+def verify_step(ctx) -> dict:
     """Re-read the store and compare it with its source VCF/BCF files record by record (the report as JSON)."""
     from ..ingest import verify
+    from ..outputs import provenance, replacing, write_json
+    from ..store import open_store
 
     store = ctx.inputs["store"]
     report = verify(store, ctx.inputs.get("vcf"), progress=ctx.progress)
     result = {"ok": report.ok, "n_records": report.n_records, "n_variants": report.n_rows,
-              "n_calls": report.n_calls, "n_mismatches": report.n_mismatches, "mismatches": report.mismatches}
+              "n_calls": report.n_calls, "n_mismatches": report.n_mismatches, "mismatches": report.mismatches,
+              "provenance": provenance(open_store(store), "verify", {"inputs": ctx.inputs.get("vcf")})}
     if not report.ok:
         raise PipelineError(f"the store does not match its source: {report.n_mismatches} mismatches "
                             f"(first: {report.mismatches[0] if report.mismatches else '?'})", file=store,
                             fix="ingest again into a new store; if the mismatch stays, report it with the run record")
-    with ctx.output_path() as tmp:
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-    return {k: v for k, v in result.items() if k != "mismatches"}
-
-
-# -- statistics: the same tables as `gdbtools freq` / `gdbtools qc` ---------------------------------------------
-# The steps run those commands in this process (so on the pipeline's Dask client, with errors as exceptions):
-# a pipeline's freq.parquet and qc/ are exactly what the commands write. `args` passes further options.
-STATS_REQUIRES = ("gdbtools.cohort", "gdbtools.cli.stats_cmds")
-
-
-def _invoke(command: str, args: list[str]) -> None:
-    """Run ``gdbtools COMMAND ARGS...`` in this process; its errors propagate as exceptions."""
-    import click
-
-    from ..cli import main
-
-    cmd = main.commands.get(command)
-    if cmd is None:
-        raise PipelineError(f"this gdbtools has no `{command}` command", fix="update gdbtools, or leave the step out")
-    try:
-        with cmd.make_context(command, list(args)) as ctx:
-            cmd.invoke(ctx)
-    except click.UsageError as exc:
-        raise PipelineError(f"`gdbtools {command} {' '.join(args)}`: {exc.format_message()}",
-                            fix="check the step's args: (see `gdbtools " + command + " --help`)") from None
-    except SystemExit as exc:  # a command that ends itself with sys.exit(N)
-        if exc.code not in (None, 0):
-            raise PipelineError(f"`gdbtools {command} {' '.join(args)}` exited with status {exc.code}",
-                                fix="see its message above") from None
-
-
-@step("freq", inputs=("store",), outputs={"{name}": "{dir}/{name}.parquet"}, requires=STATS_REQUIRES,
-      params={"by": Param("strs", [], "sample columns to stratify by, e.g. [population, sex]"),
-              "adj": Param("bool", True, "counts after the genotype filters (adj); false: raw calls"),
-              "args": Param("strs", [], "more options of `gdbtools freq`, e.g. [--grpmax-by, population]")})
-def freq_step(ctx):
-    """Allele frequencies (gnomAD's columns: AC, AN, AF, nhomalt, ...) by sample groups: `gdbtools freq`."""
-    by = list(ctx.params["by"])
     out = Path(ctx.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    args = [ctx.inputs["store"], "--out", str(out)]  # the command writes its table atomically itself
-    for column in by:
-        args += ["--by", column]
-    if not ctx.params["adj"]:
-        args.append("--raw")
-    _invoke("freq", args + list(ctx.params["args"]))
-    return {"by": by}
+    with replacing(out, overwrite=True) as tmp:
+        write_json(tmp / out.name, result)
+    return {k: v for k, v in result.items() if k not in ("mismatches", "provenance")}
 
 
-@step("qc", inputs=("store",), outputs={"{name}": "{dir}/{name}"}, requires=STATS_REQUIRES,
-      params={"adj": Param("bool", False, "QC of the adj view instead of the raw calls"),
-              "args": Param("strs", [], "more options of `gdbtools qc`, e.g. [--batch-by, pipeline]")})
-def qc_step(ctx):
-    """Variant and sample QC, sex check, outliers and batch check into a directory: `gdbtools qc`."""
-    with ctx.output_path(directory=True) as tmp:
-        args = [ctx.inputs["store"], "--out", str(tmp)] + (["--adj"] if ctx.params["adj"] else [])
-        _invoke("qc", args + list(ctx.params["args"]))
-        summary = tmp / "summary.json"
-        result = json.loads(summary.read_text()) if summary.is_file() else {}
-    return {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool)) and k != "seconds"}
+def freq_step(ctx) -> dict:
+    """Allele frequencies (gnomAD's columns: AC, AN, AF, nhomalt, ...) by sample groups, as `gdbtools freq`."""
+    from ..outputs import open_selection, write_freq
+
+    res = write_freq(open_selection(ctx.inputs["store"], ctx.options), ctx.options, ctx.output, overwrite=True)
+    return {k: v for k, v in res.items() if k not in ("path", "seconds")}
+
+
+def qc_step(ctx) -> dict:
+    """Variant and sample QC, sex check, outliers and batch check into a directory, as `gdbtools qc`."""
+    from ..outputs import open_selection, write_qc
+
+    summary = write_qc(open_selection(ctx.inputs["store"], ctx.options), ctx.options, ctx.output, overwrite=True,
+                       echo=ctx.log)
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) and k != "seconds"}
+
+
+#: every step kind, by name
+STEPS: dict[str, StepKind] = {
+    "ingest": StepKind(IngestOptions, ingest_step, inputs=("vcf",), optional_inputs=("metadata",),
+                       outputs={"store": "{store}"}),
+    "verify": StepKind(VerifyOptions, verify_step, inputs=("store",), optional_inputs=("vcf",),
+                       outputs={"{name}": "{dir}/{name}.json"}),
+    "freq": StepKind(FreqOptions, freq_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.parquet"},
+                     version=2),
+    "qc": StepKind(QcOptions, qc_step, inputs=("store",), outputs={"{name}": "{dir}/{name}"}, version=2),
+}
+
+
+def known_kinds() -> list[str]:
+    return sorted(STEPS)

@@ -6,6 +6,7 @@
     gdbtools freq STORE --by COLUMNS --out FILE
     gdbtools report STORE --qc DIR --freq FILE --out DIR
     gdbtools export FILE --out DIR
+    gdbtools run PIPELINE.yaml [--check] [--dry-run] [--force STEP]   (a file without `steps:` is invalid)
 
 User errors exit with status 2 (as the real CLI). Controlled by environment variables:
 
@@ -27,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-VERBS = ("ingest", "qc", "freq", "report", "export")
+VERBS = ("ingest", "qc", "freq", "report", "export", "run")
 
 
 def fail(message: str, code: int = 2):
@@ -172,6 +173,15 @@ def main(argv: list[str]) -> int:
         ingest(args)
         return 0
     log(verb, "-")
+    if verb == "run":
+        pos, opts = parse(args, {"--check", "--dry-run"}, {"--force"})
+        path = Path(pos[0])
+        if "steps:" not in path.read_text():
+            fail(f"{path}: no steps")
+        if not opts.get("--check"):
+            maybe_fail("run", path.parent)
+            log("ran", path.name)
+        return 0
     if verb == "qc":
         pos, opts = parse(args, set(), {"--out"})
         need_store(pos[0])

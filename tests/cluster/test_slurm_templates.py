@@ -49,74 +49,57 @@ def test_templates__help_prints_the_header(name):
     assert result.returncode == 0 and "Exit codes" in result.stdout
 
 
-# --- qc_job.sbatch --------------------------------------------------------------------------------------------
+# --- qc_job.sbatch: `gdbtools run` on a pipeline file, nothing else ------------------------------------------
 
-def test_qc_job__runs_every_step(fake_gdbtools, delivery, tmp_path):
-    store, out = tmp_path / "cohorts" / "2026-11", tmp_path / "qc"
-    result = run("qc_job.sbatch", "--store", store, "--delivery", delivery, "--metadata", delivery / "samples.tsv",
-                 "--out", out)
+@pytest.fixture
+def pipeline_file(tmp_path):
+    path = tmp_path / "nightly.yaml"
+    path.write_text("inputs: {store: s}\noutputs: {dir: r}\nsteps: [verify]\n")
+    return path
+
+
+def test_qc_job__runs_the_pipeline_with_gdbtools_run(fake_gdbtools, pipeline_file):
+    result = run("qc_job.sbatch", pipeline_file, "--force", "verify")
     assert result.returncode == 0, result.stderr
-    assert (store / "manifest.json").exists()
-    for produced in ("qc/sample_qc.tsv", "freq.parquet", "report/index.html", "export/sites.vcf",
-                     "logs/ingest.log", "logs/qc.log"):
-        assert (out / produced).exists(), produced
-    status = [line.split("\t") for line in (out / "status.tsv").read_text().splitlines()]
-    assert [row[:2] for row in status] == [["step", "exit_code"], ["ingest", "0"], ["qc", "0"], ["freq", "0"],
-                                           ["report", "0"], ["export", "0"]]
-    # a rerun finds the store complete and does not ingest again
-    again = run("qc_job.sbatch", "--store", store, "--delivery", delivery, "--out", tmp_path / "qc2")
-    assert again.returncode == 0 and "complete already" in again.stderr
-    assert fake_gdbtools.read_text().count("finalize") == 1
+    assert "done: pipeline" in result.stderr
+    calls = fake_gdbtools.read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["run", "run", "ran"]  # --check, then the run; no other command
 
 
-def test_qc_job__takes_its_settings_from_the_environment(fake_gdbtools, delivery, tmp_path):
-    store = tmp_path / "store"
-    result = run("qc_job.sbatch", env={"GDB_STORE": str(store), "GDB_DELIVERY": str(delivery),
-                                       "GDB_STEPS": "ingest qc", "SLURM_JOB_ID": "77"})
+def test_qc_job__takes_the_pipeline_from_the_environment(fake_gdbtools, pipeline_file):
+    result = run("qc_job.sbatch", env={"GDB_PIPELINE": str(pipeline_file), "SLURM_JOB_ID": "77"})
     assert result.returncode == 0, result.stderr
-    (out,) = (tmp_path / "store.qc").iterdir()
-    assert out.name.endswith("-77") and (out / "qc" / "sample_qc.tsv").exists()
-    assert not (out / "freq.parquet").exists()
+    assert "job 77 on" in result.stderr and "ran nightly.yaml" in fake_gdbtools.read_text()
+
+
+def test_qc_job__has_no_second_sequencer():
+    text = (SLURM_DIR / "qc_job.sbatch").read_text()
+    commands = re.findall(r'"\$\{gdb\[@\]\}" (\w+)', text)
+    assert commands and set(commands) == {"run"}, commands
 
 
 @pytest.mark.parametrize("case, code, message", [
-    ("no store", 64, "no cohort store"),
-    ("unknown step", 64, "unknown step 'plot'"),
-    ("command missing", 64, "has no 'report' command"),
-    ("delivery missing", 65, "is not a readable file or directory"),
-    ("nothing to ingest", 64, "no --delivery"),
-    ("input rejected", 65, "gdbtools rejected the input"),
-    ("step crashed", 70, "step freq failed with exit status 1"),
-    ("store busy", 75, "holds"),
+    ("no pipeline", 64, "no pipeline file"),
+    ("unreadable", 64, "is not a readable file"),
+    ("invalid", 64, "the pipeline file (or an argument) is invalid"),
+    ("input rejected", 65, "a step rejected its input"),
+    ("step crashed", 70, "the pipeline failed with exit status 1"),
+    ("busy", 75, "holds its lock"),
+    ("terminated", 143, "resubmit to resume"),
 ])
-def test_qc_job__exit_codes(fake_gdbtools, delivery, tmp_path, case, code, message):
-    store = tmp_path / "store"
-    args = ["--store", store, "--delivery", delivery, "--out", tmp_path / "out"]
-    env = {}
-    lock = None
-    if case == "no store":
-        args = args[2:]
-    elif case == "unknown step":
-        args += ["--steps", "qc plot"]
-    elif case == "command missing":
-        env["FAKE_GDB_VERBS"] = "ingest qc freq"
-    elif case == "delivery missing":
-        args[3] = tmp_path / "nowhere"
-    elif case == "nothing to ingest":
-        args = args[:2] + args[4:]
-    elif case == "input rejected":
-        env["FAKE_GDB_FAIL"] = "qc:2"
-    elif case == "step crashed":
-        env["FAKE_GDB_FAIL"] = "freq:1"
-    elif case == "store busy":
-        lock = subprocess.Popen(["flock", f"{store}.lock", "sleep", "30"])
-        time.sleep(0.3)
-    try:
-        result = run("qc_job.sbatch", *args, env=env)
-    finally:
-        if lock is not None:
-            lock.kill()
-            lock.wait()
+def test_qc_job__exit_codes(fake_gdbtools, pipeline_file, tmp_path, monkeypatch, case, code, message):
+    monkeypatch.delenv("GDB_PIPELINE", raising=False)
+    args, env = [pipeline_file], {}
+    if case == "no pipeline":
+        args = []
+    elif case == "unreadable":
+        args = [tmp_path / "nowhere.yaml"]
+    elif case == "invalid":
+        pipeline_file.write_text("inputs: {store: s}\n")
+    else:
+        env["FAKE_GDB_FAIL"] = "run:" + {"input rejected": "2", "step crashed": "1", "busy": "75",
+                                         "terminated": "143"}[case]
+    result = run("qc_job.sbatch", *args, env=env)
     assert result.returncode == code, result.stderr
     assert message in result.stderr
 
@@ -212,19 +195,19 @@ def test_submit_ingest__failed_partition_then_resubmit(slurm_queue, fake_gdbtool
 
 
 @pytest.mark.slurm
-def test_qc_job__through_sbatch(slurm_queue, fake_gdbtools, delivery, tmp_path):
-    store, out = tmp_path / "store", tmp_path / "qc"
+def test_qc_job__through_sbatch(slurm_queue, fake_gdbtools, pipeline_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("GDB_PIPELINE", raising=False)
     job = slurm_queue.sbatch(SLURM_DIR / "qc_job.sbatch", f"--output={tmp_path}/qc-%j.out", "--cpus-per-task=1",
-                             "--mem=1G", args=("--store", store, "--delivery", delivery, "--out", out))
+                             "--mem=1G", args=(pipeline_file,))
     assert slurm_queue.wait_for_job(job, timeout=90) == "COMPLETED", (tmp_path / f"qc-{job}.out").read_text()
-    assert (out / "export" / "sites.vcf").exists()
     assert f"job {job} on" in (tmp_path / f"qc-{job}.out").read_text()
+    assert "ran nightly.yaml" in fake_gdbtools.read_text()
 
     bad = slurm_queue.sbatch(SLURM_DIR / "qc_job.sbatch", f"--output={tmp_path}/bad-%j.out", "--cpus-per-task=1",
-                             "--mem=1G", args=("--store", store, "--out", out, "--steps", "qc", "--by"))
+                             "--mem=1G", args=("--pipeline",))
     assert slurm_queue.wait_for_job(bad) == "FAILED"
     assert slurm_queue.job_state(bad) == ("FAILED", "64:0")
-    assert "--by needs a value" in (tmp_path / f"bad-{bad}.out").read_text()
+    assert "--pipeline needs a value" in (tmp_path / f"bad-{bad}.out").read_text()
 
 
 # --- scrontab -------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ the import error as the reason until ``gdbtools.cohort`` imports.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -23,13 +24,22 @@ import pandas as pd
 import pysam
 import pytest
 from helpers import run_cli
-from pipeline_helpers import (CHR22, HAIL, assert_same_store, clean_env, make_delivery, needs_stats, records,
-                              write_pipeline)
+from pipeline_helpers import (
+    CHR22,
+    HAIL,
+    assert_same_store,
+    clean_env,
+    make_delivery,
+    needs_stats,
+    records,
+    write_pipeline,
+)
 
 import gdbtools
 from gdbtools.ingest import ingest
-from gdbtools.pipeline import (STEPS, Param, PipelineBusy, PipelineError, PipelineInvalid, StepFailed, load, run,
-                               step)
+from gdbtools.options import option
+from gdbtools.outputs import read_provenance, replacing
+from gdbtools.pipeline import STEPS, PipelineBusy, PipelineError, PipelineInvalid, StepFailed, StepKind, load, run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,6 +68,9 @@ def test_run__second_run_skips_every_step_and_says_so(delivery, tmp_path):
     assert first.ok and outcomes(first) == {"ingest": "done", "verify": "done"}
     manifest = (tmp_path / "store" / "manifest.json").read_bytes()
     verify_mtime = (tmp_path / "results" / "verify.json").stat().st_mtime_ns
+    prov = json.loads((tmp_path / "results" / "verify.json").read_text())["provenance"]
+    assert prov["store"]["manifest_sha256"] == hashlib.sha256(manifest).hexdigest()
+    assert prov["command"] == "verify" and prov["gdbtools_version"] == gdbtools.__version__
 
     second = run_cli("run", path)
     for name in ("ingest", "verify"):
@@ -176,23 +189,31 @@ def test_run__failed_ingest_resumes_after_the_bad_input_is_fixed(data_dir, bcfto
     assert_same_store(tmp_path / "store", reference.path)
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckOptions:
+    """Options of the test's check_count step."""
+
+    min_variants: int = option(0, "fail below this many variants")
+
+
 @pytest.fixture
 def check_step():
-    """A step kind registered by the test (the registry is open): it reads the verify report and fails when the
-    store has fewer variants than its parameter says."""
+    """A step kind the test adds to the table: it reads the verify report and fails when the store has fewer
+    variants than its option says."""
 
-    @step("check_count", inputs=("verify",), outputs={"{name}": "{dir}/{name}.txt"},
-          params={"min_variants": Param("int", 0, "fail below this many variants")})
     def check_count(ctx):
         """Fail when the verify report counts fewer variants than min_variants."""
         n = json.loads(Path(ctx.inputs["verify"]).read_text())["n_variants"]
-        if n < ctx.params["min_variants"]:
-            raise PipelineError(f"only {n} variants, fewer than {ctx.params['min_variants']}",
+        if n < ctx.options.min_variants:
+            raise PipelineError(f"only {n} variants, fewer than {ctx.options.min_variants}",
                                 fix="lower min_variants")
-        with ctx.output_path() as tmp:
-            tmp.write_text(f"{n}\n")
+        out = Path(ctx.output)
+        with replacing(out, overwrite=True) as tmp:
+            (tmp / out.name).write_text(f"{n}\n")
         return {"n_variants": n}
 
+    STEPS["check_count"] = StepKind(CheckOptions, check_count, inputs=("verify",),
+                                    outputs={"{name}": "{dir}/{name}.txt"})
     yield check_count
     del STEPS["check_count"]
 
@@ -326,6 +347,8 @@ def test_run__freq_and_qc_steps_write_what_the_commands_write(delivery, tmp_path
     pd.testing.assert_frame_equal(pd.read_parquet(results / "qc" / "sample_qc.parquet"),
                                   pd.read_parquet(tmp_path / "cli-qc" / "sample_qc.parquet"))
     assert not [p for p in results.iterdir() if p.name.startswith(".")]  # no temporary files left
+    assert read_provenance(results / "freq.parquet")["params"]["by"] == ["population"]
+    assert read_provenance(results / "qc" / "summary.json")["command"] == "qc"
 
     spec["steps"][1]["by"] = ["population", "sex"]  # only the changed step reruns
     again = run(write_pipeline(path, spec), quiet=True)

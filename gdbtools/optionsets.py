@@ -1,0 +1,141 @@
+"""The options of each command / pipeline step kind, defined once (see :mod:`gdbtools.options`).
+
+``gdbtools ingest|verify|freq|qc`` take these as command-line options, a pipeline step of the same kind as
+keys, and ``docs/OPTIONS.md`` is generated from them (:func:`options_markdown`). Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .options import markdown, option
+
+__all__ = ["IngestOptions", "VerifyOptions", "SelectOptions", "FreqOptions", "QcOptions", "OPTION_SETS",
+           "CLI_ONLY", "options_markdown"]
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Ingest VCF/BCF files into a cohort store (:func:`gdbtools.ingest.ingest`)."""
+
+    metadata_id: str | None = option(None, "Id column of the metadata TSV (default: sample_id, sample, s, IID, ... "
+                                     "or the first).")
+    sex_column: str | None = option(None, "Sex column of the metadata TSV (default: sex, gender, ...).")
+    strict_metadata: bool = option(False, "Fail if any sample lacks metadata or any metadata row is unused.")
+    build: str | None = option(None, "Genome build (GRCh37, GRCh38, NCBI36); detected from the header if omitted.")
+    merge: bool = option(False, "Inputs hold disjoint samples (per-sample VCFs): merge by variant.")
+    absent: str = option("missing", "With --merge: a call absent from a file is missing or hom-ref.",
+                         choices=("missing", "hom-ref"))
+    half_call: str = option("haploid", "How to read half-missing calls such as 0/. (plink2's --vcf-half-call).",
+                            choices=("haploid", "missing", "reference", "error"))
+    adj: bool = option(True, "Compute the genotype-filter (adj) plane with the thresholds below.",
+                       cli="--adj/--no-adj")
+    adj_gq: int = option(20, "adj: minimum GQ.", minimum=0)
+    adj_dp: int = option(10, "adj: minimum DP.", minimum=0)
+    adj_dp_haploid: int = option(5, "adj: minimum DP of haploid calls.", minimum=0)
+    adj_ab: float = option(0.2, "adj: minimum allele balance AD[alt]/DP of het calls.", minimum=0)
+    block_size: int | None = option(None, "Variants per genotype block (default: by sample count, 1024-4096).",
+                                    minimum=1)
+    encoding: str = option("hybrid2", "Genotype encoding: hybrid2 stores rare variants sparse, dense2 as "
+                           "bit-planes only.", choices=("hybrid2", "dense2"))
+    partition_records: int = option(10_000, "Records per parallel partition (region windows).", minimum=1)
+    partition_by: str = option("region", "Partitioning of the work (contig: one partition per contig, for job "
+                               "arrays).", choices=("region", "contig", "file"))
+    info: tuple[str, ...] = option((), "INFO field to keep as a variant column (repeatable).")
+    annotations: str = option("auto", "Annotation INFO field parsed into gene/consequence (auto: CSQ, ANN or "
+                              "BCSQ; 'none' to skip).")
+    regions: tuple[str, ...] = option((), "Only this region (repeatable; needs an index).", cli="--region")
+    index: bool = option(False, "Build missing indexes (inside the store's work directory).")
+    workers: int | None = option(None, "Parallel workers (default: the CPU count; a pipeline step in a SLURM job: "
+                                 "SLURM_CPUS_PER_TASK; 1 = no cluster).", cli="--workers|-j", minimum=1, fingerprint=False)
+    overwrite: bool = option(False, "Replace an existing store (one ingested from other inputs) at the output.",
+                             fingerprint=False)
+
+    def adj_setting(self) -> bool | dict:
+        """``adj=`` of :func:`~gdbtools.ingest.ingest`: False or the thresholds."""
+        if not self.adj:
+            return False
+        return {"min_gq": self.adj_gq, "min_dp": self.adj_dp, "min_dp_haploid": self.adj_dp_haploid,
+                "min_ab": self.adj_ab}
+
+    def ingest_kwargs(self) -> dict:
+        """The keyword arguments of :func:`~gdbtools.ingest.plan_ingest` (add ``workers``, ``overwrite``,
+        ``progress``, ``step`` for :func:`~gdbtools.ingest.ingest`)."""
+        return dict(metadata_id=self.metadata_id, sex_column=self.sex_column, strict_metadata=self.strict_metadata,
+                    build=self.build, merge=self.merge, absent=self.absent, half_call=self.half_call,
+                    adj=self.adj_setting(), block_size=self.block_size, partition_records=self.partition_records,
+                    partition_by=self.partition_by, info_fields=tuple(self.info),
+                    annotations=None if self.annotations in (None, "none") else self.annotations,
+                    regions=list(self.regions) or None, index=self.index, encoding=self.encoding)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Re-read a store and compare it with its source VCF/BCF files (:func:`gdbtools.ingest.verify`)."""
+
+
+@dataclass(frozen=True)
+class SelectOptions:
+    """The selection and compute settings shared by the statistics commands."""
+
+    samples: str | None = option(None, "Pandas query selecting samples, e.g. \"population == 'nfe'\".",
+                                 cli="--samples|-s")
+    regions: tuple[str, ...] = option((), "Only variants in this region (repeatable).", cli="--region|-r")
+    backend: str = option("auto", "Compute backend: auto = GPU if present, else host kernels, else NumPy.",
+                          choices=("auto", "numpy", "host", "cupy"), fingerprint=False)
+    unknown_sex: str = option("exclude", "Samples of unknown sex on chrX/chrY outside the PARs: excluded, or "
+                              "counted as XX.", choices=("exclude", "diploid"))
+
+
+@dataclass(frozen=True)
+class FreqOptions(SelectOptions):
+    """Allele frequencies by sample group (:meth:`gdbtools.Cohort.freq`)."""
+
+    by: tuple[str, ...] = option((), "Sample column to stratify by (repeatable; two or more also give their "
+                                 "combination).", cli="--by|-b")
+    adj: bool = option(True, "Counts after the genotype filters (adj, with AC_raw... overall) or of the raw calls.",
+                       cli="--adj/--raw")
+    grpmax_by: str | None = option(None, "Population column for faf per group and grpmax (default: a --by column "
+                                   "named population/pop/gen_anc...).")
+
+
+@dataclass(frozen=True)
+class QcOptions(SelectOptions):
+    """Variant and sample QC, sex check, outliers and batch check (:func:`gdbtools.outputs.write_qc`)."""
+
+    adj: bool = option(False, "QC of the adj view or of the raw calls.", cli="--adj/--raw")
+    outliers_by: str = option("auto", "Sample column grouping the MAD outlier test (auto: the first population "
+                              "column present; 'none': one group).")
+    n_mads: float = option(4.0, "Outlier threshold in MADs.", minimum=0)
+    batch_by: str = option("auto", "Sample column of sequencing batches for the batch check (auto: pipeline if "
+                           "present; 'none').")
+    fdr: float = option(0.05, "False discovery rate of the batch check.", minimum=0)
+    sex_check: bool = option(True, "Run the sex check (needs chrX variants).", cli="--sex-check/--no-sex-check")
+    sex_check_y: str = option("none", "Also use chrY call counts in the sex check (plink 1.9 --check-sex ycount / "
+                              "y-only); needs chrY variants outside the PARs.", choices=("none", "ycount", "y-only"))
+    female_max_y_calls: int = option(0, "ycount / y-only: an XX call allows at most this many chrY calls.",
+                                     minimum=0)
+    male_min_y_calls: int | None = option(None, "ycount / y-only: an XY call needs at least this many chrY calls "
+                                          "(default: 0 for ycount, 1 for y-only, as plink).", minimum=0)
+    freq: bool = option(False, "Also write freq.parquet (as `gdbtools freq`, adj counts) from the same pass over "
+                        "the genotypes: frequencies and QC for the price of one.")
+    by: tuple[str, ...] = option((), "With --freq: sample column to stratify the frequencies by (repeatable).",
+                                 cli="--by|-b")
+
+
+#: options of each command that is also a pipeline step kind
+OPTION_SETS: dict[str, type] = {"ingest": IngestOptions, "verify": VerifyOptions, "freq": FreqOptions,
+                                "qc": QcOptions}
+
+#: command-line options that are not step parameters: what a pipeline declares as inputs/outputs, and display
+CLI_ONLY: dict[str, list[str]] = {
+    "ingest": ["INPUTS", "--out", "--metadata", "--init", "--partition", "--finalize", "--quiet"],
+    "verify": ["STORE", "INPUTS", "--quiet"],
+    "freq": ["STORE", "--out", "--overwrite"],
+    "qc": ["STORE", "--out", "--overwrite"],
+}
+
+
+def options_markdown() -> str:
+    """The text of docs/OPTIONS.md."""
+    return markdown(OPTION_SETS, CLI_ONLY) + "\n"

@@ -1,0 +1,287 @@
+"""Result files: every table and summary gdbtools writes, with provenance, never over earlier results by accident.
+
+The CLI (``gdbtools freq|qc``), the pipeline's steps and the demo all write through here, so they write the
+same layout:
+
+- :func:`write_table`: a DataFrame as Parquet (``df.attrs`` and the provenance in the schema metadata, read
+  back by ``pd.read_parquet(...).attrs``) or TSV (``<out>.meta.json`` beside it with the same);
+- :func:`write_freq`: one frequency table; :func:`write_qc`: the QC directory (variant_qc, sample_qc,
+  sex_check, sample_outliers, batch_check, summary.json; with ``freq=True`` also freq.parquet, all from one
+  pass over the genotypes). An output that cannot be made (no chrX for the sex check, no batch column) is
+  listed in ``summary.json["skipped"]`` with the reason;
+- :func:`replacing`: an existing result is refused (:class:`OutputExists`) unless ``overwrite``; the new one
+  is written into a temporary sibling directory and renamed into place whole, so nothing of an earlier run
+  remains beside it.
+
+Provenance (:func:`provenance`): the store (path, manifest sha256), the selection (sample query, regions,
+counts), every option, the backend, the gdbtools version, the command and the UTC time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import GdbError
+from .options import as_params
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .cohort import Cohort
+    from .optionsets import FreqOptions, QcOptions, SelectOptions
+    from .store import Store
+
+__all__ = ["OutputExists", "provenance", "replacing", "write_table", "write_json", "read_provenance",
+           "open_selection", "write_freq", "write_qc", "TABLE_SUFFIXES"]
+
+TABLE_SUFFIXES = (".parquet", ".pq", ".tsv", ".tsv.gz", ".tsv.bgz", ".txt")
+PROVENANCE_KEY = "provenance"
+SIDECAR = ".meta.json"  #: the JSON beside a TSV table: its attrs and provenance
+
+
+class OutputExists(GdbError):
+    """The output path holds an earlier result and ``overwrite`` was not given."""
+
+
+def _version() -> str:
+    import gdbtools
+
+    return gdbtools.__version__
+
+
+def provenance(cohort: Cohort | Store, command: str, options, backend: str | None = None) -> dict:
+    """Where a result came from: store (path, sha256 of its manifest), selection, options, backend, version, time.
+
+    ``cohort`` is a :class:`~gdbtools.Cohort` (a selection) or a whole :class:`~gdbtools.store.Store`;
+    ``options`` an options dataclass (:mod:`gdbtools.optionsets`) or a dict of parameters.
+    """
+    from . import store as store_module
+    from .store.format import sha256_file
+
+    store = cohort if isinstance(cohort, store_module.Store) else cohort.store
+    params = options if isinstance(options, dict) else as_params(options)
+    return {"command": command, "gdbtools_version": _version(),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "store": {"path": str(Path(store.path).resolve()),
+                      "manifest_sha256": sha256_file(Path(store.path) / "manifest.json")},
+            "selection": {"samples": params.get("samples"), "regions": list(params.get("regions") or []),
+                          "n_samples": int(cohort.n_samples), "n_variants": int(cohort.n_variants)},
+            "params": params, "backend": backend}
+
+
+@contextlib.contextmanager
+def replacing(target: str | os.PathLike, *, overwrite: bool, directory: bool = False,
+              option: str = "--overwrite") -> Iterator[Path]:
+    """Write a result whole or not at all: yields a new temporary directory beside ``target``.
+
+    ``directory=True``: the temporary directory becomes ``target``. Otherwise write ``<tmp>/<target name>``
+    (and its sidecar ``<tmp>/<target name>.meta.json``): they replace ``target`` and its old sidecar. An existing
+    ``target`` raises :class:`OutputExists` (naming ``option``) unless ``overwrite``.
+    """
+    target = Path(target)
+    olds = [target] if directory else [target, target.with_name(f"{target.name}{SIDECAR}")]
+    if not overwrite and any(p.exists() for p in olds[:1]):
+        raise OutputExists("an earlier result is here, and gdbtools does not write over results", file=target,
+                           fix=f"give {option} to replace it whole, or write to another path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    _remove(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        trash = target.with_name(f".{target.name}.old{os.getpid()}")
+        _remove(trash)
+        trash.mkdir()
+        for old in olds:
+            if old.exists() or old.is_symlink():
+                os.replace(old, trash / old.name)
+        if directory:
+            os.replace(tmp, target)
+        else:
+            for new in tmp.iterdir():
+                os.replace(new, target.with_name(new.name))
+        _remove(trash)
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(obj, indent=1, default=str) + "\n")
+    return path
+
+
+def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = None) -> Path:
+    """Write a result table as Parquet (``.parquet``/``.pq``) or TSV (``.tsv``, ``.tsv.gz``, ``.txt``).
+
+    Parquet: ``df.attrs`` plus ``{"provenance": prov}`` in the schema metadata (pandas' ``PANDAS_ATTRS``, so
+    ``pd.read_parquet(out).attrs`` has them); TSV: the same in ``<out>.meta.json``. The index is written.
+    Writes ``out`` directly: use :func:`replacing` around it for a whole-or-nothing result.
+    """
+    out = Path(out)
+    name = out.name.lower()
+    attrs = dict(df.attrs)
+    if prov is not None:
+        attrs[PROVENANCE_KEY] = prov
+    if name.endswith((".parquet", ".pq")):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=True)
+        meta = dict(table.schema.metadata or {})
+        meta[b"PANDAS_ATTRS"] = json.dumps(attrs, default=str).encode()
+        pq.write_table(table.replace_schema_metadata(meta), out)
+    elif name.endswith((".tsv", ".tsv.gz", ".txt", ".tsv.bgz")):
+        df.to_csv(out, sep="\t", index=True, na_rep="NA", compression="gzip" if name.endswith("gz") else None)
+        write_json(f"{out}{SIDECAR}", attrs)
+    else:
+        raise GdbError(f"{out}: not a table file name", file=out, fix="use a .parquet or .tsv (.tsv.gz) file name")
+    return out
+
+
+def read_provenance(path: str | os.PathLike) -> dict:
+    """The provenance recorded with a table (Parquet metadata or TSV sidecar) or in a summary.json."""
+    path = Path(path)
+    if path.name.lower().endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+        return json.loads(meta[b"PANDAS_ATTRS"])[PROVENANCE_KEY]
+    if path.suffix == ".json":
+        return json.loads(path.read_text())[PROVENANCE_KEY]
+    return json.loads(Path(f"{path}{SIDECAR}").read_text())[PROVENANCE_KEY]
+
+
+def _check_name(out: Path) -> None:
+    if not out.name.lower().endswith(TABLE_SUFFIXES):
+        raise GdbError(f"{out}: use a .parquet or .tsv (.tsv.gz) file name", file=out,
+                       fix="name the output e.g. freq.parquet or freq.tsv.gz")
+
+
+def open_selection(store, opts: SelectOptions) -> Cohort:
+    """The cohort of ``store`` (a path) narrowed to the options' samples and regions, on their backend."""
+    from . import open as open_cohort
+
+    cohort = open_cohort(store, backend=opts.backend)
+    if opts.samples or opts.regions:
+        cohort = cohort.select(samples=opts.samples or None, region=list(opts.regions) or None)
+    return cohort
+
+
+def write_freq(cohort: Cohort, opts: FreqOptions, out: str | os.PathLike, *, overwrite: bool = False) -> dict:
+    """The frequency table of ``opts`` into ``out`` (.parquet or .tsv); returns a few numbers for a summary."""
+    out = Path(out)
+    _check_name(out)
+    t0 = time.perf_counter()
+    with replacing(out, overwrite=overwrite) as tmp:
+        res = cohort.compute(freq=list(opts.by), adj=opts.adj, unknown_sex=opts.unknown_sex,
+                             grpmax_by=opts.grpmax_by)
+        assert res.freq is not None  # asked for above
+        write_table(res.freq, tmp / out.name, provenance(cohort, "freq", opts, res.info.get("backend")))
+    return {"n_variants": int(len(res.freq)), "n_groups": len(res.freq.attrs.get("freq_meta", [])),
+            "n_samples": int(cohort.n_samples), "backend": res.info.get("backend"), "path": str(out),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | None, str]:
+    """(batch column, outlier grouping column, why there is no batch column)."""
+    from .stats.selection import POPULATION_COLUMNS
+
+    columns = set(cohort.store.samples.columns)
+    batch_by = {"auto": "pipeline" if "pipeline" in columns else None, "none": None}.get(opts.batch_by, opts.batch_by)
+    if opts.outliers_by == "auto":
+        outliers_by = next((c for c in POPULATION_COLUMNS if c in columns), None)
+    else:
+        outliers_by = None if opts.outliers_by == "none" else opts.outliers_by
+    for what, col in (("--batch-by", batch_by), ("--outliers-by", outliers_by)):
+        if col is not None and col not in columns:
+            raise GdbError(f"{what} {col}: no such sample column", file=cohort.store.path,
+                           fix=f"use one of {', '.join(sorted(columns))}, or 'none'")
+    why = "--batch-by none" if opts.batch_by == "none" else \
+        "no batch column: the samples have no 'pipeline' column; give --batch-by COLUMN"
+    if opts.batch_by == "auto" and batch_by is not None and cohort.samples[batch_by].nunique() < 2:
+        why = f"the selected samples have one value of '{batch_by}' (batches need two or more)"
+        batch_by = None
+    return batch_by, outliers_by, why
+
+
+def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwrite: bool = False,
+             echo: Callable[[str], Any] | None = None) -> dict:
+    """The QC directory ``out`` (see the module docstring); returns the summary (also in summary.json).
+
+    ``echo`` gets one line per skipped output (the CLI prints them). Raises :class:`OutputExists` when
+    ``out`` exists and not ``overwrite``; :class:`~gdbtools.errors.GdbError` before the pass when the options
+    cannot be met (a ``sex_check_y`` without chrY, an unknown column).
+    """
+    from .stats import ploidy as pl
+    from .stats.qc import sample_outliers
+
+    out = Path(out)
+    y_method = None if opts.sex_check_y == "none" else opts.sex_check_y
+    if y_method is not None and opts.sex_check and not (cohort.selection.zones() == pl.Y_NONPAR).any():
+        raise GdbError(f"--sex-check-y {y_method} counts chrY calls outside the PARs, and the selection has no "
+                       "such variant", file=cohort.store.path,
+                       fix="leave out --sex-check-y (chrX F only), or select chrY too")
+    batch_by, outliers_by, no_batch = _auto_columns(cohort, opts)
+    t0 = time.perf_counter()
+    skipped: dict[str, str] = {}
+    with replacing(out, overwrite=overwrite, directory=True) as tmp:
+        res = cohort.compute(freq=list(opts.by) if opts.freq else False, adj=True,
+                             variant_qc=True, sample_qc=True, qc_adj=opts.adj, batch_by=batch_by, batch_adj=opts.adj,
+                             fdr=opts.fdr, unknown_sex=opts.unknown_sex)
+        assert res.variant_qc is not None and res.sample_qc is not None  # asked for above
+        prov = provenance(cohort, "qc", opts, res.info.get("backend"))
+        prov["params"].update({"batch_by_resolved": batch_by, "outliers_by_resolved": outliers_by})
+        write_table(res.variant_qc, tmp / "variant_qc.parquet", prov)
+        write_table(res.sample_qc, tmp / "sample_qc.parquet", prov)
+        if res.freq is not None:
+            write_table(res.freq, tmp / "freq.parquet", prov)
+        groups = None if outliers_by is None else cohort.store.samples[outliers_by].reindex(res.sample_qc.index)
+        outliers = sample_outliers(res.sample_qc, groups, n_mads=opts.n_mads)
+        write_table(outliers, tmp / "sample_outliers.tsv", prov)
+        summary: dict[str, Any] = {
+            "n_samples": int(len(res.sample_qc)), "n_variants": int(len(res.variant_qc)),
+            "n_outlier_samples": int(outliers["outlier"].sum()), "outliers_by": outliers_by,
+            "backend": res.info.get("backend"), "adj": bool(opts.adj), "batch_by": batch_by}
+        if res.batch_check is not None:
+            write_table(res.batch_check, tmp / "batch_check.parquet", prov)
+            summary["n_batch_flagged_variants"] = int(res.batch_check["flagged"].sum())
+        else:
+            skipped["batch_check.parquet"] = no_batch
+        if not opts.sex_check:
+            skipped["sex_check.tsv"] = "--no-sex-check"
+        else:
+            try:
+                sex = cohort.sex_check(y_method=y_method, female_max_y_calls=opts.female_max_y_calls,
+                                       male_min_y_calls=opts.male_min_y_calls)
+            except GdbError as exc:
+                skipped["sex_check.tsv"] = exc.message
+            else:
+                write_table(sex, tmp / "sex_check.tsv", prov)
+                summary["n_sex_problems"] = int((sex["status"] == "PROBLEM").sum())
+                summary["sex_check_y"] = opts.sex_check_y
+        summary["written"] = sorted(p.name for p in tmp.iterdir()) + ["summary.json"]
+        summary["skipped"] = skipped
+        summary["seconds"] = round(time.perf_counter() - t0, 3)
+        summary[PROVENANCE_KEY] = prov
+        write_json(tmp / "summary.json", summary)
+    if echo is not None:
+        for name, why in skipped.items():
+            echo(f"{name} not written: {why}")
+    return summary

@@ -1,0 +1,101 @@
+"""Options defined once: the CLI, the pipeline steps and docs/OPTIONS.md come from gdbtools.optionsets; the CLI
+starts without the heavy libraries; the layers import only downwards."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from gdbtools.cli import main
+from gdbtools.options import specs
+from gdbtools.optionsets import CLI_ONLY, OPTION_SETS, IngestOptions, options_markdown
+from gdbtools.pipeline import STEPS, load
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli_params(command: str) -> set[str]:
+    cmd = main.commands[command]
+    return {p.name for p in cmd.params if not (isinstance(p, click.Option) and p.name == "help")}
+
+
+@pytest.mark.parametrize("kind", sorted(OPTION_SETS))
+def test_cli_and_pipeline_take_the_same_parameters(kind):
+    pipeline = {s.name for s in specs(STEPS[kind].options)}
+    cmd = main.commands[kind]
+    cli_only = {p.name for p in cmd.params
+                if (p.opts[0] if isinstance(p, click.Option) else p.name.upper()) in CLI_ONLY[kind]}
+    assert len(cli_only) == len(CLI_ONLY[kind]), (cli_only, CLI_ONLY[kind])  # every listed one exists
+    assert _cli_params(kind) - cli_only == pipeline
+
+
+def test_a_pipeline_step_takes_every_option_of_the_command(tmp_path):
+    """`encoding` once could not be set in a pipeline; every option of ingest validates as a step key now."""
+    step = {"kind": "ingest", "encoding": "dense2", "adj_gq": 30, "info": "AF", "workers": 2}
+    p = load({"inputs": {"vcf": "x.vcf.gz"}, "outputs": {"store": "s", "dir": "r"}, "steps": [step]},
+             base_dir=tmp_path, check_inputs=False)
+    opts = p.steps[0].options
+    assert isinstance(opts, IngestOptions) and opts.encoding == "dense2" and opts.info == ("AF",)
+    assert opts.ingest_kwargs()["adj"]["min_gq"] == 30
+
+
+def test_ingest_adj_defaults_are_the_library_defaults():
+    from gdbtools.ingest import ADJ_DEFAULTS
+
+    assert IngestOptions().adj_setting() == ADJ_DEFAULTS
+
+
+def test_docs_options_md_is_the_generated_reference():
+    committed = (REPO / "docs" / "OPTIONS.md").read_text()
+    assert committed == options_markdown(), "regenerate: python -c 'from gdbtools.optionsets import " \
+        "options_markdown; open(\"docs/OPTIONS.md\", \"w\").write(options_markdown())'"
+
+
+def test_help_imports_no_heavy_library():
+    code = ("import sys\nfrom gdbtools.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "for cmd in ('ingest', 'freq', 'qc', 'run'):\n"
+            "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
+            "import json\nprint(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('pandas', 'numba', 'dask', 'distributed', 'pyarrow', 'numpy', 'scipy'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert heavy == [], heavy
+
+
+def _imports(package: Path) -> set[tuple[str, str]]:
+    """(module file, imported gdbtools module) for every import in the package, relative ones resolved."""
+    found = set()
+    for path in package.rglob("*.py"):
+        parts = list(path.relative_to(REPO).parts[:-1])  # the package the module is in
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = parts[: len(parts) - node.level + 1] if node.level else []
+                mod = ".".join(base + ([node.module] if node.module else []))
+                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            found.update((str(path.relative_to(REPO)), n) for n in names if n.startswith("gdbtools"))
+    return found
+
+
+@pytest.mark.parametrize("layer, forbidden", [
+    ("pipeline", ("gdbtools.cli",)),
+    ("outputs.py", ("gdbtools.cli", "gdbtools.pipeline")),
+    ("options.py", ("gdbtools.",)),
+    ("optionsets.py", ("gdbtools.cli", "gdbtools.pipeline", "gdbtools.stats", "gdbtools.ingest")),
+])
+def test_layers_import_only_downwards(layer, forbidden):
+    path = REPO / "gdbtools" / layer
+    imports = _imports(path) if path.is_dir() else {i for i in _imports(path.parent) if i[0].endswith(layer)}
+    bad = sorted((f, m) for f, m in imports if m.startswith(forbidden) and m != "gdbtools.options"
+                 and not m.startswith("gdbtools.options."))
+    assert not bad, bad

@@ -1,0 +1,54 @@
+"""gdbtools.outputs.replacing and write_table on plain files: whole or nothing, refused without overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from gdbtools.outputs import OutputExists, read_provenance, replacing, write_table
+
+
+def _table() -> pd.DataFrame:
+    df = pd.DataFrame({"AC": [1, 2]}, index=pd.Index([10, 11], name="variant_index"))
+    df.attrs["freq_meta"] = [{"group": "adj"}]
+    return df
+
+
+def test_replacing__refuses_then_replaces_the_table_and_its_sidecar_only(tmp_path):
+    out = tmp_path / "f.tsv"
+    neighbour = tmp_path / "f.tsv.gz"
+    neighbour.write_text("someone else's file\n")
+    with replacing(out, overwrite=False) as tmp:
+        write_table(_table(), tmp / out.name, {"run": 1})
+    assert read_provenance(out) == {"run": 1}
+    with pytest.raises(OutputExists, match="--overwrite"):
+        with replacing(out, overwrite=False) as tmp:
+            raise AssertionError("not reached")
+    with replacing(out, overwrite=True) as tmp:
+        write_table(_table(), tmp / out.name, {"run": 2})
+    assert read_provenance(out) == {"run": 2} and neighbour.read_text() == "someone else's file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.tsv", "f.tsv.gz", "f.tsv.meta.json"]
+
+
+def test_replacing__a_failure_inside_leaves_the_old_result_whole(tmp_path):
+    out = tmp_path / "qc"
+    with replacing(out, overwrite=False, directory=True) as tmp:
+        (tmp / "a.txt").write_text("first\n")
+    with pytest.raises(RuntimeError):
+        with replacing(out, overwrite=True, directory=True) as tmp:
+            (tmp / "b.txt").write_text("half\n")
+            raise RuntimeError("crash midway")
+    assert [p.name for p in tmp_path.iterdir()] == ["qc"] and (out / "a.txt").read_text() == "first\n"
+    assert not (out / "b.txt").exists()
+
+
+def test_write_table__parquet_keeps_attrs_and_provenance(tmp_path):
+    path = write_table(_table(), tmp_path / "t.parquet", {"store": {"path": "/s"}})
+    back = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(back, _table())
+    assert back.attrs == {"freq_meta": [{"group": "adj"}], "provenance": {"store": {"path": "/s"}}}
+    tsv = write_table(_table(), tmp_path / "t.tsv", {"store": {"path": "/s"}})
+    assert json.loads((tmp_path / "t.tsv.meta.json").read_text()) == back.attrs
+    assert pd.read_csv(tsv, sep="\t", index_col=0)["AC"].tolist() == [1, 2]
