@@ -47,7 +47,8 @@ class IngestOptions:
     regions: tuple[str, ...] = option((), "Only this region (repeatable; needs an index).", cli="--region")
     index: bool = option(False, "Build missing indexes (inside the store's work directory).")
     workers: int | None = option(None, "Parallel workers (default: the CPU count; a pipeline step in a SLURM job: "
-                                 "SLURM_CPUS_PER_TASK; 1 = no cluster).", cli="--workers|-j", minimum=1, fingerprint=False)
+                                 "SLURM_CPUS_PER_TASK; 1 = no cluster).", cli="--workers|-j", minimum=1,
+                                 fingerprint=False)
     overwrite: bool = option(False, "Replace an existing store (one ingested from other inputs) at the output.",
                              fingerprint=False)
 
@@ -85,6 +86,8 @@ class SelectOptions:
                           choices=("auto", "numpy", "host", "cupy"), fingerprint=False)
     unknown_sex: str = option("exclude", "Samples of unknown sex on chrX/chrY outside the PARs: excluded, or "
                               "counted as XX.", choices=("exclude", "diploid"))
+    allow_empty: bool = option(False, "Allow a selection that matches no samples or no variants (default: an error "
+                               "that shows what the store holds).")
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,8 @@ def open_selection(store, opts: SelectOptions) -> Cohort:
 
     cohort = open_cohort(store, backend=opts.backend)
     if opts.samples or opts.regions:
-        cohort = cohort.select(samples=opts.samples or None, region=list(opts.regions) or None)
+        cohort = cohort.select(samples=opts.samples or None, region=list(opts.regions) or None,
+                               allow_empty=opts.allow_empty)
     return cohort
 
 

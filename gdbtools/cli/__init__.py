@@ -10,19 +10,30 @@ inside the commands, so ``gdbtools --help`` starts without pandas, NumPy, numba 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
-from ..errors import GdbError
+from ..errors import GdbError, SelectionWarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """gdbtools' own warnings as one line (``warning: ...``), others as Python prints them."""
+    if issubclass(category, SelectionWarning):
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+    else:
+        warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))  # type: ignore[attr-defined]
 
 
 class _Group(click.Group):
     def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except GdbError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
-            sys.exit(2)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except GdbError as exc:
+                click.secho(f"error: {exc}", fg="red", err=True)
+                sys.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -129,3 +129,19 @@ def test_store_without_samples__cli_freq(sampleless_store, tmp_path):
     assert r.exit_code == 0, r.output
     table = pd.read_csv(tmp_path / "f.tsv", sep="\t")
     assert len(table) == 5 and (table["AN"] == 0).all()
+
+
+def test_cli__allow_empty_and_partial_regions(small_store, tmp_path):
+    """--allow-empty writes the empty table (AN 0 everywhere); a region that matches nothing beside one that
+    does is a one-line warning on the terminal, and the table holds the other region's variants."""
+    out = tmp_path / "empty.parquet"
+    r = CliRunner().invoke(main, ["freq", str(small_store.path), "--samples", "population == 'NFE'",
+                                  "--allow-empty", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    table = pd.read_parquet(out)
+    assert len(table) == small_store.n_variants and (table["AN"] == 0).all()
+    proc = run_cli("freq", small_store.path, "--region", "chr1", "--region", "chr17", "--out",
+                   tmp_path / "some.parquet", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning:" in proc.stderr and "chr17" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(pd.read_parquet(tmp_path / "some.parquet")) > 0
