@@ -1,9 +1,8 @@
 """Options defined once: the CLI, the pipeline steps and docs/OPTIONS.md come from gdbtools.optionsets; the CLI
-starts without the heavy libraries; the layers import only downwards."""
+starts without the heavy libraries."""
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -67,35 +66,3 @@ def test_help_imports_no_heavy_library():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     heavy = json.loads(proc.stdout.strip().splitlines()[-1])
     assert heavy == [], heavy
-
-
-def _imports(package: Path) -> set[tuple[str, str]]:
-    """(module file, imported gdbtools module) for every import in the package, relative ones resolved."""
-    found = set()
-    for path in package.rglob("*.py"):
-        parts = list(path.relative_to(REPO).parts[:-1])  # the package the module is in
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = parts[: len(parts) - node.level + 1] if node.level else []
-                mod = ".".join(base + ([node.module] if node.module else []))
-                names = [mod] + [f"{mod}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            found.update((str(path.relative_to(REPO)), n) for n in names if n.startswith("gdbtools"))
-    return found
-
-
-@pytest.mark.parametrize("layer, forbidden", [
-    ("pipeline", ("gdbtools.cli",)),
-    ("outputs.py", ("gdbtools.cli", "gdbtools.pipeline")),
-    ("options.py", ("gdbtools.",)),
-    ("optionsets.py", ("gdbtools.cli", "gdbtools.pipeline", "gdbtools.stats", "gdbtools.ingest")),
-])
-def test_layers_import_only_downwards(layer, forbidden):
-    path = REPO / "gdbtools" / layer
-    imports = _imports(path) if path.is_dir() else {i for i in _imports(path.parent) if i[0].endswith(layer)}
-    bad = sorted((f, m) for f, m in imports if m.startswith(forbidden) and m != "gdbtools.options"
-                 and not m.startswith("gdbtools.options."))
-    assert not bad, bad

@@ -1,0 +1,72 @@
+"""The layering of docs/ARCHITECTURE.md, checked on the source: each layer imports only the layers below it.
+
+Imports are read with :mod:`ast` (module-level and function-level, absolute and relative), so a lazy import
+inside a function counts like any other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "gdbtools"
+
+# layer -> the gdbtools subpackages/modules it must never import
+FORBIDDEN = {
+    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs"},
+    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs"},
+    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs"},
+    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs"},
+    "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs"},
+    "pipeline": {"cli"},
+    "outputs": {"cli", "pipeline"},
+    "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort"},
+    "options": {"*"},  # the option machinery imports nothing of gdbtools
+}
+
+
+def _gdbtools_imports(path: Path) -> set[str]:
+    """The first component below ``gdbtools`` of every gdbtools module that `path` imports."""
+    return _imports_in(path.read_text(), path.relative_to(PKG.parent).parts[:-1])
+
+
+def _imports_in(src: str, package: tuple[str, ...]) -> set[str]:
+    """Like :func:`_gdbtools_imports` for source text of a module in `package` (e.g. ``('gdbtools', 'stats')``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(src)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                mod = ".".join(base + ([node.module] if node.module else []))
+                names = [mod] if node.module else [f"{mod}.{a.name}" for a in node.names]
+            else:
+                names = [node.module or ""]
+        for name in names:
+            bits = name.split(".")
+            if bits[0] == "gdbtools" and len(bits) > 1:
+                found.add(bits[1])
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_below(layer):
+    root = PKG / layer
+    files = sorted(root.rglob("*.py")) if root.is_dir() else [PKG / f"{layer}.py"]
+    assert files, f"no sources for {layer}"
+    def forbidden(f: Path) -> set[str]:
+        found = _gdbtools_imports(f)
+        return found if "*" in FORBIDDEN[layer] else found & FORBIDDEN[layer]
+
+    bad = {str(f.relative_to(PKG.parent)): sorted(forbidden(f)) for f in files if forbidden(f)}
+    assert not bad, f"{layer} imports layers above it: {bad}"
+
+
+def test_the_check_sees_relative_and_lazy_imports():
+    """The reader itself: a relative import two levels up and one inside a function are both found."""
+    src = "from ..cli import x\nfrom . import freq\n\ndef f():\n    from gdbtools.cluster import y\n"
+    assert _imports_in(src, ("gdbtools", "stats")) == {"cli", "cluster", "stats"}
