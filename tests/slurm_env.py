@@ -169,7 +169,7 @@ class SlurmEnv:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def start(cls, root: str | os.PathLike | None = None, timeout: float = 90.0) -> "SlurmEnv":
+    def start(cls, root: str | os.PathLike | None = None, timeout: float = 90.0) -> SlurmEnv:
         """Start munged, slurmctld and slurmd and wait until ``sinfo`` shows the node idle.
 
         Raises :class:`SlurmUnavailable` (with the daemons' log tails) when that does not happen; whatever
