@@ -16,13 +16,15 @@ import click
 
 from ..errors import GdbError, SelectionWarning
 
+_python_show_warning = warnings.showwarning
+
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """gdbtools' own warnings as one line (``warning: ...``), others as Python prints them."""
     if issubclass(category, SelectionWarning):
         click.secho(f"warning: {message}", fg="yellow", err=True)
     else:
-        warnings._showwarnmsg_impl(warnings.WarningMessage(message, category, filename, lineno, file, line))  # type: ignore[attr-defined]
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 class _Group(click.Group):

@@ -171,16 +171,18 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
                         "n_samples": int(sel.samples.sum()), "n_blocks": len(specs),
                         "adj_filters_present": sel.has_adj})
     if freq is not False:
-        fcounts = np.stack([counts_of(fview, g) for g in range(n_freq)], axis=1) if n_freq else None
+        fcounts = np.stack([counts_of(fview, g) for g in range(n_freq)], axis=1)  # group 0: the whole selection
         out.freq = freq_table(variants, groups, fcounts, adj=adj, raw_overall=counts_of("raw", 0) if adj else None,
                               grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
                               grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
     if variant_qc:
+        assert res.hwe is not None  # the pass computes HWE when variant QC is asked for
         out.variant_qc = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
                                           raw_counts=counts_of("raw", 0) if qc_adj else None,
                                           x_nonpar=zone == pl.X_NONPAR)
         out.variant_qc.attrs["adj"] = bool(qc_adj)
     if sample_qc:
+        assert layout is not None
         out.sample_qc = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
         out.sample_qc.attrs["adj"] = bool(qc_adj)
     if batch_groups:

@@ -55,7 +55,10 @@ def infer_sex(f_stat, y_n_called, *, female_max_f: float = 0.2, male_min_f: floa
             male, female = f_male & y_male, f_female & y_female
         else:
             male, female = f_male, f_female
-    return np.where(male, "XY", np.where(female, "XX", None)).astype(object)
+    called = np.full(np.shape(male), None, dtype=object)
+    called[female] = "XX"
+    called[male] = "XY"
+    return called
 
 
 def sex_check_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassResult, layout: np.ndarray, *,

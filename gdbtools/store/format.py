@@ -177,7 +177,8 @@ def _np(a):
 def _row_entries(union: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """Entries ``(row, sample)`` of the set bits of a plane ``(S, W)``, row-major and increasing."""
     bits = np.unpackbits(np.ascontiguousarray(union).view(np.uint8), axis=1, count=n_samples, bitorder="little")
-    return np.nonzero(bits)
+    rows, samples = np.nonzero(bits)
+    return rows, samples
 
 
 def encode_block(planes: dict[str, np.ndarray], n_samples: int, *, frame_variants: int = FRAME_VARIANTS,

@@ -141,8 +141,9 @@ def _full_planes(block: Block):
     xp = np if isinstance(block.dense_lo, np.ndarray) else _array_module(block.dense_lo)
     w = block.dense_lo.shape[1]
     dense = xp.asarray(block.dense_rows)
-    out = []
+    out: list = []
     sp = block.sparse
+    assert sp is not None  # only hybrid blocks with sparse rows come here (Block._materialize)
     word = sp.sample >> 5
     bit = xp.left_shift(xp.uint32(1), (sp.sample & 31).astype(xp.uint32))
     for plane, flag in ((block.dense_lo, 1), (block.dense_hi, 2), (block.dense_fail, CODE_FAIL_BIT)):
@@ -347,6 +348,7 @@ class Store:
         for i in self.block_indices(reg):
             block = self.read_block(i, verify=verify)
             if reg is not None:
+                assert positions is not None
                 meta = self.blocks_meta[i]
                 pos = positions.loc[meta["variant_offset"]: meta["variant_offset"] + meta["n_variants"] - 1]
                 inside = np.flatnonzero(reg.contains(pos.to_numpy()))

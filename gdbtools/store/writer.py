@@ -136,7 +136,10 @@ class StoreWriter:
         Returns the manifest.
         """
         work = self.path / WORK
-        partitions, blocks, offset, stats = [], [], 0, {}
+        partitions: list[dict] = []
+        blocks: list[dict] = []
+        offset = 0
+        stats: dict = {}
         missing = [partition_id(i) for i in range(len(self.plan["partitions"]))
                    if not (work / f"{partition_id(i)}.done.json").exists()]
         if missing:
@@ -271,7 +274,7 @@ def software_versions() -> dict:
     """Versions of the software that produced a store (recorded in the manifest for provenance)."""
     from importlib import metadata
 
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("gdbtools", "numpy", "pyarrow", "zstandard", "cyvcf2", "numba"):
         try:
             versions[dist] = metadata.version(dist)
