@@ -100,7 +100,7 @@ def _compare(store, path: Path, oracles) -> dict:
     """Rows and per-variant code counts of `store` against bcftools norm -m- | +fill-tags."""
     try:
         expected = _expected(path, store.n_samples, oracles)
-    except Exception as exc:  # noqa: BLE001 - the oracle's own failure is a class of its own
+    except Exception as exc:  # the oracle's own failure is a class of its own
         return {"cls": "oracle-failed", "detail": str(exc).strip().splitlines()[-1][:300]}
     ref_only = int((expected["alt"] == ".").sum())  # ALT "." records: not variants, skipped by design
     expected = expected[expected["alt"] != "."].reset_index(drop=True)
@@ -156,6 +156,7 @@ def _one(src: str, out_q) -> None:
     """Child: prepare, ingest, compare, verify; put one result dict on `out_q`."""
     from gdbtools.errors import GdbError
     from gdbtools.ingest import ingest, verify
+    from gdbtools.store.reader import Store
 
     result: dict = {"file": Path(src).name}
     tmp = Path(tempfile.mkdtemp(prefix="triage-"))
@@ -166,14 +167,15 @@ def _one(src: str, out_q) -> None:
             result["cls"] = "bcftools-rejects"
         else:
             try:
-                store = ingest(path, tmp / "store", workers=1, progress=False)
+                ingest(path, tmp / "store", workers=1, progress=False)
+                store = Store(tmp / "store")
             except GdbError as exc:
                 cause = exc.__cause__
                 unexpected = exc.message.startswith("unexpected error")
                 result.update(cls="unexpected" if unexpected else "refused", message=str(exc).splitlines()[0][:400],
                               oneline="\n" not in exc.message,
                               where=_innermost_gdbtools_frame(cause if cause is not None else exc))
-            except Exception as exc:  # noqa: BLE001 - classified, not hidden
+            except Exception as exc:  # classified, not hidden
                 result.update(cls="unexpected", message=f"traceback: {type(exc).__name__}: {exc}"[:400],
                               where=_innermost_gdbtools_frame(exc))
             else:
@@ -185,10 +187,10 @@ def _one(src: str, out_q) -> None:
                     result["verify_ok"] = report.ok
                     if not report.ok:
                         result["verify"] = str(report).splitlines()[:3]
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     result["verify_ok"] = False
                     result["verify"] = [f"{type(exc).__name__}: {exc}"[:300], _innermost_gdbtools_frame(exc)]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         result.update(cls="script-error", message=f"{type(exc).__name__}: {exc}"[:400])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -217,7 +219,7 @@ def main(argv=None) -> int:
             child.start()
             try:
                 result = q.get(timeout=args.timeout)
-            except Exception:  # noqa: BLE001 - queue.Empty: the time limit
+            except Exception:  # queue.Empty: the time limit
                 child.kill()
                 result = {"file": f.name, "cls": "hang", "detail": f"no result within {args.timeout:.0f} s"}
             child.join(5)

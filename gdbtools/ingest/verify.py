@@ -172,8 +172,9 @@ def _run(jobs: list, workers: int, bar) -> list[PartResult]:
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
         futures = {pool.submit(fn, arg): i for i, (fn, arg) in enumerate(jobs)}
         for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            bar.update(results[futures[future]].n_rows)
+            done = future.result()
+            results[futures[future]] = done
+            bar.update(done.n_rows)
     return [r for r in results if r is not None]
 
 

@@ -208,20 +208,52 @@ class _Chunk:
         return len(self.allele)
 
 
-def _records(vcf, check: PartitionCheck, result: PartResult):
-    """Yield the file's records of the partition; an unreadable record becomes a finding and is skipped."""
-    part = check.partition
-    if part["contig"] is None:
-        iterator = iter(vcf)
-        start, end, contig = 1, None, None
-    else:
-        contig, start, end = part["contig"], part["start"], part["end"]
+def _query(vcf, contig: str, start: int, end: int):
+    """Iterator over the records of ``contig:start-end`` that start at or after `start` (htslib also returns
+    records that start before and overlap it)."""
+    for rec in vcf(f"{contig}:{start}-{end}"):
+        if rec.POS >= start:
+            yield rec
+
+
+def _readable_from(vcf, contig: str, start: int, end: int) -> int:
+    """Smallest position p >= start from which a query of ``contig:p-end`` does not fail on its first record
+    (i.e. just past a record htslib cannot read that comes first from `start`); end + 1 if none."""
+
+    def fails(p: int) -> bool:
         try:
-            iterator = iter(vcf(f"{contig}:{start}-{end if end is not None else 2**31 - 1}"))
-        except Exception as exc:  # cyvcf2 raises bare Exception
-            result.add(f"{check.path}: htslib cannot query {contig}:{start}-{end or ''} ({exc})")
-            return
-    last = "the start of the region"
+            next(_query(vcf, contig, p, end), None)
+        except Exception:  # cyvcf2 raises bare Exception for a record htslib cannot parse
+            return True
+        return False
+
+    step, lo = 1, start  # exponential search for a readable start, then bisection between lo (fails) and hi
+    hi = start
+    while hi <= end and fails(hi):
+        lo, hi, step = hi, min(end + 1, hi + step), step * 2
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if fails(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _records(vcf, check: PartitionCheck, result: PartResult):
+    """Yield the file's records of the partition; an unreadable record becomes a finding and is skipped.
+
+    Read sequentially, htslib goes on after a record it cannot parse; read by region, the query ends there,
+    so it is restarted just past the unreadable record (found by bisection on the start position).
+    """
+    part = check.partition
+    contig, start, end = part["contig"], part["start"], part["end"]
+    top = end if end is not None else 2**31 - 1
+    if contig is None:
+        iterator = iter(vcf)
+    else:
+        iterator = _query(vcf, contig, start, top)
+    last, last_pos = "the start of the region", start - 1
     failures = 0
     while True:
         try:
@@ -235,13 +267,18 @@ def _records(vcf, check: PartitionCheck, result: PartResult):
             if failures > 100:
                 result.add(f"{check.path}: stopped reading after 100 unreadable records")
                 return
+            if contig is not None:
+                restart = _readable_from(vcf, contig, last_pos + 1, top)
+                if restart > top:
+                    return
+                iterator = _query(vcf, contig, restart, top)
             continue
         pos = rec.POS
-        if contig is not None and (pos < start or (end is not None and pos > end)):
+        if contig is not None and (pos < start or pos > top):
             continue  # starts outside the window but overlaps it: another partition's record
         if check.regions and not any(r.contig == rec.CHROM and r.contains(np.array(pos)) for r in check.regions):
             continue
-        last = f"{rec.CHROM}:{pos}"
+        last, last_pos = f"{rec.CHROM}:{pos}", pos
         yield rec
 
 
@@ -283,6 +320,7 @@ def check_partition(check: PartitionCheck) -> PartResult:
                                    + (f" (the store has {here[0]}:{here[1]} {here[2]}>{here[3]} here)" if here else ""))
                     else:
                         skipped = found - cursor
+                        here = side.key(cursor)  # found >= cursor, so the store has a row here
                         result.add(f"{chrom}:{pos} {ref}>{alt}: the store has {skipped} variant(s) before it that are "
                                    f"not in the file, first {here[0]}:{here[1]} {here[2]}>{here[3]}", skipped)
                         row = found
@@ -396,7 +434,8 @@ def _compare(chunk: _Chunk, side: _StoreRows, check: PartitionCheck, result: Par
         dp = np.stack([x[1] for x in chunk.adj])[rec]
         hap = np.stack([x[3] for x in chunk.adj])[rec]
         ad = np.stack([chunk.adj[i][2][:, a] for i, a in zip(rec, allele)])
-        want_fail = expected_fail(want, a0, a1, gq, dp, ad, hap, check.use, check.half_call, **check.adj)
+        want_fail = expected_fail(want, a0, a1, gq, dp, ad, hap, check.use, check.half_call,
+                                  **(check.adj or {}))
     else:
         want_fail = np.zeros(want.shape, bool)
     if have_fail is None:
