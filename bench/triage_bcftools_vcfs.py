@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/triage_bcftools_vcfs.py [--data DIR] [--out results.jsonl] [--timeout 120] [FILE ...]
+    .venv/bin/python bench/triage_bcftools_vcfs.py [--data DIR] [--out results.jsonl] [--timeout 120] [--bcf] [FILE ...]
 
 For each ``*.vcf`` of ``DIR`` (default ``../shared/data/bcftools_test_vcfs`` from the repository root): the
 file is copied to a temporary directory, bgzipped and indexed there (``bgzip -c``, ``bcftools index -t``;
@@ -78,11 +78,21 @@ def _expected(path: Path, n_samples: int):
     return out
 
 
-def _prepare(src: Path, tmp: Path) -> tuple[Path, str]:
-    """bgzip + tabix-index `src` into `tmp`; returns (path to ingest, note)."""
+def _prepare(src: Path, tmp: Path, bcf: bool = False) -> tuple[Path, str]:
+    """bgzip + tabix-index `src` into `tmp` (with `bcf`: ``bcftools view -Ob`` + CSI index); returns (path to
+    ingest, note)."""
     view = subprocess.run(["bcftools", "view", "-Ov", "-o", os.devnull, str(src)], capture_output=True)
     if view.returncode != 0:
         return src, "bcftools-rejects: " + view.stderr.decode("utf-8", "replace").strip().splitlines()[-1][:300]
+    if bcf:
+        out = tmp / (src.stem + ".bcf")
+        conv = subprocess.run(["bcftools", "view", "-Ob", "-o", str(out), str(src)], capture_output=True)
+        if conv.returncode != 0:
+            return src, "bcf-convert-failed: " + conv.stderr.decode("utf-8", "replace").strip().splitlines()[-1][:300]
+        idx = subprocess.run(["bcftools", "index", "-c", str(out)], capture_output=True)
+        if idx.returncode != 0:
+            return out, "not indexed: " + idx.stderr.decode("utf-8", "replace").strip().splitlines()[-1][:200]
+        return out, "indexed"
     gz = tmp / (src.name + ".gz")
     with open(gz, "wb") as fh:
         subprocess.run(["bgzip", "-c", str(src)], stdout=fh, check=True)
@@ -156,7 +166,7 @@ def _compare(store, path: Path) -> dict:
                       f"(store AN if all diploid {an_store})"}
 
 
-def _one(src: str, out_q) -> None:
+def _one(src: str, out_q, bcf: bool = False) -> None:
     """Child: prepare, ingest, compare, verify; put one result dict on `out_q`."""
     from gdbtools.errors import GdbError
     from gdbtools.ingest import ingest, verify
@@ -165,10 +175,10 @@ def _one(src: str, out_q) -> None:
     result: dict = {"file": Path(src).name}
     tmp = Path(tempfile.mkdtemp(prefix="triage-"))
     try:
-        path, note = _prepare(Path(src), tmp)
+        path, note = _prepare(Path(src), tmp, bcf)
         result["prep"] = note
-        if note.startswith("bcftools-rejects"):
-            result["cls"] = "bcftools-rejects"
+        if note.startswith(("bcftools-rejects", "bcf-convert-failed")):
+            result["cls"] = note.split(":")[0]
         else:
             try:
                 ingest(path, tmp / "store", workers=1, progress=False)
@@ -207,6 +217,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bcftools_test_vcfs"))
     parser.add_argument("--out", default="triage_results.jsonl")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--bcf", action="store_true", help="convert each file to indexed BCF first (the fast "
+                        "reader reads BCF by region)")
     args = parser.parse_args(argv)
     files = [Path(f) for f in args.files] or sorted(Path(args.data).glob("*.vcf"))
     import gdbtools.ingest  # noqa: F401 - imported (and numba warmed) once in the parent; children fork
@@ -218,7 +230,7 @@ def main(argv=None) -> int:
     with open(args.out, "w") as out:
         for n, f in enumerate(files, 1):
             q = ctx.Queue()
-            child = ctx.Process(target=_one, args=(str(f), q))
+            child = ctx.Process(target=_one, args=(str(f), q, args.bcf))
             t0 = time.perf_counter()
             child.start()
             try:
