@@ -1,25 +1,33 @@
-"""``verify``: re-read a store and compare it with its source VCF/BCF record by record.
+"""``verify``: re-read a store and compare it with its source VCF/BCF, partition by partition, in parallel.
 
-The comparison is independent of the ingest path: the VCF is re-read with cyvcf2 and every record's
-genotypes are recomputed by the plain-NumPy twins (:func:`~gdbtools.ingest.encode.reference_codes`,
-:func:`~gdbtools.ingest.encode.reference_fail`), while the store is decoded through the reader (checksums
-verified). Variant identity (contig, pos, ref, alt, allele index), raw codes and the adj plane must agree.
+The comparison is independent of the ingest path: the file is re-read with cyvcf2 (htslib), genotypes in
+bulk, and the expected codes and adj plane are computed by NumPy per chunk of rows
+(:mod:`.verify_read`), while the store is decoded through the reader (checksums verified). Variant identity
+(contig, pos, ref, alt, allele index), raw codes and the adj plane must agree.
+
+Each store partition is one task: its region of the file (``contig:start-end`` through the index; the whole
+file for a partition read sequentially) against its rows, so the comparison follows the store's order
+whatever the file's contig order is. Tasks run in forked processes (``workers``). For indexed files, the
+parts of each contig that no partition covers are queried too: a record there was dropped by the ingest.
+Records htslib cannot read are findings, never tracebacks.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import GdbError, StoreError
-from ..genome import get_build, parse_region
-from ..store.bitplanes import unpack_bits
+from ..genome import parse_region
 from ..store.format import sha256_file
 from ..store.reader import Store
-from .encode import reference_codes, reference_fail
-from .sources import adj_inputs, open_vcf, read_header, real_stderr
+from .sources import read_header, real_stderr
+from .verify_read import MAX_FINDINGS, PartitionCheck, PartResult, check_partition, open_source
 
 __all__ = ["verify", "VerifyReport"]
 
@@ -40,8 +48,16 @@ class VerifyReport:
 
     def add(self, text: str) -> None:
         self.n_mismatches += 1
-        if len(self.mismatches) < 20:
+        if len(self.mismatches) < MAX_FINDINGS:
             self.mismatches.append(text)
+
+    def merge(self, part: PartResult) -> None:
+        """Add one task's counts and findings."""
+        self.n_records += part.n_records
+        self.n_rows += part.n_rows
+        self.n_calls += part.n_calls
+        self.n_mismatches += part.n_mismatches
+        self.mismatches.extend(part.findings[: max(0, MAX_FINDINGS - len(self.mismatches))])
 
     def __str__(self) -> str:
         head = (f"{'OK' if self.ok else 'MISMATCH'}: {self.n_records} records, {self.n_rows} variants, "
@@ -49,27 +65,128 @@ class VerifyReport:
         return "\n".join([head, *("  " + m for m in self.mismatches)])
 
 
-def _store_rows(store: Store, partitions: list[dict]):
-    """Yield ``(variant row, codes (N,), fail (N,) or None)`` over the partitions' rows in order."""
-    for part in partitions:
-        table = store.variants_of_partition(part["id"])
-        block_ids = [i for i, b in enumerate(store.blocks_meta) if b["partition"] == part["id"]]
-        row = 0
-        for bi in block_ids:
-            block = store.read_block(bi, verify=True)
-            codes = block.codes()
-            fail = None
-            if block.fail is not None:
-                fail = unpack_bits(block.fail, store.n_samples)
-            for r in range(block.n_variants):
-                yield table.iloc[row], codes[r], None if fail is None else fail[r]
-                row += 1
+def _checks(st: Store, files: list[int], sources: list[str]) -> list[PartitionCheck]:
+    """One :class:`PartitionCheck` per store partition of the given source files, in store order."""
+    params = st.manifest["params"]
+    samples = st.samples
+    ids = samples["sample_id"].tolist()
+    xy = (samples["sex"] == "XY").fillna(False).to_numpy(bool) if samples["sex"].notna().any() else None
+    regions = [parse_region(r) for r in params.get("regions") or []]
+    adj = params.get("adj") or None
+    checks = []
+    for file_no in files:
+        path = sources[file_no]
+        header = read_header(path)
+        perm = None
+        if st.n_samples and header.samples != ids:
+            column = {s: i for i, s in enumerate(header.samples)}
+            missing = [s for s in ids if s not in column]
+            if missing:
+                raise GdbError(f"sample {missing[0]!r} of the store is not in the file", file=path,
+                               fix="give the file the store was ingested from")
+            perm = np.array([column[s] for s in ids], dtype=np.int64)
+        use = {f: bool(adj) and f in header.formats for f in ("GQ", "DP", "AD")}
+        for part in st.manifest["partitions"]:
+            if part.get("file") == file_no:
+                checks.append(PartitionCheck(
+                    store=str(st.path), partition=part, path=path, index=part.get("index"), n_samples=st.n_samples,
+                    half_call=params["half_call"], perm=perm, xy=xy, build=params.get("build"), use=use, adj=adj,
+                    regions=regions, ids=ids))
+    return checks
 
 
-def verify(store: str | Store, inputs=None, *, progress: bool = True) -> VerifyReport:
+def _uncovered(st: Store, file_no: int, path: str) -> list[tuple[str, int, int, str | None]]:
+    """``(contig, start, end, index)`` ranges of an indexed file that no partition of the store reads.
+
+    Empty when the file was read sequentially. Ranges are limited to the ingest's regions, if any.
+    """
+    parts = [p for p in st.manifest["partitions"] if p.get("file") == file_no]
+    if not parts or any(p["contig"] is None for p in parts):
+        return []
+    index = parts[0].get("index")
+    try:
+        vcf = open_source(path, index)
+        contigs = list(vcf.seqnames)
+        vcf.close()
+    except Exception:  # no index to list contigs: the partitions cover what can be read
+        return []
+    top = 2**31 - 1
+    regions = [parse_region(r) for r in st.manifest["params"].get("regions") or []]
+    gaps = []
+    for contig in contigs:
+        if regions:
+            wanted = [(r.start, r.end if r.end is not None else top) for r in regions if r.contig == contig]
+        else:
+            wanted = [(1, top)]
+        covered = sorted((p["start"], p["end"] if p["end"] is not None else top)
+                         for p in parts if p["contig"] == contig)
+        for lo, hi in wanted:
+            at = lo
+            for s, e in covered:
+                if e < at or s > hi:
+                    continue
+                if s > at:
+                    gaps.append((contig, at, s - 1, index))
+                at = max(at, e + 1)
+            if at <= hi:
+                gaps.append((contig, at, hi, index))
+    return gaps
+
+
+def _check_gaps(path: str, gaps: list[tuple[str, int, int, str | None]]) -> PartResult:
+    """Records of `path` that start inside `gaps` (which no partition read): each range is one finding."""
+    result = PartResult()
+    if not gaps:
+        return result
+    vcf = open_source(path, gaps[0][3])
+    try:
+        for contig, start, end, _ in gaps:
+            n, first = 0, None
+            try:
+                for rec in vcf(f"{contig}:{start}-{end}"):
+                    if start <= rec.POS <= end:
+                        n += 1
+                        first = first or f"{rec.CHROM}:{rec.POS} {rec.REF}>{','.join(rec.ALT) or '.'}"
+            except Exception as exc:  # an unreadable record in a gap is still a record not read
+                result.add(f"{path}: htslib cannot read a record in {contig}:{start}-{end} ({exc}), which no "
+                           "partition of the store covers")
+                continue
+            if n:
+                result.n_records += n
+                result.add(f"{path}: {n} record(s) in {contig}:{start}-{end} are not in the store (no partition "
+                           f"covers them; first {first})", n)
+    finally:
+        vcf.close()
+    return result
+
+
+def _run(jobs: list, workers: int, bar) -> list[PartResult]:
+    """Run ``(function, argument)`` jobs, in forked processes when `workers` > 1; results in job order."""
+    if workers <= 1 or len(jobs) <= 1:
+        out = []
+        for fn, arg in jobs:
+            out.append(fn(arg))
+            bar.update(out[-1].n_rows)
+        return out
+    results: list[PartResult | None] = [None] * len(jobs)
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = {pool.submit(fn, arg): i for i, (fn, arg) in enumerate(jobs)}
+        for future in as_completed(futures):
+            done = future.result()
+            results[futures[future]] = done
+            bar.update(done.n_rows)
+    return [r for r in results if r is not None]
+
+
+def _gap_job(arg) -> PartResult:
+    return _check_gaps(*arg)
+
+
+def verify(store: str | Store, inputs=None, *, progress: bool = True, workers: int | None = None) -> VerifyReport:
     """Compare a store with its sources (default: the files recorded in its manifest).
 
-    Returns a :class:`VerifyReport`; raises :class:`GdbError` if the store itself cannot be read.
+    `workers` processes compare partitions in parallel (default: the CPUs this process may use). Returns a
+    :class:`VerifyReport`; raises :class:`GdbError` if the store itself cannot be read.
     """
     from tqdm.auto import tqdm
 
@@ -96,70 +213,16 @@ def verify(store: str | Store, inputs=None, *, progress: bool = True) -> VerifyR
         files = [sources.index(p) for p in given]
     else:
         files = list(range(len(sources)))
-    samples = st.samples
-    ids = samples["sample_id"].tolist()
-    xy = (samples["sex"] == "XY").fillna(False).to_numpy(bool) if samples["sex"].notna().any() else None
-    build = get_build(params.get("build"))
-    regions = [parse_region(r) for r in params.get("regions") or []]
-    adj = params.get("adj")
-    bar = tqdm(total=st.n_variants, unit=" variants", unit_scale=True, desc="verify", file=real_stderr(),
-               disable=not progress)
-    for file_no in files:
-        path = sources[file_no]
-        parts = [p for p in st.manifest["partitions"] if p.get("file") == file_no]
-        rows = _store_rows(st, parts)
-        vcf = open_vcf(path)
-        column = {s: i for i, s in enumerate(vcf.samples)}
-        perm = np.array([column[s] for s in ids]) if st.n_samples else None
-        declared = read_header(path).formats
-        use = {f: bool(adj) and f in declared for f in ("GQ", "DP", "AD")}
-        for rec in vcf:
-            chrom, pos = rec.CHROM, rec.POS
-            if regions and not any(r.contig == chrom and r.contains(np.array(pos)) for r in regions):
-                continue
-            alts = rec.ALT
-            report.n_records += 1
-            if not alts:
-                continue
-            n_alt = len(alts)
-            codes = fail = None
-            if st.n_samples:
-                gt = rec.genotype.array()[perm]
-                codes = reference_codes(gt, n_alt, params["half_call"])
-                if any(use.values()):
-                    gq, dp, ad, hap = adj_inputs(rec, st.n_samples, n_alt, use, perm, xy, build)
-                    fail = reference_fail(codes, gt, gq, dp, ad, hap, use["GQ"], use["DP"], use["AD"],
-                                          half_call=params["half_call"], **adj)
-            for a, alt in enumerate(alts, start=1):
-                try:
-                    var, got, got_fail = next(rows)
-                except StopIteration:
-                    report.add(f"{chrom}:{pos} {rec.REF}>{alt}: in the VCF but the store has no more variants")
-                    break
-                report.n_rows += 1
-                bar.update(1)
-                key = (var["contig"], int(var["pos"]), var["ref"], var["alt"], int(var["allele_index"]))
-                if key != (chrom, pos, rec.REF, alt, a):
-                    report.add(f"{chrom}:{pos} {rec.REF}>{alt}: the store has {key[0]}:{key[1]} {key[2]}>{key[3]} here")
-                    continue
-                if codes is None:
-                    continue
-                report.n_calls += len(got)
-                diff = np.flatnonzero(codes[a - 1] != got)
-                if diff.size:
-                    s = diff[0]
-                    report.add(f"{chrom}:{pos} {rec.REF}>{alt}: {diff.size} calls differ, first sample {ids[s]!r}: "
-                               f"VCF code {codes[a - 1][s]}, store code {got[s]}")
-                if fail is not None or got_fail is not None:
-                    want = fail[a - 1] if fail is not None else np.zeros(len(got), bool)
-                    have = got_fail if got_fail is not None else np.zeros(len(got), bool)
-                    bad = np.flatnonzero(want != have)
-                    if bad.size:
-                        report.add(f"{chrom}:{pos} {rec.REF}>{alt}: genotype filter (adj) differs for {bad.size} "
-                                   f"calls, first sample {ids[bad[0]]!r}")
-        vcf.close()
-        leftover = sum(1 for _ in rows)
-        if leftover:
-            report.add(f"{path}: the store has {leftover} variants that are not in the file")
-    bar.close()
+    jobs: list = [(check_partition, c) for c in _checks(st, files, sources)]
+    jobs += [(_gap_job, (sources[f], gaps)) for f in files if (gaps := _uncovered(st, f, sources[f]))]
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    bar = tqdm(total=sum(p["n_variants"] for p in st.manifest["partitions"] if p.get("file") in files),
+               unit=" variants", unit_scale=True, desc="verify", file=real_stderr(), disable=not progress,
+               mininterval=1.0)
+    try:
+        for part_result in _run(jobs, workers, bar):
+            report.merge(part_result)
+    finally:
+        bar.close()
     return report
