@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..genome import detect_build
 
 __all__ = ["VcfHeader", "read_header", "check_bgzf_eof", "find_index", "index_stats", "make_index",
-           "open_vcf", "open_reader", "capture_htslib_messages", "format_int"]
+           "open_vcf", "open_reader", "capture_htslib_messages", "format_values", "adj_inputs"]
 
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
@@ -316,15 +316,22 @@ def capture_htslib_messages():
                 messages.extend(line for line in text.splitlines() if line.strip())
 
 
-def format_int(variant, name: str, n: int) -> np.ndarray | None:
-    """FORMAT field `name` of a record as int32 ``(N,)`` or ``(N, k)`` with missing = INT32 min, or None."""
+def format_values(variant, name: str) -> np.ndarray | None:
+    """FORMAT field `name` of a record as float64 ``(N,)`` or ``(N, k)``, or None if absent or not numeric.
+
+    Values are compared with the adj thresholds as written: a ``Type=Float`` GQ of 19.55 stays 19.55 (fails
+    GQ >= 20, as bcftools ``+setGT -i 'FMT/GQ<20'`` reads it); it is never rounded. Missing values are
+    ``-inf`` (float fields: NaN; integer fields: htslib's missing and vector-end sentinels), so a missing
+    value fails every threshold.
+    """
     values = variant.format(name)
     if values is None:
         return None
     if values.dtype.kind == "f":
-        out = np.where(np.isnan(values), -(2**31), np.round(values)).astype(np.int32)
+        out = np.where(np.isnan(values), -np.inf, values).astype(np.float64)
     elif values.dtype.kind in "iu":
-        out = values.astype(np.int32, copy=False)
+        out = values.astype(np.float64)
+        out[values <= INT32_MISSING + 1] = -np.inf
     else:
         return None
     return out[:, 0] if out.shape[1] == 1 else out
@@ -334,16 +341,17 @@ INT32_MISSING = -(2**31)
 
 
 def adj_inputs(variant, n: int, n_alt: int, use: dict, perm=None, xy=None, build=None):
-    """The genotype-filter inputs of one record: ``(gq, dp, ad, hap)`` with missing values as INT32_MIN.
+    """The genotype-filter inputs of one record: ``(gq, dp, ad, hap)``, values as written, missing = -inf.
 
-    gq, dp : (N,) int32; ad : (N, n_alt + 1) int32; hap : (N,) bool, samples haploid at this locus (XY outside
-    the PARs of chrX/chrY, by reported sex). `use` names the FORMAT fields to apply (``{"GQ", "DP", "AD"}``
-    -> bool); without DP the allele balance uses sum(AD). `perm` reorders file columns to store order.
+    gq, dp : (N,) float64; ad : (N, n_alt + 1) float64; hap : (N,) bool, samples haploid at this locus (XY
+    outside the PARs of chrX/chrY, by reported sex). `use` names the FORMAT fields to apply (``{"GQ", "DP",
+    "AD"}`` -> bool); without DP the allele balance uses sum(AD). `perm` reorders file columns to store
+    order. Float fields keep their fraction (see :func:`format_values`).
     """
     from ..genome import contig_kind
 
     def get(name):
-        values = format_int(variant, name, n)
+        values = format_values(variant, name)
         return values if values is None or perm is None else values[perm]
 
     gq = get("GQ") if use.get("GQ") else None
@@ -352,13 +360,13 @@ def adj_inputs(variant, n: int, n_alt: int, use: dict, perm=None, xy=None, build
     if ad is not None and ad.ndim == 1:
         ad = ad[:, None]
     if use.get("AD") and dp is None and ad is not None:
-        dp = np.where(ad < 0, 0, ad).sum(axis=1).astype(np.int32)
+        dp = np.where(ad < 0, 0.0, ad).sum(axis=1)
     if gq is None:
-        gq = np.full(n, INT32_MISSING, np.int32)
+        gq = np.full(n, -np.inf)
     if dp is None:
-        dp = np.full(n, INT32_MISSING, np.int32)
+        dp = np.full(n, -np.inf)
     if ad is None or ad.shape[1] <= n_alt:
-        ad = np.full((n, n_alt + 1), INT32_MISSING, np.int32)
+        ad = np.full((n, n_alt + 1), -np.inf)
     hap = np.zeros(n, dtype=bool)
     kind = contig_kind(variant.CHROM)
     if kind in ("X", "Y") and xy is not None:
