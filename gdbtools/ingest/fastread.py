@@ -110,6 +110,16 @@ def _gt_view(pool, off, n, ploidy):
     return pool[off: off + n * (ploidy + 1)].reshape(n, ploidy + 1)
 
 
+def _no_progress(stalled: int, grew: bool, path: str, kind: str) -> int:
+    """Count kernel calls that returned no record; a call that did not ask for a larger buffer, or a second
+    retry in a row, is a bug in the reader (never an endless loop)."""
+    stalled += 1
+    if not grew or stalled > 2:
+        raise RuntimeError(f"the fast {kind} reader makes no progress in {path} (a buffer did not grow); "
+                           "please report this")
+    return stalled
+
+
 class _Genotype:
     __slots__ = ("_a",)
 
@@ -312,12 +322,14 @@ class VcfTextReader(_Reader):
         writer = self._writer
         formats = self.formats
         sites_cap = 1 << 20
+        sites_need = 0
         for buf, start, stop, final in self._chunks(batches, skip, state := {"carry": None}):
             if final:  # the last line lacks its newline: htslib reads it anyway
                 buf[stop] = 10
                 stop += 1
             buf[stop: stop + PAD] = 10
             p = start
+            stalled = 0
             while p < stop:
                 nmax = min(_MAX_REC, (stop - p) // 16 + 2)
                 if n_s:
@@ -328,15 +340,17 @@ class VcfTextReader(_Reader):
                 site_end = np.empty(nmax, np.int64)
                 pool = self._pools.take(4 * (n_s * nmax + nmax + 2), np.int16)
                 pool64 = pool[: pool.size // 4 * 4].view(np.uint64)
-                sites = np.empty(min(sites_cap, stop - p + 1), np.uint8)
+                sites = np.empty(max(min(sites_cap, stop - p + 1), sites_need), np.uint8)
                 b16e, b16o = _u16_views(buf)
                 n, p2, status, reason, used, sused = K.vcf_lines(buf, p, stop, n_s, nmax, ls, ie, ss, le, pos,
                                                                  ploidy, gt_off, pool, pool64, sites, site_end,
                                                                  b16e, b16o, K.T_TXT1, K.T_TXT2, K.T_TXT2_LAST)
                 if status == K.FULL and n == 0:
                     if sused < 0:
-                        sites_cap = max(2 * sites_cap, -sused - 1)
+                        sites_need = max(sites_need, -sused - 1)
+                    stalled = _no_progress(stalled, sused < 0, self.path, "VCF")
                     continue
+                stalled = 0
                 text = sites[:sused].tobytes().split(b"\n")
                 pos_l = pos[:n].tolist()
                 batch = _Batch(self, buf, pool, None, None, None, None, None, None, None, gt_off[:n].tolist(),
@@ -634,8 +648,10 @@ class BcfReader(_Reader):
         info_fields = self.info_fields
         gt_cap = 0
         sites_cap = 1 << 18
+        sites_need = 0  # what the kernel asked for when one record did not fit (a record larger than a buffer)
         for buf, start, stop, final in self._chunks(batches, skip, state := {"carry": None}):
             p = start
+            stalled = 0
             while p < stop:
                 nmax = min(_MAX_REC, (stop - p) // 32 + 2)
                 arrs = [np.empty(nmax, np.int64) for _ in range(10)]
@@ -648,17 +664,20 @@ class BcfReader(_Reader):
                 pool = self._pools.take(max(gt_cap, 2 * (stop - p) + 4 * n_s + 4 * nmax + 16), np.int16)
                 pool64 = pool[: pool.size // 4 * 4].view(np.uint64)
                 b16e, b16o = _u16_views(buf)
-                sites = np.empty(min(sites_cap, stop - p + 64), np.uint8)
+                sites = np.empty(max(min(sites_cap, stop - p + 64), sites_need), np.uint8)
                 n, p2, status, reason, used, sused, fused = K.bcf_records(
                     buf, p, stop, n_s, self._gt_key, self._ctg_ok, self._str_ok, want, nmax, rec_off, rid, pos0,
                     rlen, qual, n_allele, n_info, info_off, flt_off, flt_n, flt_ids, fmt_meta, gt_off, ploidy,
                     pool, pool64, sites, site_end, b16e, b16o, K.T_BCF8)
                 if status == K.FULL and n == 0:
+                    # one record needs more room than a buffer: grow that buffer to what it needs, then retry
                     if reason < 0:
                         gt_cap = max(2 * pool.size, -reason)
                     if sused < 0:
-                        sites_cap = max(2 * sites_cap, -sused - 1)
+                        sites_need = max(sites_need, -sused - 1)
+                    stalled = _no_progress(stalled, reason < 0 or sused < 0, self.path, "BCF")
                     continue
+                stalled = 0
                 text = sites[:sused].tobytes().split(b"\n")
                 rid_l, pos_l, rlen_l = rid[:n].tolist(), pos0[:n].tolist(), rlen[:n].tolist()
                 q32 = qual[:n].astype(np.uint32)
