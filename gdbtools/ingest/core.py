@@ -33,7 +33,9 @@ from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES
 from .metadata import build_samples
 from .partition import PartitionTask, run_partition, variant_schema
-from .sources import VcfHeader, find_index, index_stats, make_index, open_vcf, read_header, real_stderr
+from .htslib import index_stats, make_index, open_vcf, real_stderr
+from .readers.header import VcfHeader, read_header
+from .readers.index import find_index
 
 __all__ = ["ingest", "IngestPlan", "plan_ingest", "run_ingest_partition", "finalize_ingest", "ADJ_DEFAULTS"]
 

@@ -23,7 +23,8 @@ from ..store.writer import PartitionWriter
 from .annotations import AnnotationParser
 from .encode import reference_codes, reference_fail
 from .partition import _BlockBuilder, _info_value, allele_type
-from .sources import adj_inputs, capture_htslib_messages, open_vcf
+from .adj import adj_inputs
+from .htslib import capture_htslib_messages, open_vcf
 
 __all__ = ["run_merge_partition"]
 
@@ -102,7 +103,7 @@ def run_merge_partition(task, progress=None) -> dict:
         if pending:
             _emit_position(pending, task, sources, builder, stats, absent_code, with_fail, adj, build, xy, ann)
             flush(pending[0][0])
-    writer.finish(task.schema, stats)
+    writer.finish(task.schema, stats, {"reader": "htslib", "fallback_reason": None})  # merge mode reads with htslib
     return stats
 
 

@@ -20,7 +20,9 @@ from ..store.bitplanes import n_words
 from ..store.writer import PartitionWriter
 from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES, encode_record, fail_record
-from .sources import adj_inputs, capture_htslib_messages, open_reader
+from .adj import adj_inputs
+from .htslib import capture_htslib_messages
+from .readers.select import open_reader
 
 __all__ = ["PartitionTask", "run_partition", "variant_schema", "allele_type"]
 
@@ -360,7 +362,8 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
         raise
     # quote htslib's own words in errors raised above (the messages list is filled on exit)
     stats["htslib_messages"] = messages[:20]
-    writer.finish(task.schema, stats)
+    reader = {"reader": vcf.name, "fallback_reason": vcf.fallback_reason}
+    writer.finish(task.schema, stats, reader)
     return stats
 
 

@@ -19,7 +19,9 @@ from ..store.bitplanes import unpack_bits
 from ..store.format import sha256_file
 from ..store.reader import Store
 from .encode import reference_codes, reference_fail
-from .sources import adj_inputs, open_vcf, read_header, real_stderr
+from .adj import adj_inputs
+from .htslib import open_vcf, real_stderr
+from .readers.header import read_header
 
 __all__ = ["verify", "VerifyReport"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gdbtools.ingest import ingest
-from gdbtools.ingest.readers.fast import open_fast
+from gdbtools.ingest.readers.select import open_fast
 
 
 def _long_alt() -> str:

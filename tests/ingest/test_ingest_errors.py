@@ -71,7 +71,7 @@ def test_ingest__truncated_bgzip_without_eof_check_is_caught_midway(tmp_path, da
     """Cut mid-file but keep an EOF marker: htslib fails mid-stream; the error names the last good record."""
     src = data_dir / "hail_gatk_100/sample2.vcf.gz"
     data = src.read_bytes()
-    from gdbtools.ingest.sources import BGZF_EOF
+    from gdbtools.ingest.readers.header import BGZF_EOF
 
     bad = tmp_path / "cut.vcf.gz"
     bad.write_bytes(data[: len(data) // 2] + BGZF_EOF)

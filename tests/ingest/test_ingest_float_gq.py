@@ -60,3 +60,10 @@ def test_ingest__float_gq_is_not_rounded_before_adj(fmt, reader, bcftools_bin, t
     codes = np.concatenate([b.codes(adj=True) for b in store.blocks()])
     np.testing.assert_array_equal(codes != 3, want)
     assert verify(store, progress=False).ok
+    # the fast readers decode Integer FORMAT fields only: a Float GQ is read by htslib, and the manifest says why
+    (part,) = store.manifest["partitions"]
+    assert part["reader"] == "htslib"
+    if reader == "auto":
+        assert "FORMAT/GQ is not declared as Integer" in part["fallback_reason"]
+    else:
+        assert part["fallback_reason"] is None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime import import_numba
+from ...runtime import import_numba
 
 numba = import_numba()
 
