@@ -36,10 +36,10 @@ def index_stats(path: str, index: str | None) -> dict[str, int] | None:
     target = _target(path, index)
     try:
         out = pysam.bcftools.index("-s", target)
-    except Exception:  # noqa: BLE001 - pysam raises SamtoolsError; an index without stats is not an error
+    except Exception:  # pysam raises SamtoolsError; an index without stats is not an error
         return None
     stats = {}
-    for line in out.splitlines():
+    for line in str(out).splitlines():
         parts = line.split("\t")
         if len(parts) >= 3 and parts[2].isdigit():
             stats[parts[0]] = int(parts[2])
@@ -61,7 +61,7 @@ def make_index(path: str, out_dir: str | os.PathLike) -> str:
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     try:
         pysam.bcftools.index("-f", "-o", str(tmp), *(["-t"] if suffix == ".tbi" else ["-c"]), str(path))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # pysam raises SamtoolsError
         raise InputError(f"indexing failed: {str(exc).strip()[-400:]}", file=path,
                          fix="the file must be sorted by position within each contig (`bcftools sort`)") from exc
     os.replace(tmp, target)
@@ -74,7 +74,7 @@ def open_vcf(path: str, index: str | None = None, threads: int = 0) -> cyvcf2.VC
     try:
         with capture_htslib_messages() as messages:
             vcf = cyvcf2.VCF(target, lazy=True, threads=threads or None)
-    except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception/OSError
+    except Exception as exc:  # cyvcf2 raises bare Exception/OSError
         raise InputError(f"htslib cannot open the file: {'; '.join(messages) or exc}", file=path,
                          fix="check the file with `bcftools view -h`") from exc
     return vcf
@@ -91,13 +91,13 @@ class SiteParser:
     def __init__(self, sites_header: str):
         try:
             self._writer = cyvcf2.Writer.from_string(os.devnull, sites_header)
-        except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception
+        except Exception as exc:  # cyvcf2 raises bare Exception
             raise SiteParseError(f"htslib does not take the header ({exc})") from None
 
     def parse(self, line: str):
         try:
             return self._writer.variant_from_string(line)
-        except Exception as exc:  # noqa: BLE001 - cyvcf2 raises bare Exception
+        except Exception as exc:  # cyvcf2 raises bare Exception
             raise SiteParseError(f"htslib cannot parse the site columns ({exc})") from None
 
     def close(self) -> None:

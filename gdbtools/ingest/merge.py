@@ -20,11 +20,11 @@ from ..errors import InputError
 from ..genome import get_build
 from ..store.bitplanes import pack_bits
 from ..store.writer import PartitionWriter
+from .adj import adj_inputs
 from .annotations import AnnotationParser
 from .encode import reference_codes, reference_fail
-from .partition import _BlockBuilder, _info_value, allele_type
-from .adj import adj_inputs
 from .htslib import capture_htslib_messages, open_vcf
+from .rows import BlockBuilder, allele_type, info_for_allele
 
 __all__ = ["run_merge_partition"]
 
@@ -62,7 +62,7 @@ def run_merge_partition(task, progress=None) -> dict:
     xy = np.asarray(task.xy, dtype=bool) if task.xy is not None else np.zeros(task.n_samples, dtype=bool)
     ann = AnnotationParser(task.annotation["key"], task.annotation["description"]) if task.annotation else None
     columns = task.schema.names
-    builder = _BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
+    builder = BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
     stats = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
              "n_failed_calls": 0, "n_absent_calls": 0}
     cursor = writer.resume_cursor or {"last_pos": 0}
@@ -170,7 +170,7 @@ def _emit_position(items, task, sources, builder, stats, absent_code, with_fail,
         if ann is not None:
             row["gene"], row["consequence"], row["impact"] = ann.parse(rec.INFO.get(ann.key), ref, entry["alts"])[a - 1]
         for name, meta in task.info_fields.items():
-            row[f"info_{name}"] = _info_value(rec.INFO.get(name), meta.get("Number"), a)
+            row[f"info_{name}"] = info_for_allele(rec.INFO.get(name), meta.get("Number"), a)
         for col, value in row.items():
             d[col].append(value)
         stats["n_rows"] += 1

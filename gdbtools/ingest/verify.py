@@ -18,8 +18,8 @@ from ..genome import get_build, parse_region
 from ..store.bitplanes import unpack_bits
 from ..store.format import sha256_file
 from ..store.reader import Store
-from .encode import reference_codes, reference_fail
 from .adj import adj_inputs
+from .encode import reference_codes, reference_fail
 from .htslib import open_vcf, real_stderr
 from .readers.header import read_header
 

@@ -20,7 +20,7 @@ import json
 import os
 import platform
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import StoreError
-from .format import (DEFAULT_ENCODING, FORMAT_VERSION, atomic_write_bytes, atomic_write_json, encode_block,
-                     sha256_file, write_guard)
+from .format import (
+    DEFAULT_ENCODING,
+    FORMAT_VERSION,
+    atomic_write_bytes,
+    atomic_write_json,
+    encode_block,
+    sha256_file,
+    write_guard,
+)
 
 __all__ = ["StoreWriter", "PartitionWriter", "partition_id"]
 
@@ -123,7 +130,10 @@ class StoreWriter:
         Returns the manifest.
         """
         work = self.path / WORK
-        partitions, blocks, offset, stats = [], [], 0, {}
+        partitions: list[dict] = []
+        blocks: list[dict] = []
+        offset = 0
+        stats: dict = {}
         missing = [partition_id(i) for i in range(len(self.plan["partitions"]))
                    if not (work / f"{partition_id(i)}.done.json").exists()]
         if missing:
@@ -162,7 +172,7 @@ class StoreWriter:
         manifest = {
             "format": "gdbtools-cohort-store",
             "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "software": software_versions(),
             "n_samples": self.n_samples,
             "n_variants": offset,
@@ -217,7 +227,7 @@ class PartitionWriter:
         return len(self.blocks)
 
     def write_block(self, planes: dict[str, np.ndarray], variants: pa.Table, cursor: dict,
-                    first_pos: int, last_pos: int, contig: str) -> dict:
+                    first_pos: int, last_pos: int, contig: str | None) -> dict:
         """Write block number :attr:`next_block`: its genotype file, its variant rows, then its marker."""
         k = self.next_block
         name = f"b{k:06d}"
@@ -259,7 +269,7 @@ def software_versions() -> dict:
     """Versions of the software that produced a store (recorded in the manifest for provenance)."""
     from importlib import metadata
 
-    versions = {"python": platform.python_version()}
+    versions: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("gdbtools", "numpy", "pyarrow", "zstandard", "cyvcf2", "numba"):
         try:
             versions[dist] = metadata.version(dist)

@@ -198,9 +198,16 @@ class RecordBase:
 
     __slots__ = ()
 
+    _b: Batch
+    _i: int
+    _fmt: dict
+
     @property
     def genotype(self):
         return self._b.genotype(self._i)
+
+    def _format(self, name: str):
+        raise NotImplementedError
 
     def format(self, name: str):
         if name in self._fmt:

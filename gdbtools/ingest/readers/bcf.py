@@ -74,7 +74,8 @@ class BcfReader(Reader):
         n_str = 1
         contigs: dict[str, int] = {}
         n_ctg = 0
-        self._ftypes, self._itypes = {}, {}
+        self._ftypes: dict[str, str | None] = {}
+        self._itypes: dict[str, tuple[str | None, str | None]] = {}
         for key, meta in meta_lines(header):
             name = meta.get("ID")
             if name is None:
@@ -103,12 +104,12 @@ class BcfReader(Reader):
                 strings[name] = i
                 n_str = max(n_str, i + 1)
         self._sid = strings
-        self._strings = [None] * n_str
+        self._strings: list[str | None] = [None] * n_str
         for name, i in strings.items():
             if self._strings[i] is not None:
                 raise FastPathUnsupported("conflicting IDX in the header")
             self._strings[i] = name
-        self._contigs = [None] * n_ctg
+        self._contigs: list[str | None] = [None] * n_ctg
         for name, i in contigs.items():
             if self._contigs[i] is not None:
                 raise FastPathUnsupported("conflicting contig IDX in the header")
@@ -179,7 +180,7 @@ class BcfReader(Reader):
                             continue
                     rec = _BcfRecord(batch, i, text[i], contigs[rid_l[i]], pos_l[i] + 1,
                                      None if qmiss[i] else qual_l[i])
-                    for name, w in formats:
+                    for name, _ in formats:
                         rec._fmt[name] = rec._format(name)
                     if info_fields:
                         info = rec.INFO

@@ -26,7 +26,7 @@ __all__ = ["PAD", "BgzfBatches", "Recycler", "inflate_block"]
 def _inflate(data, size: int) -> bytes:
     """Raw-deflate `data` into `size` bytes with libdeflate (PyPI ``deflate``, a required dependency)."""
     try:
-        return deflate.deflate_decompress(data, size) if size else b""
+        return bytes(deflate.deflate_decompress(data, size)) if size else b""
     except deflate.DeflateError as exc:
         raise FastPathUnsupported(f"BGZF block does not inflate ({exc})") from None
 
@@ -193,7 +193,7 @@ class BgzfBatches:
                 if self._stop.is_set():
                     return
             item = ("end", None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             item = ("error", exc)
         while not self._stop.is_set():
             try:

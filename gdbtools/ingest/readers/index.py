@@ -116,7 +116,8 @@ def _reg2bins(beg: int, end: int, min_shift: int, n_lvls: int) -> list[int]:
     if end >= 1 << s:
         end = 1 << s
     end -= 1
-    out, t = [], 0
+    out: list[int] = []
+    t = 0
     for level in range(n_lvls + 1):
         b, e = t + (beg >> s), t + (end >> s)
         out.extend(range(b, e + 1))

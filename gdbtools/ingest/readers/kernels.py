@@ -369,7 +369,7 @@ def vcf_format_int(buf, samp_start, n_samples, j):
     # pass 1: values per sample (k = the maximum)
     kmax = 1
     q = samp_start
-    for s in range(n_samples):
+    for _ in range(n_samples):
         f = _subfield(buf, q, j)
         if f >= 0:
             cnt = 1
@@ -627,7 +627,7 @@ def bcf_records(buf, p, stop, n_samples, gt_key, ctg_ok, str_ok, want, max_rec, 
         q += m * _size(t)
         # INFO: walk to check the layout
         io = q
-        for i in range(r_ninfo):
+        for _ in range(r_ninfo):
             key, q = _typed_int(buf, q, send)
             if q < 0 or key < 0 or key >= str_ok.size or str_ok[key] == 0:
                 return n, rs, BAD, R_TYPE, used, s0, f0
@@ -644,7 +644,7 @@ def bcf_records(buf, p, stop, n_samples, gt_key, ctg_ok, str_ok, want, max_rec, 
         g_t = -1
         g_n = 0
         g_q = 0
-        for i in range(r_nfmt):
+        for _ in range(r_nfmt):
             key, q = _typed_int(buf, q, iend)
             if q < 0 or key < 0 or key >= str_ok.size or str_ok[key] == 0:
                 return n, rs, BAD, R_TYPE, used, s0, f0
