@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import InputError
 from ..genome import get_build
@@ -74,17 +73,9 @@ def run_merge_partition(task, progress=None) -> dict:
         rows = builder.rows
         if rows == 0:
             return
-        data = builder.data
-        data["partition"] = [task.index] * rows
-        data["block"] = [writer.next_block] * rows
-        data["row"] = list(range(rows))
-        table = pa.table({c: pa.array(data[c], type=task.schema.field(c).type) for c in columns}, schema=task.schema)
-        planes = {"lo": builder.lo[:rows], "hi": builder.hi[:rows]}
-        if builder.fail is not None:
-            planes["fail"] = builder.fail[:rows]
-        counts = dict(stats)
-        writer.write_block(planes, table, {"last_pos": last_pos, "stats": counts}, data["pos"][0], data["pos"][-1],
-                           contig)
+        planes, table = builder.block(task.index, writer.next_block, task.schema)
+        pos = builder.data["pos"]
+        writer.write_block(planes, table, {"last_pos": last_pos, "stats": dict(stats)}, pos[0], pos[-1], contig)
         if progress is not None:
             progress(rows)
         builder.reset()

@@ -301,19 +301,12 @@ class _PartitionRun:
         if builder.rows == 0:
             return
         rows = builder.rows
-        data = builder.data
-        data["partition"] = [task.index] * rows
-        data["block"] = [writer.next_block] * rows
-        data["row"] = list(range(rows))
-        table = pa.table({c: pa.array(data[c], type=task.schema.field(c).type) for c in self.columns},
-                         schema=task.schema)
-        planes = {"lo": builder.lo[:rows], "hi": builder.hi[:rows]}
-        if builder.fail is not None:
-            planes["fail"] = builder.fail[:rows]
+        planes, table = builder.block(task.index, writer.next_block, task.schema)
+        pos = builder.data["pos"]
         counts = {k: v for k, v in self.stats.items() if not isinstance(v, list)}
         writer.write_block(planes, table, {"records": self.records, "last_pos": self.last_pos,
                                            "at_pos": self.at_pos, "contig": builder.contig, "stats": counts},
-                           data["pos"][0], data["pos"][-1], builder.contig)
+                           pos[0], pos[-1], builder.contig)
         if self.progress is not None:
             self.progress(rows)
         builder.reset()

@@ -88,6 +88,20 @@ class BlockBuilder:
         self.contig: str | None = None
         self.data: dict[str, list] = {c: [] for c in self.columns}
 
+    def block(self, partition: int, block_no: int, schema: pa.Schema) -> tuple[dict[str, np.ndarray], pa.Table]:
+        """The block built so far: its planes (``{"lo", "hi"[, "fail"]}``: ``(rows, words) uint32``) and its
+        variant rows as a table of `schema` (with the partition, block and row columns filled in)."""
+        rows = self.rows
+        data = self.data
+        data["partition"] = [partition] * rows
+        data["block"] = [block_no] * rows
+        data["row"] = list(range(rows))
+        table = pa.table({c: pa.array(data[c], type=schema.field(c).type) for c in self.columns}, schema=schema)
+        planes = {"lo": self.lo[:rows], "hi": self.hi[:rows]}
+        if self.fail is not None:
+            planes["fail"] = self.fail[:rows]
+        return planes, table
+
     @property
     def full(self) -> bool:
         return self.rows >= self.block_size

@@ -234,6 +234,26 @@ def _store1(out, j, v):
 
 
 @numba.njit(cache=True, nogil=True)
+def _text_allele(buf, q, stop):
+    """One allele of a text GT at `q` (``.`` or decimal digits): ``(status, reason, allele, next q)``, status 3 =
+    read (``.`` is -1); MORE where the batch ends there, BAD for another character or an allele above 32767."""
+    c = buf[q]
+    if c == DOT:
+        return 3, 0, -1, q + 1
+    if 48 <= c <= 57:
+        a = 0
+        while 48 <= buf[q] <= 57:
+            a = a * 10 + (buf[q] - 48)
+            if a > MAX_ALLELE:
+                return BAD, R_ALLELE, 0, q
+            q += 1
+        return 3, 0, a, q
+    if c == NL and q >= stop:
+        return MORE, 0, 0, q
+    return BAD, R_SYNTAX, 0, q
+
+
+@numba.njit(cache=True, nogil=True)
 def _vcf_samples(buf, ss, stop, n_samples, nsub, pool, pool64, out, b16e, b16o, t1, t2, t2_last):
     """The sample columns of one line, from ss. Returns (status, reason, line end, ploidy); status 3 = done."""
     # 1. GT-only lines of one-character alleles ("0|1\t" x N): fixed stride, two 64K-entry tables
@@ -252,40 +272,15 @@ def _vcf_samples(buf, ss, stop, n_samples, nsub, pool, pool64, out, b16e, b16o, 
     maxk = 1
     s = 0
     while True:
-        c = buf[q]
-        if c == DOT:
-            a0 = -1
-            q += 1
-        elif 48 <= c <= 57:
-            a0 = 0
-            while 48 <= buf[q] <= 57:
-                a0 = a0 * 10 + (buf[q] - 48)
-                if a0 > MAX_ALLELE:
-                    return BAD, R_ALLELE, q, 0
-                q += 1
-        else:
-            if c == NL and q >= stop:
-                return MORE, 0, q, 0
-            return BAD, R_SYNTAX, q, 0
+        st, rs, a0, q = _text_allele(buf, q, stop)
+        if st != 3:
+            return st, rs, q, 0
         c = buf[q]
         if c == SLASH or c == PIPE:
             ph = 1 if c == PIPE else 0
-            q += 1
-            c = buf[q]
-            if c == DOT:
-                a1 = -1
-                q += 1
-            elif 48 <= c <= 57:
-                a1 = 0
-                while 48 <= buf[q] <= 57:
-                    a1 = a1 * 10 + (buf[q] - 48)
-                    if a1 > MAX_ALLELE:
-                        return BAD, R_ALLELE, q, 0
-                    q += 1
-            else:
-                if c == NL and q >= stop:
-                    return MORE, 0, q, 0
-                return BAD, R_SYNTAX, q, 0
+            st, rs, a1, q = _text_allele(buf, q + 1, stop)
+            if st != 3:
+                return st, rs, q, 0
             c = buf[q]
             if c == SLASH or c == PIPE:
                 return BAD, R_PLOIDY, q, 0
