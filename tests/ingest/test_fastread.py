@@ -19,13 +19,12 @@ import cyvcf2
 import numpy as np
 import pandas as pd
 import pytest
+from test_ingest_real_data import PER_CHROM, VCFS
 
 from gdbtools.errors import InputError
 from gdbtools.ingest import ingest
 from gdbtools.ingest.readers.errors import FastPathUnsupported
 from gdbtools.ingest.readers.select import SelectedReader, open_fast, open_reader
-
-from test_ingest_real_data import PER_CHROM, VCFS
 
 ADJ = ("GQ", "DP", "AD")
 pytestmark = pytest.mark.filterwarnings("ignore:no intervals found:UserWarning")  # cyvcf2, on empty regions
@@ -393,13 +392,13 @@ def test_fast_reader__damaged_block_falls_back_and_htslib_reports_it(data_dir, w
     try:
         for r in open_reader(str(bad)):
             fast_recs.append((r.POS, r.genotype.array().tobytes()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         fast_exc = exc
     ref_recs, ref_exc = [], None
     try:
         for r in cyvcf2.VCF(str(bad)):
             ref_recs.append((r.POS, r.genotype.array().tobytes()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         ref_exc = exc
     assert fast_recs == ref_recs and type(fast_exc) is type(ref_exc) and str(fast_exc) == str(ref_exc)
     assert ref_exc is not None

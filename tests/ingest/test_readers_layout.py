@@ -39,4 +39,5 @@ def test_readers__only_select_knows_htslib():
         above = {n for n in names
                  if n.startswith("gdbtools.ingest.") and not n.startswith("gdbtools.ingest.readers")}
         assert not above, (path, above)
-    assert {"bgzf", "index", "kernels", "header", "base", "vcf", "bcf", "fast", "select", "errors"} <= set(seen)
+    assert {"bgzf", "index", "kernels", "vcf_kernels", "bcf_kernels", "header", "base", "vcf", "bcf", "fast",
+            "select", "errors"} <= set(seen)

@@ -6,7 +6,8 @@ Modules (each looks only at those listed before it; none but :mod:`.select` know
 - :mod:`.header`: read and check a VCF/BCF header (:func:`read_header`, :class:`VcfHeader`, ``##`` lines)
 - :mod:`.bgzf`: BGZF blocks: walking, libdeflate inflation, CRC checks, a prefetch thread, batches
 - :mod:`.index`: .tbi/.csi indexes: find one for a file, where a region query starts
-- :mod:`.kernels`: numba kernels: VCF text lines and BCF records -> cyvcf2's genotype layout
+- :mod:`.kernels`: what the numba kernels share: status codes, reasons, byte values, genotype stores
+- :mod:`.vcf_kernels`, :mod:`.bcf_kernels`: numba kernels: VCF text lines / BCF records -> cyvcf2's layout
 - :mod:`.base`: what both fast readers share (region queries, batching, records)
 - :mod:`.vcf`, :mod:`.bcf`: the fast readers of BGZF VCF text and of BCF 2.2
 - :mod:`.fast`: open the fast reader that fits a file

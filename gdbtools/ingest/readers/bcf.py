@@ -13,6 +13,7 @@ import struct
 
 import numpy as np
 
+from . import bcf_kernels as BK
 from . import kernels as K
 from .base import ADJ_FIELDS, MAX_REC, Batch, Reader, RecordBase, from_bytes, no_progress, u16_views
 from .bgzf import BgzfBatches
@@ -151,10 +152,10 @@ class BcfReader(Reader):
                 pool64 = pool[: pool.size // 4 * 4].view(np.uint64)
                 b16e, b16o = u16_views(buf)
                 sites = np.empty(max(min(sites_cap, stop - p + 64), sites_need), np.uint8)
-                n, p2, status, reason, used, sused, fused = K.bcf_records(
+                n, p2, status, reason, used, sused, fused = BK.bcf_records(
                     buf, p, stop, n_s, self._gt_key, self._ctg_ok, self._str_ok, want, nmax, rec_off, rid, pos0,
                     rlen, qual, n_allele, n_info, info_off, flt_off, flt_n, flt_ids, fmt_meta, gt_off, ploidy,
-                    pool, pool64, sites, site_end, b16e, b16o, K.T_BCF8)
+                    pool, pool64, sites, site_end, b16e, b16o, BK.T_BCF8)
                 if status == K.FULL and n == 0:
                     # one record needs more room than a buffer: grow that buffer to what it needs, then retry
                     if reason < 0:
@@ -355,7 +356,7 @@ class _BcfRecord(RecordBase):
             return None
         if m < 1:
             raise FastPathUnsupported(f"FORMAT/{name} with no values")
-        ok, values = K.bcf_format_int(b.buf, q, t, m, r.n)
+        ok, values = BK.bcf_format_int(b.buf, q, t, m, r.n)
         if not ok:
             raise FastPathUnsupported(f"FORMAT/{name} is not stored as integers")
         return values

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels as K
+from . import vcf_kernels as VK
 from .base import MAX_REC, Batch, Reader, RecordBase, no_progress, u16_views
 from .bgzf import PAD, BgzfBatches
 from .errors import FastPathUnsupported, SiteParseError
@@ -117,9 +118,9 @@ class VcfTextReader(Reader):
                 pool64 = pool[: pool.size // 4 * 4].view(np.uint64)
                 sites = np.empty(max(min(sites_cap, stop - p + 1), sites_need), np.uint8)
                 b16e, b16o = u16_views(buf)
-                n, p2, status, reason, used, sused = K.vcf_lines(buf, p, stop, n_s, nmax, ls, ie, ss, le, pos,
+                n, p2, status, reason, used, sused = VK.vcf_lines(buf, p, stop, n_s, nmax, ls, ie, ss, le, pos,
                                                                  ploidy, gt_off, pool, pool64, sites, site_end,
-                                                                 b16e, b16o, K.T_TXT1, K.T_TXT2, K.T_TXT2_LAST)
+                                                                 b16e, b16o, VK.T_TXT1, VK.T_TXT2, VK.T_TXT2_LAST)
                 if status == K.FULL and n == 0:
                     if sused < 0:
                         sites_need = max(sites_need, -sused - 1)
@@ -257,7 +258,7 @@ class _TextRecord(RecordBase):
             return None
         if j == 0:
             raise FastPathUnsupported("GT read as an Integer field")
-        ok, values = K.vcf_format_int(b.buf, ss, r.n, j)
+        ok, values = VK.vcf_format_int(b.buf, ss, r.n, j)
         if not ok:
             raise FastPathUnsupported(f"FORMAT/{name} has a value the fast parser does not accept")
         return values
