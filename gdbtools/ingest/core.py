@@ -144,7 +144,12 @@ def finalize_ingest(plan: IngestPlan) -> Store:
             contig_lengths.setdefault(c, length)
     extra = {"build": plan.params["build"], "sources": sources, "metadata": plan.samples.report(),
              "contigs_declared": len(contig_lengths)}
-    writer.finalize(extra, contig_lengths)
+    manifest = writer.finalize(extra, contig_lengths)
+    fallbacks = [p for p in manifest["partitions"] if p.get("fallback_reason")]
+    if fallbacks:
+        P.warn(f"{len(fallbacks)} of {len(manifest['partitions'])} partitions were read with htslib instead of the "
+               f"fast reader (first: {fallbacks[0]['fallback_reason']}); manifest.json lists each partition's "
+               "reader and fallback_reason")
     return Store(plan.out)
 
 
