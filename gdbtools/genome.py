@@ -87,11 +87,11 @@ def detect_build(contig_lengths: dict[str, int | None], reference_line: str | No
             if (kind == "1" and length == build.chr1_length) or (kind == "X" and length == build.chrx_length):
                 return build.name
     ref = (reference_line or "").lower()
-    for token, build in (("grch38", "GRCh38"), ("hg38", "GRCh38"), ("hg19", "GRCh37"), ("grch37", "GRCh37"),
+    for token, build_name in (("grch38", "GRCh38"), ("hg38", "GRCh38"), ("hg19", "GRCh37"), ("grch37", "GRCh37"),
                          ("hs37d5", "GRCh37"), ("g1k_v37", "GRCh37"), ("b37", "GRCh37"),
                          ("assembly19", "GRCh37"), ("ncbi36", "NCBI36"), ("hg18", "NCBI36")):
         if token in ref:
-            return build
+            return build_name
     return None
 
 
