@@ -131,7 +131,8 @@ def normalize_sex(value) -> str | None:
     try:
         return _SEX_MAP[text]
     except KeyError:
-        raise ValueError(f"unrecognised sex value {value!r} (expected XX/XY, F/M, female/male, 2/1 or empty)")
+        raise ValueError(
+            f"unrecognised sex value {value!r} (expected XX/XY, F/M, female/male, 2/1 or empty)") from None
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,19 @@ _REGION = re.compile(r"^(?P<contig>[^:\s]+)(?::(?P<start>[\d,]+)?(?:-(?P<end>[\d
 
 
 def parse_region(text: str | Region) -> Region:
-    """Parse ``'17'``, ``'chr17:43044295-43125483'``, ``'X:1,000-'`` or ``'1:5000'`` into a :class:`Region`."""
+    """Parse ``'17'``, ``'chr17:43044295-43125483'``, ``'X:1,000-'`` or ``'1:5000'`` into a :class:`Region`.
+
+    Positions are 1-based and inclusive. ``'chr1:5000'`` is the one position 5000 (``Region('chr1', 5000,
+    5000)``), not htslib's "from 5000 to the end of chr1"; write ``'chr1:5000-'`` for that. The whole gdbtools
+    reads regions this way, the ingest readers included (:func:`gdbtools.ingest.readers.select.htslib_region`
+    writes a region so that htslib reads it the same). END before START is an error.
+    """
     if isinstance(text, Region):
         return text
     match = _REGION.match(text.strip())
     if not match:
-        raise GdbError(f"cannot parse region {text!r}", fix="write regions as CONTIG, CONTIG:START-END or CONTIG:START-")
+        raise GdbError(f"cannot parse region {text!r}",
+                       fix="write regions as CONTIG, CONTIG:START-END or CONTIG:START-")
     start = int(match["start"].replace(",", "")) if match["start"] else 1
     end_text = match["end"]
     if end_text is None and match["start"]:

@@ -151,8 +151,9 @@ class AnnotationParser:
             parts = entry.split("|")
             if self.i_cons >= len(parts):
                 continue
+            targets: list[int]
             if self.kind == "bcsq":
-                targets = range(len(alts))
+                targets = list(range(len(alts)))
             elif self.i_num is not None and self.i_num < len(parts) and parts[self.i_num].isdigit():
                 targets = [int(parts[self.i_num]) - 1]
             elif self.i_allele is not None and self.i_allele < len(parts):
@@ -161,7 +162,7 @@ class AnnotationParser:
                 if not targets and len(alts) == 1:
                     targets = [0]
             else:
-                targets = range(len(alts))
+                targets = list(range(len(alts)))
             terms = [_normalise(t) for t in re.split(r"[&+]", parts[self.i_cons]) if t]
             if not terms:
                 continue

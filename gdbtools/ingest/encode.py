@@ -155,8 +155,8 @@ def fail_record(gt, n_alt, row0, fail, half_mode, gq, dp, ad, hap_sample, use_gq
     AD[allele] / DP < min_ab (gnomAD's ``get_adj_expr`` on split rows). A filter field that is missing for a
     call fails it; a field absent from the header is not used. Missing calls never fail (they are missing).
 
-    gq, dp : (N,) int32 (``INT32_MISSING`` = missing); ad : (N, A) int32 (A >= n_alt + 1 when used);
-    hap_sample : (N,) bool.
+    gq, dp : (N,) float64 (missing = -inf; a ``Type=Float`` value is compared unrounded); ad : (N, A) float64
+    (A >= n_alt + 1 when used); hap_sample : (N,) bool.
     """
     n = gt.shape[0]
     k = gt.shape[1] - 1
@@ -200,8 +200,8 @@ def warm_up() -> None:
     planes = np.zeros((2, 4), dtype=np.uint32)
     encode_record(gt, 1, 0, planes, planes.copy(), 0)
     encode_record(gt, 2, 0, planes, planes.copy(), 0)
-    full = np.zeros(3, np.int32)
-    fail_record(gt, 1, 0, planes, 0, full, full, np.zeros((3, 2), np.int32), np.zeros(3, bool), True, True, True,
+    full = np.zeros(3, np.float64)
+    fail_record(gt, 1, 0, planes, 0, full, full, np.zeros((3, 2), np.float64), np.zeros(3, bool), True, True, True,
                 20, 10, 5, 0.2)
 
 

@@ -14,16 +14,16 @@ from __future__ import annotations
 import heapq
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import InputError
 from ..genome import get_build
 from ..store.bitplanes import pack_bits
 from ..store.writer import PartitionWriter
+from .adj import adj_inputs
 from .annotations import AnnotationParser
 from .encode import reference_codes, reference_fail
-from .partition import _BlockBuilder, _info_value, allele_type
-from .sources import adj_inputs, capture_htslib_messages, open_vcf
+from .htslib import capture_htslib_messages, open_vcf
+from .rows import BlockBuilder, allele_type, info_for_allele
 
 __all__ = ["run_merge_partition"]
 
@@ -61,7 +61,7 @@ def run_merge_partition(task, progress=None) -> dict:
     xy = np.asarray(task.xy, dtype=bool) if task.xy is not None else np.zeros(task.n_samples, dtype=bool)
     ann = AnnotationParser(task.annotation["key"], task.annotation["description"]) if task.annotation else None
     columns = task.schema.names
-    builder = _BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
+    builder = BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
     stats = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
              "n_failed_calls": 0, "n_absent_calls": 0}
     cursor = writer.resume_cursor or {"last_pos": 0}
@@ -73,17 +73,9 @@ def run_merge_partition(task, progress=None) -> dict:
         rows = builder.rows
         if rows == 0:
             return
-        data = builder.data
-        data["partition"] = [task.index] * rows
-        data["block"] = [writer.next_block] * rows
-        data["row"] = list(range(rows))
-        table = pa.table({c: pa.array(data[c], type=task.schema.field(c).type) for c in columns}, schema=task.schema)
-        planes = {"lo": builder.lo[:rows], "hi": builder.hi[:rows]}
-        if builder.fail is not None:
-            planes["fail"] = builder.fail[:rows]
-        counts = dict(stats)
-        writer.write_block(planes, table, {"last_pos": last_pos, "stats": counts}, data["pos"][0], data["pos"][-1],
-                           contig)
+        planes, table = builder.block(task.index, writer.next_block, task.schema)
+        pos = builder.data["pos"]
+        writer.write_block(planes, table, {"last_pos": last_pos, "stats": dict(stats)}, pos[0], pos[-1], contig)
         if progress is not None:
             progress(rows)
         builder.reset()
@@ -102,7 +94,7 @@ def run_merge_partition(task, progress=None) -> dict:
         if pending:
             _emit_position(pending, task, sources, builder, stats, absent_code, with_fail, adj, build, xy, ann)
             flush(pending[0][0])
-    writer.finish(task.schema, stats)
+    writer.finish(task.schema, stats, {"reader": "htslib", "fallback_reason": None})  # merge mode reads with htslib
     return stats
 
 
@@ -169,7 +161,7 @@ def _emit_position(items, task, sources, builder, stats, absent_code, with_fail,
         if ann is not None:
             row["gene"], row["consequence"], row["impact"] = ann.parse(rec.INFO.get(ann.key), ref, entry["alts"])[a - 1]
         for name, meta in task.info_fields.items():
-            row[f"info_{name}"] = _info_value(rec.INFO.get(name), meta.get("Number"), a)
+            row[f"info_{name}"] = info_for_allele(rec.INFO.get(name), meta.get("Number"), a)
         for col, value in row.items():
             d[col].append(value)
         stats["n_rows"] += 1

@@ -58,7 +58,8 @@ def read_metadata(path: str | os.PathLike, id_column: str | None = None) -> tupl
                             fix="write it as tab-separated text with a header line and the same number of "
                                 "fields on every line") from exc
     except pd.errors.EmptyDataError as exc:
-        raise MetadataError("the metadata file is empty", file=path, fix="write a header line then one row per sample") from exc
+        raise MetadataError("the metadata file is empty", file=path,
+                            fix="write a header line then one row per sample") from exc
     frame.columns = [c.strip() for c in frame.columns]
     if len(frame.columns) < 1 or (len(frame.columns) == 1 and len(frame) and "," in frame.columns[0]):
         raise MetadataError("the metadata table has a single column; is it comma-separated?", file=path,

@@ -7,8 +7,8 @@ records at that position were consumed).
 
 from __future__ import annotations
 
-import functools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,13 +16,15 @@ import pyarrow as pa
 
 from ..errors import GdbError, InputError
 from ..genome import get_build
-from ..store.bitplanes import n_words
 from ..store.writer import PartitionWriter
+from .adj import adj_inputs
 from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES, encode_record, fail_record
-from .sources import adj_inputs, capture_htslib_messages, open_reader
+from .htslib import capture_htslib_messages
+from .readers.select import SelectedReader, open_reader
+from .rows import BlockBuilder, allele_type, info_for_allele
 
-__all__ = ["PartitionTask", "run_partition", "variant_schema", "allele_type"]
+__all__ = ["PartitionTask", "run_partition"]
 
 _KIND_HALF = {v: k for k, v in HALF_CALL_POLICIES.items()}
 
@@ -51,98 +53,14 @@ class PartitionTask:
     merge_sources: list[dict] | None = None  # merge mode: [{"path", "index", "offset", "n", "formats"}]
 
 
-@functools.lru_cache(maxsize=65536)
-def allele_type(ref: str, alt: str) -> tuple[str, bool]:
-    """Hail's allele classes (SNP, MNP, Insertion, Deletion, Complex, Star, Symbolic) and is-transition."""
-    if alt == "*":
-        return "Star", False
-    if alt.startswith("<") or "[" in alt or "]" in alt or alt == ".":
-        return "Symbolic", False
-    if len(ref) == len(alt):
-        diff = [(r, a) for r, a in zip(ref.upper(), alt.upper()) if r != a]
-        if len(diff) == 1:
-            r, a = diff[0]
-            return "SNP", {r, a} in ({"A", "G"}, {"C", "T"})
-        return "MNP", False
-    if len(ref) < len(alt) and alt.startswith(ref[0]) and alt.endswith(ref[1:]):
-        return "Insertion", False
-    if len(alt) < len(ref) and ref.startswith(alt[0]) and ref.endswith(alt[1:]):
-        return "Deletion", False
-    return "Complex", False
+def run_partition(task: PartitionTask, progress: Callable[[int], None] | None = None) -> dict:
+    """Ingest one partition; returns its statistics. Raises :class:`InputError` naming the record on bad input.
 
-
-_ARROW_TYPES = {"Integer": pa.int64(), "Float": pa.float64(), "Flag": pa.bool_(), "String": pa.string(),
-                "Character": pa.string()}
-
-
-def variant_schema(info_fields: dict, annotation: bool) -> pa.Schema:
-    """Columns of the variant table (see :meth:`gdbtools.store.Store.variants`)."""
-    fields = [("contig", pa.string()), ("pos", pa.int64()), ("id", pa.string()), ("ref", pa.string()),
-              ("alt", pa.string()), ("qual", pa.float32()), ("filter", pa.string()),
-              ("allele_index", pa.int16()), ("n_alleles", pa.int16()), ("allele_type", pa.string()),
-              ("is_transition", pa.bool_()), ("partition", pa.int32()), ("block", pa.int32()),
-              ("row", pa.int32())]
-    if annotation:
-        fields += [("gene", pa.string()), ("consequence", pa.string()), ("impact", pa.string())]
-    for name, meta in info_fields.items():
-        scalar = meta.get("Number") in ("1", "A", "R", "0")
-        fields.append((f"info_{name}", _ARROW_TYPES.get(meta.get("Type"), pa.string()) if scalar else pa.string()))
-    return pa.schema(fields)
-
-
-class _BlockBuilder:
-    """Accumulates planes and variant rows for one block; grows for records with many ALT alleles."""
-
-    def __init__(self, n_samples: int, block_size: int, with_fail: bool, columns: list[str]):
-        self.n = n_samples
-        self.words = n_words(n_samples)
-        self.block_size = block_size
-        self.with_fail = with_fail
-        self.columns = columns
-        self._alloc(block_size + 64)
-        self.reset()
-
-    def _alloc(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.lo = np.zeros((capacity, self.words), dtype=np.uint32)
-        self.hi = np.zeros((capacity, self.words), dtype=np.uint32)
-        self.fail = np.zeros((capacity, self.words), dtype=np.uint32) if self.with_fail else None
-
-    def reserve(self, extra: int) -> None:
-        if self.rows + extra > self.capacity:
-            old = (self.lo, self.hi, self.fail)
-            self._alloc(self.rows + extra + 64)
-            self.lo[: self.rows] = old[0][: self.rows]
-            self.hi[: self.rows] = old[1][: self.rows]
-            if self.fail is not None:
-                self.fail[: self.rows] = old[2][: self.rows]
-
-    def reset(self) -> None:
-        self.rows = 0
-        self.contig = None
-        self.data = {c: [] for c in self.columns}
-
-    @property
-    def full(self) -> bool:
-        return self.rows >= self.block_size
-
-
-def _info_value(value, number: str, allele: int):
-    if value is None:
-        return None
-    if number == "A" and isinstance(value, tuple):
-        return value[allele - 1] if allele - 1 < len(value) else None
-    if number == "R" and isinstance(value, tuple):
-        return value[allele] if allele < len(value) else None
-    if isinstance(value, tuple):
-        return ",".join("." if v is None else str(v) for v in value)
-    if number not in ("1", "A", "R", "0") and not isinstance(value, str):
-        return str(value)
-    return value
-
-
-def run_partition(task: PartitionTask, progress=None) -> dict:
-    """Ingest one partition; returns its statistics. Raises :class:`InputError` naming the record on bad input."""
+    Steps (:class:`_PartitionRun`): open the writer (a finished partition is skipped) and restore the resume
+    cursor; open the reader (:func:`~.readers.select.open_reader`); for each record, skip what finished
+    blocks consumed, check contig and order, encode genotypes (and the adj plane), add one row per ALT;
+    write a block whenever one is full or the contig changes; record the reader in the partition's entry.
+    """
     if task.merge_sources is not None:
         from .merge import run_merge_partition
 
@@ -150,218 +68,257 @@ def run_partition(task: PartitionTask, progress=None) -> dict:
     writer = PartitionWriter(task.store, task.index, task.n_samples, encoding=task.params.get("encoding"))
     if writer.finished:
         return {"skipped": 1}
-    params = task.params
-    half_mode = HALF_CALL_POLICIES[params["half_call"]]
-    adj = params.get("adj")
-    use_gq = bool(adj) and task.format_fields.get("GQ", False)
-    use_dp = bool(adj) and task.format_fields.get("DP", False)
-    use_ad = bool(adj) and task.format_fields.get("AD", False)
-    with_fail = use_gq or use_dp or use_ad
-    use = {"GQ": use_gq, "DP": use_dp, "AD": use_ad}
-    build = get_build(params.get("build"))
-    perm = np.asarray(task.sample_perm, dtype=np.int64) if task.sample_perm is not None else None
-    declared = set(task.declared_contigs)
-    ann = AnnotationParser(task.annotation["key"], task.annotation["description"]) if task.annotation else None
-    info = task.info_fields
-    columns = task.schema.names
-    builder = _BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
-    n = task.n_samples
-    stats = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
-             "n_failed_calls": 0, "htslib_messages": []}
+    return _PartitionRun(task, writer, progress).run()
 
-    cursor = writer.resume_cursor or {"records": 0, "last_pos": 0, "at_pos": 0, "contig": None}
-    records, last_pos, at_pos = cursor["records"], cursor["last_pos"], cursor["at_pos"]
-    stats.update(cursor.get("stats", {}))  # counts of the blocks finished before an interruption
-    resume_records, resume_pos, resume_at = records, last_pos, at_pos  # what finished blocks consumed
-    skip_contig = cursor.get("contig")
-    seen_contigs: list[str] = []
-    prev_contig, prev_pos = None, 0
-    if task.contig is None and skip_contig is not None:
-        prev_contig, prev_pos = skip_contig, last_pos
 
-    def where(chrom, pos, ordinal):
+class _PartitionRun:
+    """The state of one partition's ingest: the block being built, counts, the resume cursor, the order check."""
+
+    def __init__(self, task: PartitionTask, writer: PartitionWriter, progress: Callable[[int], None] | None):
+        self.task, self.writer, self.progress = task, writer, progress
+        params = task.params
+        self.half_mode = HALF_CALL_POLICIES[params["half_call"]]
+        self.adj = params.get("adj")
+        self.use = {f: bool(self.adj) and task.format_fields.get(f, False) for f in ("GQ", "DP", "AD")}
+        self.with_fail = any(self.use.values())
+        self.build = get_build(params.get("build"))
+        self.perm = np.asarray(task.sample_perm, dtype=np.int64) if task.sample_perm is not None else None
+        self.declared = set(task.declared_contigs)
+        self.ann = (AnnotationParser(task.annotation["key"], task.annotation["description"])
+                    if task.annotation else None)
+        self.columns = task.schema.names
+        self.builder = BlockBuilder(task.n_samples, params["block_size"], self.with_fail, self.columns)
+        self.stats: dict = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
+                            "n_failed_calls": 0, "htslib_messages": []}
+        cursor = writer.resume_cursor or {"records": 0, "last_pos": 0, "at_pos": 0, "contig": None}
+        self.records, self.last_pos, self.at_pos = cursor["records"], cursor["last_pos"], cursor["at_pos"]
+        self.stats.update(cursor.get("stats", {}))  # counts of the blocks finished before an interruption
+        # what finished blocks consumed
+        self.resume_records, self.resume_pos, self.resume_at = self.records, self.last_pos, self.at_pos
+        self.seen_contigs: list[str] = []
+        self.prev_contig: str | None = None
+        self.prev_pos = 0
+        if task.contig is None and cursor.get("contig") is not None:
+            self.prev_contig, self.prev_pos = cursor["contig"], self.last_pos
+
+    # -- the steps ---------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        task = self.task
+        formats = [f for f in self.use if self.use[f] or (f == "DP" and self.use["AD"])]
+        vcf = open_reader(task.path, task.index_path, formats=formats,
+                          info=[*task.info_fields, *([self.ann.key] if self.ann is not None else [])])
+        try:
+            with capture_htslib_messages() as messages:
+                try:
+                    for ordinal, var in self._records(vcf):
+                        self._add_record(vcf, var, ordinal)
+                    self.flush()
+                except GdbError:
+                    raise
+                except Exception as exc:
+                    raise InputError(f"unexpected error while reading ({type(exc).__name__}: {exc})",
+                                     file=task.path, where=f"after {self.prev_contig}:{self.prev_pos}",
+                                     fix="please report this with the file's header; the store is left "
+                                         "unfinished") from exc
+                finally:
+                    vcf.close()
+        except InputError as exc:  # quote htslib's own words (the messages list is filled on exit)
+            htslib = [m for m in messages if "[E::" in m or "[W::" in m]
+            if htslib and "htslib:" not in exc.message:
+                exc.message += f" (htslib: {htslib[-1].strip()})"
+            raise
+        self.stats["htslib_messages"] = messages[:20]
+        self.writer.finish(task.schema, self.stats, {"reader": vcf.name, "fallback_reason": vcf.fallback_reason})
+        return self.stats
+
+    def _records(self, vcf: SelectedReader) -> Iterator[tuple[int, object]]:
+        """``(ordinal, record)`` of the partition's records not yet consumed by finished blocks."""
+        task = self.task
+        iterator = self._query(vcf)
+        skipped = 0  # records already consumed by finished blocks (sequential mode)
+        ordinal = 0
+        while True:
+            try:
+                var = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:  # htslib raises bare exceptions on a record it cannot parse
+                if vcf.name != "htslib":
+                    raise  # not htslib's: a fast reader's error is a bug, reported as such by run()
+                after = f"after {self.prev_contig}:{self.prev_pos}" if self.prev_contig else None
+                raise InputError(
+                    f"htslib cannot parse the record {after}" if after else "htslib cannot parse the first record",
+                    file=task.path, where=self.where(None, None, ordinal + 1),
+                    fix="repair or regenerate the file (`bcftools view` shows the same error); "
+                        "the store is left unfinished and a rerun resumes") from exc
+            ordinal += 1
+            pos = var.POS
+            if task.contig is not None:
+                if pos < task.start or (task.end is not None and pos > task.end):
+                    continue  # a record that starts outside the region but overlaps it
+                if self.resume_records and (pos < self.resume_pos
+                                            or (pos == self.resume_pos and skipped < self.resume_at)):
+                    if pos == self.resume_pos:
+                        skipped += 1
+                    continue
+            elif skipped < self.resume_records:
+                skipped += 1
+                self.prev_contig, self.prev_pos = var.CHROM, pos
+                continue
+            yield ordinal, var
+
+    def _query(self, vcf: SelectedReader) -> Iterator:
+        task = self.task
+        if task.contig is None:
+            return iter(vcf)
+        start = max(task.start, self.resume_pos) if self.resume_records else task.start
+        end = task.end if task.end is not None else 2**31 - 1
+        try:
+            return vcf(f"{task.contig}:{start}-{end}")
+        except Exception as exc:
+            raise InputError(f"cannot query region {task.contig}:{start}-{end}: {exc}", file=task.path,
+                             fix="check that the index belongs to this file (re-index with --index)") from exc
+
+    def _add_record(self, vcf: SelectedReader, var, ordinal: int) -> None:
+        chrom, pos = var.CHROM, var.POS
+        self._check_order(chrom, pos, ordinal)
+        alts = var.ALT
+        n_alt = len(alts)
+        stats = self.stats
+        stats["n_records"] += 1
+        if pos == self.last_pos:
+            self.at_pos += 1
+        else:
+            self.last_pos, self.at_pos = pos, 1
+        self.records += 1
+        if n_alt == 0:
+            stats["n_ref_only"] += 1
+            return
+        if n_alt > 1:
+            stats["n_multiallelic"] += 1
+        builder = self.builder
+        builder.reserve(n_alt)
+        builder.contig = chrom
+        if self.task.n_samples:
+            self._encode_genotypes(vcf, var, n_alt, ordinal)
+        builder.rows += n_alt
+        self._append_rows(var, chrom, pos, alts)
+        stats["n_rows"] += n_alt
+        if builder.full:
+            self.flush()
+
+    def _check_order(self, chrom: str, pos: int, ordinal: int) -> None:
+        """Contig declared, records sorted; a new contig starts a new block."""
+        path = self.task.path
+        if self.declared and chrom not in self.declared:
+            raise InputError(f"contig {chrom!r} is not declared in the header", file=path,
+                             where=self.where(chrom, pos, ordinal),
+                             fix="add the ##contig line (`bcftools reheader` or `bcftools annotate "
+                                 "--header-lines`), or remove the records of that contig")
+        if chrom != self.prev_contig:
+            if chrom in self.seen_contigs:
+                raise InputError(f"records are not sorted: contig {chrom} appears again after {self.prev_contig}",
+                                 file=path, where=self.where(chrom, pos, ordinal),
+                                 fix="sort the file: `bcftools sort -Oz -o sorted.vcf.gz`")
+            self.seen_contigs.append(chrom)
+            if self.builder.rows:
+                self.flush()
+            self.prev_contig, self.prev_pos = chrom, 0
+        elif pos < self.prev_pos:
+            raise InputError(f"records are not sorted: {chrom}:{pos} comes after {chrom}:{self.prev_pos}",
+                             file=path, where=self.where(chrom, pos, ordinal),
+                             fix="sort the file: `bcftools sort -Oz -o sorted.vcf.gz`")
+        self.prev_pos = pos
+
+    def _encode_genotypes(self, vcf: SelectedReader, var, n_alt: int, ordinal: int) -> None:
+        """The record's genotype planes (and adj plane) into rows ``builder.rows ..`` + n_alt of the block."""
+        builder, task = self.builder, self.task
+        row0 = builder.rows
+        gt = var.genotype.array()
+        if self.perm is not None:
+            gt = gt[self.perm]
+        if gt.shape[1] < 2:
+            raise InputError("the record has no GT values", file=task.path,
+                             where=self.where(var.CHROM, var.POS, ordinal))
+        n_half, bad, kind = encode_record(gt, n_alt, row0, builder.lo, builder.hi, self.half_mode)
+        if bad >= 0:
+            self._raise_bad_call(vcf, var, gt, n_alt, bad, kind, ordinal)
+        self.stats["n_half_calls"] += n_half
+        if self.with_fail:
+            use, adj = self.use, self.adj
+            assert adj is not None  # with_fail implies adj
+            gq, dp, ad, hap = adj_inputs(var, task.n_samples, n_alt, use, self.perm, task.xy, self.build)
+            self.stats["n_failed_calls"] += fail_record(
+                gt, n_alt, row0, builder.fail, self.half_mode, gq, dp, ad, hap, use["GQ"], use["DP"], use["AD"],
+                adj["min_gq"], adj["min_dp"], adj["min_dp_haploid"], adj["min_ab"])
+
+    def _raise_bad_call(self, vcf: SelectedReader, var, gt, n_alt: int, bad: int, kind: int, ordinal: int):
+        sample = _sample_name(vcf, self.perm, bad)
+        call = "/".join("." if a == -1 else str(a) for a in gt[bad, :-1] if a != -2)
+        reason = {1: f"allele index above the {n_alt} ALT allele(s) of the record",
+                  2: "a half-missing call (half_call='error')",
+                  3: "ploidy above 2"}[kind]
+        fix = {1: "the GT does not match ALT; fix the file (e.g. re-run the caller or `bcftools norm`)",
+               2: "choose how to read half calls: --half-call haploid|missing|reference",
+               3: "gdbtools stores haploid and diploid calls only; drop or recode polyploid "
+                  "calls (e.g. `bcftools +setGT`)"}[kind]
+        raise InputError(f"sample {sample!r} has GT {call}: {reason}", file=self.task.path,
+                         where=self.where(var.CHROM, var.POS, ordinal), fix=fix)
+
+    def _append_rows(self, var, chrom: str, pos: int, alts: list[str]) -> None:
+        """One variant-table row per ALT allele (the split of a multi-allelic record)."""
+        info, ann, d = self.task.info_fields, self.ann, self.builder.data
+        ref, vid, qual, filters = var.REF, var.ID, var.QUAL, var.FILTERS
+        filt = ";".join(filters) if filters else None
+        n_alt = len(alts)
+        anns = ann.parse(var.INFO.get(ann.key), ref, alts) if ann is not None else None
+        info_values = {name: var.INFO.get(name) for name in info} if info else None
+        for a, alt in enumerate(alts, start=1):
+            atype, ti = allele_type(ref, alt)
+            d["contig"].append(chrom)
+            d["pos"].append(pos)
+            d["id"].append(vid)
+            d["ref"].append(ref)
+            d["alt"].append(alt)
+            d["qual"].append(qual)
+            d["filter"].append(filt)
+            d["allele_index"].append(a)
+            d["n_alleles"].append(n_alt + 1)
+            d["allele_type"].append(atype)
+            d["is_transition"].append(ti)
+            if anns is not None:
+                g, c, imp = anns[a - 1]
+                d["gene"].append(g)
+                d["consequence"].append(c)
+                d["impact"].append(imp)
+            if info_values is not None:
+                for name, meta in info.items():
+                    d[f"info_{name}"].append(info_for_allele(info_values[name], meta.get("Number"), a))
+
+    def flush(self) -> None:
+        """Write the block being built (with the cursor that a resume continues from)."""
+        builder, task, writer = self.builder, self.task, self.writer
+        if builder.rows == 0:
+            return
+        rows = builder.rows
+        planes, table = builder.block(task.index, writer.next_block, task.schema)
+        pos = builder.data["pos"]
+        counts = {k: v for k, v in self.stats.items() if not isinstance(v, list)}
+        writer.write_block(planes, table, {"records": self.records, "last_pos": self.last_pos,
+                                           "at_pos": self.at_pos, "contig": builder.contig, "stats": counts},
+                           pos[0], pos[-1], builder.contig)
+        if self.progress is not None:
+            self.progress(rows)
+        builder.reset()
+
+    def where(self, chrom: str | None, pos: int | None, ordinal: int) -> str:
+        """Where a record is, for error messages: a line (sequential text VCF) or record number, and region."""
+        task = self.task
         if task.contig is None:  # a sequential read of the whole file: line numbers are exact for text VCF
             line = f"line {task.header_lines + ordinal}" if not task.path.endswith(".bcf") else f"record {ordinal}"
             return f"{line} ({chrom}:{pos})" if chrom is not None else line
         region = f"record {ordinal} of region {task.contig}:{task.start}-{task.end or ''}"
         return f"{chrom}:{pos} ({region})" if chrom is not None else region
-
-    def flush():
-        if builder.rows == 0:
-            return
-        rows = builder.rows
-        block_no = writer.next_block
-        data = builder.data
-        data["partition"] = [task.index] * rows
-        data["block"] = [block_no] * rows
-        data["row"] = list(range(rows))
-        table = pa.table({c: pa.array(data[c], type=task.schema.field(c).type) for c in columns},
-                         schema=task.schema)
-        planes = {"lo": builder.lo[:rows], "hi": builder.hi[:rows]}
-        if builder.fail is not None:
-            planes["fail"] = builder.fail[:rows]
-        counts = {k: v for k, v in stats.items() if not isinstance(v, list)}
-        writer.write_block(planes, table, {"records": records, "last_pos": last_pos, "at_pos": at_pos,
-                                           "contig": builder.contig, "stats": counts},
-                           data["pos"][0], data["pos"][-1], builder.contig)
-        if progress is not None:
-            progress(rows)
-        builder.reset()
-
-    vcf = open_reader(task.path, task.index_path, formats=[f for f in use if use[f] or (f == "DP" and use["AD"])],
-                      info=[*info, *([ann.key] if ann is not None else [])])
-    try:
-        with capture_htslib_messages() as messages:
-            try:
-                if task.contig is None:
-                    iterator = iter(vcf)
-                else:
-                    start = max(task.start, resume_pos) if resume_records else task.start
-                    end = task.end if task.end is not None else 2**31 - 1
-                    try:
-                        iterator = vcf(f"{task.contig}:{start}-{end}")
-                    except Exception as exc:  # noqa: BLE001
-                        raise InputError(f"cannot query region {task.contig}:{start}-{end}: {exc}", file=task.path,
-                                         fix="check that the index belongs to this file (re-index with --index)") from exc
-                skipped = 0  # records already consumed by finished blocks (sequential mode)
-                ordinal = 0
-                while True:
-                    try:
-                        var = next(iterator)
-                    except StopIteration:
-                        break
-                    except Exception as exc:  # noqa: BLE001 - htslib parse error
-                        raise InputError(
-                            "htslib cannot parse the record after "
-                            f"{prev_contig}:{prev_pos}" if prev_contig else "htslib cannot parse the first record",
-                            file=task.path, where=where(None, None, ordinal + 1),
-                            fix="repair or regenerate the file (`bcftools view` shows the same error); "
-                                "the store is left unfinished and a rerun resumes") from exc
-                    ordinal += 1
-                    chrom, pos = var.CHROM, var.POS
-                    if task.contig is not None:
-                        if pos < task.start or (task.end is not None and pos > task.end):
-                            continue  # a record that starts outside the region but overlaps it
-                        if resume_records and (pos < resume_pos or (pos == resume_pos and skipped < resume_at)):
-                            if pos == resume_pos:
-                                skipped += 1
-                            continue
-                    elif skipped < resume_records:
-                        skipped += 1
-                        prev_contig, prev_pos = chrom, pos
-                        continue
-                    # order and contig checks
-                    if declared and chrom not in declared:
-                        raise InputError(f"contig {chrom!r} is not declared in the header", file=task.path,
-                                         where=where(chrom, pos, ordinal),
-                                         fix="add the ##contig line (`bcftools reheader` or `bcftools annotate "
-                                             "--header-lines`), or remove the records of that contig")
-                    if chrom != prev_contig:
-                        if chrom in seen_contigs:
-                            raise InputError(f"records are not sorted: contig {chrom} appears again after {prev_contig}",
-                                             file=task.path, where=where(chrom, pos, ordinal),
-                                             fix="sort the file: `bcftools sort -Oz -o sorted.vcf.gz`")
-                        seen_contigs.append(chrom)
-                        if builder.rows:
-                            flush()
-                        prev_contig, prev_pos = chrom, 0
-                    elif pos < prev_pos:
-                        raise InputError(f"records are not sorted: {chrom}:{pos} comes after {chrom}:{prev_pos}",
-                                         file=task.path, where=where(chrom, pos, ordinal),
-                                         fix="sort the file: `bcftools sort -Oz -o sorted.vcf.gz`")
-                    prev_pos = pos
-                    alts = var.ALT
-                    n_alt = len(alts)
-                    stats["n_records"] += 1
-                    if pos == last_pos:
-                        at_pos += 1
-                    else:
-                        last_pos, at_pos = pos, 1
-                    records += 1
-                    if n_alt == 0:
-                        stats["n_ref_only"] += 1
-                        continue
-                    if n_alt > 1:
-                        stats["n_multiallelic"] += 1
-                    builder.reserve(n_alt)
-                    builder.contig = chrom
-                    row0 = builder.rows
-                    if n:
-                        gt = var.genotype.array()
-                        if perm is not None:
-                            gt = gt[perm]
-                        if gt.shape[1] < 2:
-                            raise InputError("the record has no GT values", file=task.path, where=where(chrom, pos, ordinal))
-                        n_half, bad, kind = encode_record(gt, n_alt, row0, builder.lo, builder.hi, half_mode)
-                        if bad >= 0:
-                            sample = _sample_name(vcf, perm, bad)
-                            call = "/".join("." if a == -1 else str(a) for a in gt[bad, :-1] if a != -2)
-                            reason = {1: f"allele index above the {n_alt} ALT allele(s) of the record",
-                                      2: "a half-missing call (half_call='error')",
-                                      3: "ploidy above 2"}[kind]
-                            fix = {1: "the GT does not match ALT; fix the file (e.g. re-run the caller or `bcftools norm`)",
-                                   2: "choose how to read half calls: --half-call haploid|missing|reference",
-                                   3: "gdbtools stores haploid and diploid calls only; drop or recode polyploid "
-                                      "calls (e.g. `bcftools +setGT`)"}[kind]
-                            raise InputError(f"sample {sample!r} has GT {call}: {reason}", file=task.path,
-                                             where=where(chrom, pos, ordinal), fix=fix)
-                        stats["n_half_calls"] += n_half
-                        if with_fail:
-                            gq, dp, ad, hap = adj_inputs(var, n, n_alt, use, perm, task.xy, build)
-                            stats["n_failed_calls"] += fail_record(
-                                gt, n_alt, row0, builder.fail, half_mode, gq, dp, ad, hap, use_gq, use_dp, use_ad,
-                                adj["min_gq"], adj["min_dp"], adj["min_dp_haploid"], adj["min_ab"])
-                    builder.rows += n_alt
-                    ref = var.REF
-                    vid = var.ID
-                    qual = var.QUAL
-                    filters = var.FILTERS
-                    filt = ";".join(filters) if filters else None
-                    d = builder.data
-                    anns = ann.parse(var.INFO.get(ann.key), ref, alts) if ann is not None else None
-                    info_values = {name: var.INFO.get(name) for name in info} if info else None
-                    for a, alt in enumerate(alts, start=1):
-                        atype, ti = allele_type(ref, alt)
-                        d["contig"].append(chrom)
-                        d["pos"].append(pos)
-                        d["id"].append(vid)
-                        d["ref"].append(ref)
-                        d["alt"].append(alt)
-                        d["qual"].append(qual)
-                        d["filter"].append(filt)
-                        d["allele_index"].append(a)
-                        d["n_alleles"].append(n_alt + 1)
-                        d["allele_type"].append(atype)
-                        d["is_transition"].append(ti)
-                        if anns is not None:
-                            g, c, imp = anns[a - 1]
-                            d["gene"].append(g)
-                            d["consequence"].append(c)
-                            d["impact"].append(imp)
-                        if info_values is not None:
-                            for name, meta in info.items():
-                                d[f"info_{name}"].append(_info_value(info_values[name], meta.get("Number"), a))
-                    stats["n_rows"] += n_alt
-                    if builder.full:
-                        flush()
-                flush()
-            except GdbError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                raise InputError(f"unexpected error while reading ({type(exc).__name__}: {exc})", file=task.path,
-                                 where=f"after {prev_contig}:{prev_pos}",
-                                 fix="please report this with the file's header; the store is left unfinished") from exc
-            finally:
-                vcf.close()
-    except InputError as exc:
-        htslib = [m for m in messages if "[E::" in m or "[W::" in m]
-        if htslib and "htslib:" not in exc.message:
-            exc.message += f" (htslib: {htslib[-1].strip()})"
-        raise
-    # quote htslib's own words in errors raised above (the messages list is filled on exit)
-    stats["htslib_messages"] = messages[:20]
-    writer.finish(task.schema, stats)
-    return stats
 
 
 def _sample_name(vcf, perm, index: int) -> str:

@@ -26,7 +26,8 @@ from ..errors import GdbError, StoreError
 from ..genome import parse_region
 from ..store.format import sha256_file
 from ..store.reader import Store
-from .sources import read_header, real_stderr
+from .htslib import real_stderr
+from .readers.header import read_header
 from .verify_read import MAX_FINDINGS, PartitionCheck, PartResult, check_partition, open_source
 
 __all__ = ["verify", "VerifyReport"]

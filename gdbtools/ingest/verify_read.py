@@ -104,8 +104,8 @@ def expected_fail(codes, a0, a1, gq, dp, ad, hap, use: dict, half_call: str, *, 
                   min_dp_haploid=5, min_ab=0.2) -> np.ndarray:
     """The adj plane ``(R, N) bool`` of split rows (same rules as :func:`~gdbtools.ingest.encode.reference_fail`).
 
-    codes, a0, a1, gq, dp, hap : (R, N); ``ad`` (R, N): AD of each row's own allele; missing values are
-    INT32_MIN. Missing calls never fail.
+    codes, a0, a1, hap : (R, N); gq, dp, ad : (R, N) float64, ``ad`` of each row's own allele, missing values
+    -inf. Missing calls never fail.
     """
     haploid = (a1 == -2) | hap
     if half_call == "haploid":
@@ -122,15 +122,18 @@ def expected_fail(codes, a0, a1, gq, dp, ad, hap, use: dict, half_call: str, *, 
     return bad & (codes != 3)
 
 
-def _format_int(rec, name: str) -> np.ndarray | None:
-    """FORMAT field as int32 ``(N, k)`` with missing = INT32_MIN (floats rounded, as the ingest does), or None."""
+def _format_values(rec, name: str) -> np.ndarray | None:
+    """FORMAT field as float64 ``(N, k)`` as written (a Float GQ of 19.55 stays 19.55, as bcftools compares it),
+    missing = -inf (fails every threshold), or None."""
     values = rec.format(name)
     if values is None:
         return None
     if values.dtype.kind == "f":
-        return np.where(np.isnan(values), INT32_MISSING, np.round(values)).astype(np.int32)
+        return np.where(np.isnan(values), -np.inf, values).astype(np.float64)
     if values.dtype.kind in "iu":
-        return values.astype(np.int32, copy=False)
+        out = values.astype(np.float64)
+        out[values <= INT32_MISSING + 1] = -np.inf  # htslib's missing and vector-end values
+        return out
     return None
 
 
@@ -370,13 +373,13 @@ def _genotypes(rec, check: PartitionCheck) -> tuple[np.ndarray, str | None]:
 
 
 def _adj_inputs(rec, check: PartitionCheck, n_alt: int, build) -> tuple:
-    """``(gq (N,), dp (N,), ad (N, n_alt + 1), hap (N,) bool)`` int32 with INT32_MIN missing, store order."""
+    """``(gq (N,), dp (N,), ad (N, n_alt + 1), hap (N,) bool)`` float64 with -inf missing, store order."""
     n = check.n_samples
 
     def get(name):  # only fields declared in the header (`use`); DP also feeds the allele balance
         if not check.use.get(name):
             return None
-        values = _format_int(rec, name)
+        values = _format_values(rec, name)
         if values is None:
             return None
         return values if check.perm is None else values[check.perm]
@@ -389,13 +392,13 @@ def _adj_inputs(rec, check: PartitionCheck, n_alt: int, build) -> tuple:
     if dp is not None:
         dp = dp[:, 0]
     if check.use.get("AD") and dp is None and ad is not None:
-        dp = np.where(ad < 0, 0, ad).sum(axis=1).astype(np.int32)
+        dp = np.where(ad < 0, 0.0, ad).sum(axis=1)
     if gq is None:
-        gq = np.full(n, INT32_MISSING, np.int32)
+        gq = np.full(n, -np.inf)
     if dp is None:
-        dp = np.full(n, INT32_MISSING, np.int32)
+        dp = np.full(n, -np.inf)
     if ad is None or ad.shape[1] <= n_alt:
-        ad = np.full((n, n_alt + 1), INT32_MISSING, np.int32)
+        ad = np.full((n, n_alt + 1), -np.inf)
     hap = np.zeros(n, dtype=bool)
     kind = contig_kind(rec.CHROM)
     if kind in ("X", "Y") and check.xy is not None:

@@ -168,7 +168,8 @@ class StoreWriter:
                 offset += blk["n_variants"]
             partitions.append({"id": pid, **{k: part.get(k) for k in ("file", "contig", "start", "end")},
                                "variants": done["variants"], "variants_sha256": done["variants_sha256"],
-                               "n_variants": done["n_variants"], "n_blocks": len(done["blocks"])})
+                               "n_variants": done["n_variants"], "n_blocks": len(done["blocks"]),
+                               **done.get("reader", {})})
         samples_file = self.path / "samples.parquet"
         counts: dict[str, int] = {}
         for b in blocks:
@@ -232,7 +233,7 @@ class PartitionWriter:
         return len(self.blocks)
 
     def write_block(self, planes: dict[str, np.ndarray], variants: pa.Table, cursor: dict,
-                    first_pos: int, last_pos: int, contig: str) -> dict:
+                    first_pos: int, last_pos: int, contig: str | None) -> dict:
         """Write block number :attr:`next_block`: its genotype file, its variant rows, then its marker."""
         k = self.next_block
         name = f"b{k:06d}"
@@ -253,8 +254,12 @@ class PartitionWriter:
 
         return [pq.read_table(self.work / f"b{k:06d}.parquet") for k in range(len(self.blocks))]
 
-    def finish(self, schema: pa.Schema | None = None, stats: dict | None = None) -> dict:
-        """Consolidate the variant rows into ``variants/pNNNNN.parquet`` and mark the partition finished."""
+    def finish(self, schema: pa.Schema | None = None, stats: dict | None = None, reader: dict | None = None) -> dict:
+        """Consolidate the variant rows into ``variants/pNNNNN.parquet`` and mark the partition finished.
+
+        `reader`: which reader read the partition and why it fell back (``{"reader": "fast-bcf" | "fast-vcf" |
+        "htslib", "fallback_reason": str | None}``), copied into the partition's manifest entry.
+        """
         import pyarrow as pa
 
         pieces = self.read_block_variants()
@@ -264,7 +269,7 @@ class PartitionWriter:
         out = self.root / "variants" / f"{self.pid}.parquet"
         _write_parquet_atomic(table, out, sizes)
         done = {"variants": f"variants/{self.pid}.parquet", "variants_sha256": sha256_file(out),
-                "n_variants": table.num_rows, "blocks": self.blocks, "stats": stats or {}}
+                "n_variants": table.num_rows, "blocks": self.blocks, "stats": stats or {}, "reader": reader or {}}
         atomic_write_json(self.done_file, done)
         shutil.rmtree(self.work, ignore_errors=True)
         return done

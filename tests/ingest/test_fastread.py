@@ -19,13 +19,12 @@ import cyvcf2
 import numpy as np
 import pandas as pd
 import pytest
+from test_ingest_real_data import PER_CHROM, VCFS
 
 from gdbtools.errors import InputError
 from gdbtools.ingest import ingest
-from gdbtools.ingest.fastread import FallbackReader, FastPathUnsupported, open_fast
-from gdbtools.ingest.sources import open_reader
-
-from test_ingest_real_data import PER_CHROM, VCFS
+from gdbtools.ingest.readers.errors import FastPathUnsupported
+from gdbtools.ingest.readers.select import SelectedReader, open_fast, open_reader
 
 ADJ = ("GQ", "DP", "AD")
 pytestmark = pytest.mark.filterwarnings("ignore:no intervals found:UserWarning")  # cyvcf2, on empty regions
@@ -181,7 +180,8 @@ def region_set(path, rng, per_contig=6) -> list[str]:
         for _ in range(per_contig):
             a = int(rng.integers(len(rs)))
             b = min(len(rs) - 1, a + int(rng.integers(0, 400)))
-            out.append(f"{contig}:{rs[a][1] + int(rng.integers(-1, 2))}-{rs[b][1] + int(rng.integers(-1, 2))}")
+            beg, end = rs[a][1] + int(rng.integers(-1, 2)), rs[b][1] + int(rng.integers(-1, 2))
+            out.append(f"{contig}:{beg}-{max(beg, end)}")  # END < START is a user error (genome.parse_region)
         for _, pos, ref_len in sorted((r for r in rs if r[2] > 1), key=lambda r: -r[2])[:2]:
             out += [f"{contig}:{pos + 1}-{pos + ref_len + 5}", f"{contig}:{pos + ref_len - 1}-{pos + ref_len + 10**5}"]
     return out
@@ -361,11 +361,13 @@ def test_fast_reader__unsupported_record_hands_over_to_htslib(work, line, reason
             seen += 1
     assert seen == 150  # every record before the unsupported one was handed out
     reader = open_reader(str(path))
-    assert isinstance(reader, FallbackReader)
+    assert reader.name == "fast-vcf" and reader.fallback_reason is None
     ref = cyvcf2.VCF(str(path))
     got = [(r.CHROM, r.POS, r.genotype.array().tolist()) for r in reader]
     assert got == [(r.CHROM, r.POS, r.genotype.array().tolist()) for r in ref]
+    assert reader.name == "htslib"
     assert reader.fallback_reason is not None and reason in reader.fallback_reason
+    assert reader.fallback_reason.startswith("fast-vcf handed over to htslib after 150 records")
 
 
 def _corrupt_middle_block(src: Path, dst: Path) -> None:
@@ -390,13 +392,13 @@ def test_fast_reader__damaged_block_falls_back_and_htslib_reports_it(data_dir, w
     try:
         for r in open_reader(str(bad)):
             fast_recs.append((r.POS, r.genotype.array().tobytes()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         fast_exc = exc
     ref_recs, ref_exc = [], None
     try:
         for r in cyvcf2.VCF(str(bad)):
             ref_recs.append((r.POS, r.genotype.array().tobytes()))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         ref_exc = exc
     assert fast_recs == ref_recs and type(fast_exc) is type(ref_exc) and str(fast_exc) == str(ref_exc)
     assert ref_exc is not None
@@ -451,13 +453,54 @@ def test_ingest__fast_and_htslib_readers_give_identical_stores(case, sim_full, d
 def test_open_reader__respects_gdbtools_reader(data_dir, monkeypatch):
     path = str(data_dir / "hail_gatk_100/sample.vcf.gz")
     monkeypatch.setenv("GDBTOOLS_READER", "htslib")
-    assert isinstance(open_reader(path), cyvcf2.VCF)
+    reader = open_reader(path)
+    assert isinstance(reader, SelectedReader) and reader.name == "htslib" and reader.fallback_reason is None
     monkeypatch.setenv("GDBTOOLS_READER", "fast")
-    assert not isinstance(open_reader(path), (cyvcf2.VCF, FallbackReader))
+    assert open_reader(path).name == "fast-vcf"
     monkeypatch.setenv("GDBTOOLS_READER", "auto")
-    assert isinstance(open_reader(path), FallbackReader)
+    assert open_reader(path).name == "fast-vcf"
     gz = data_dir / "gnomad_sites_excerpts/hail_gnomad.genomes.r3.0.sites.chr1.sample30.vcf.gz"  # plain gzip
-    assert not is_bgzf(gz) and isinstance(open_reader(str(gz)), cyvcf2.VCF)
+    reader = open_reader(str(gz))
+    assert not is_bgzf(gz) and reader.name == "htslib" and "not a BGZF file" in reader.fallback_reason
     monkeypatch.setenv("GDBTOOLS_READER", "fast")
     with pytest.raises(FastPathUnsupported):
         open_reader(str(gz))
+    monkeypatch.setenv("GDBTOOLS_READER", "bogus")
+    with pytest.raises(ValueError, match="GDBTOOLS_READER"):
+        open_reader(path)
+
+
+def test_open_reader__a_bug_in_the_fast_reader_propagates(data_dir):
+    """Only FastPathUnsupported leads to htslib: any other exception of a fast reader is not hidden."""
+    reader = open_reader(str(data_dir / "hail_gatk_100/sample.vcf.gz"), mode="auto")
+
+    def broken(region=None):
+        yield from ()
+        raise ZeroDivisionError("a bug")
+
+    reader._fast.__class__ = type("Broken", (reader._fast.__class__,), {"__call__": broken,
+                                                                         "__iter__": lambda self: broken()})
+    with pytest.raises(ZeroDivisionError):
+        list(reader)
+    assert reader.fallback_reason is None
+
+
+def test_parse_region__one_reading_of_chr1_5000(data_dir):
+    """``chr1:5000`` is the one position 5000 (gdbtools.genome.parse_region), in the fast reader and in the
+    selector's htslib query alike; htslib's own reading (5000 to the end) is not used anywhere."""
+    from gdbtools.genome import Region, parse_region
+    from gdbtools.ingest.readers.select import htslib_region
+
+    assert parse_region("chr1:5000") == Region("chr1", 5000, 5000)
+    assert parse_region("chr1:5,000-") == Region("chr1", 5000, None)
+    assert parse_region("chr1") == Region("chr1", 1, None)
+    assert htslib_region("chr1:5000") == "chr1:5000-5000"
+    assert htslib_region("chr1:5000-") == "chr1:5000-" and htslib_region("chr1") == "chr1"
+    path = str(data_dir / "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz")
+    pos = [r.POS for r in cyvcf2.VCF(path)("22:16050000-16100000")][5]
+    single = [r.POS for r in cyvcf2.VCF(path)(f"22:{pos}-{pos}")]
+    to_end = [r.POS for r in cyvcf2.VCF(path)(f"22:{pos}")]
+    assert len(to_end) > len(single) >= 1
+    for mode in ("fast", "htslib"):
+        assert [r.POS for r in open_reader(path, mode=mode)(f"22:{pos}")] == single, mode
+    assert [r.POS for r in open_fast(path)(f"22:{pos}")] == single

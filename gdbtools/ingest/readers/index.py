@@ -10,14 +10,17 @@ after the region's end -- the records htslib's iterator returns, in the same ord
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ._fastbgzf import FastPathUnsupported
+from ...errors import InputError
+from .errors import FastPathUnsupported
 
-__all__ = ["Index", "read_index", "query_start", "parse_region"]
+__all__ = ["Index", "find_index", "read_index", "query_start"]
 
 
 @dataclass
@@ -113,7 +116,8 @@ def _reg2bins(beg: int, end: int, min_shift: int, n_lvls: int) -> list[int]:
     if end >= 1 << s:
         end = 1 << s
     end -= 1
-    out, t = [], 0
+    out: list[int] = []
+    t = 0
     for level in range(n_lvls + 1):
         b, e = t + (beg >> s), t + (end >> s)
         out.extend(range(b, e + 1))
@@ -154,22 +158,16 @@ def query_start(index: Index, tid: int, beg: int, end: int) -> int | None:
     return min(starts) if starts else None
 
 
-def parse_region(region: str) -> tuple[str, int, int]:
-    """``contig[:start[-end]]`` (1-based, inclusive; commas allowed) -> (contig, beg0, end) like htslib."""
-    contig, _, span = region.rpartition(":") if ":" in region else (region, "", "")
-    if not contig:
-        raise FastPathUnsupported(f"unsupported region syntax {region!r}")
-    if ":" in contig or "{" in contig:
-        raise FastPathUnsupported(f"unsupported region syntax {region!r}")
-    if not span:
-        return contig, 0, (1 << 63) - 1
-    span = span.replace(",", "")
-    start, dash, stop = span.partition("-")
-    try:
-        beg = max(int(start) - 1, 0) if start else 0
-        end = int(stop) if stop else (1 << 63) - 1
-    except ValueError:
-        raise FastPathUnsupported(f"unsupported region syntax {region!r}") from None
-    if not dash:
-        end = (1 << 63) - 1
-    return contig, beg, end
+def find_index(path: str | os.PathLike, extra_dirs: tuple = ()) -> str | None:
+    """Path of an index (.tbi or .csi) for `path`, next to it or in one of `extra_dirs`; else ``None``."""
+    path = Path(path)
+    candidates = [Path(f"{path}.tbi"), Path(f"{path}.csi")]
+    for d in extra_dirs:
+        candidates += [Path(d) / f"{path.name}.tbi", Path(d) / f"{path.name}.csi"]
+    for cand in candidates:
+        if cand.exists():
+            if cand.stat().st_mtime + 1 < path.stat().st_mtime:
+                raise InputError("the index is older than the file", file=cand,
+                                 fix=f"re-index: `bcftools index -f {path}` (or pass --index)")
+            return str(cand)
+    return None

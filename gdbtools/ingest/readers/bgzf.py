@@ -1,4 +1,4 @@
-"""BGZF for the fast readers: block walking, inflation (libdeflate > ISA-L > zlib), a prefetch thread.
+"""BGZF for the fast readers: block walking, inflation (libdeflate), a prefetch thread.
 
 A BGZF file is a series of gzip members of at most 64 KiB of data each, with the compressed size in an
 extra field (``BC``, BSIZE). :class:`BgzfBatches` reads blocks from a compressed offset, inflates them (the
@@ -14,53 +14,24 @@ import queue
 import struct
 import sys
 import threading
-import zlib
 
+import deflate
 import numpy as np
 
-__all__ = ["FastPathUnsupported", "INFLATER", "PAD", "BgzfBatches", "Recycler", "inflate_block"]
+from .errors import FastPathUnsupported
+
+__all__ = ["PAD", "BgzfBatches", "Recycler", "inflate_block"]
 
 
-class FastPathUnsupported(Exception):
-    """The fast reader cannot read this input exactly as htslib would; read it with htslib instead."""
+def _inflate(data, size: int) -> bytes:
+    """Raw-deflate `data` into `size` bytes with libdeflate (PyPI ``deflate``, a required dependency)."""
+    try:
+        return bytes(deflate.deflate_decompress(data, size)) if size else b""
+    except deflate.DeflateError as exc:
+        raise FastPathUnsupported(f"BGZF block does not inflate ({exc})") from None
 
 
-def _pick_inflater():
-    try:  # libdeflate (PyPI "deflate"): ~2.5x zlib on genotype data
-        import deflate
-
-        def inflate(data, size):
-            try:
-                return deflate.deflate_decompress(data, size) if size else b""
-            except deflate.DeflateError as exc:
-                raise FastPathUnsupported(f"BGZF block does not inflate ({exc})") from None
-
-        return "libdeflate", inflate, deflate.crc32
-    except ImportError:
-        pass
-    try:  # ISA-L (PyPI "isal")
-        from isal import isal_zlib
-
-        def inflate(data, size):
-            try:
-                return isal_zlib.decompress(data, -15, max(size, 1))
-            except isal_zlib.error as exc:
-                raise FastPathUnsupported(f"BGZF block does not inflate ({exc})") from None
-
-        return "isal", inflate, isal_zlib.crc32
-    except ImportError:
-        pass
-
-    def inflate(data, size):
-        try:
-            return zlib.decompress(data, -15, max(size, 1))
-        except zlib.error as exc:
-            raise FastPathUnsupported(f"BGZF block does not inflate ({exc})") from None
-
-    return "zlib", inflate, zlib.crc32
-
-
-INFLATER, _inflate, _crc32 = _pick_inflater()
+_crc32 = deflate.crc32
 _HEAD = struct.Struct("<4sIBBH")  # magic+method+flags, mtime, xfl, os, xlen
 _MAGIC = b"\x1f\x8b\x08\x04"
 PAD = 16  # free bytes after each batch's data
@@ -222,7 +193,7 @@ class BgzfBatches:
                 if self._stop.is_set():
                     return
             item = ("end", None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             item = ("error", exc)
         while not self._stop.is_set():
             try:
