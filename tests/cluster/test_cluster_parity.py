@@ -8,6 +8,7 @@ gdbtools statistics here as they land, e.g. ``"freq": lambda: gdb.open(small_sto
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import dask
 import dask.array as da
@@ -16,8 +17,6 @@ import pandas as pd
 import pytest
 
 import gdbtools.cluster as gc
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-
 import os
 import resource
-
 import signal
 import subprocess
 import sys
 
 import pytest
-
 from helpers import run_cli
+
 from gdbtools.errors import InputError, MetadataError, StoreIncompleteError
 from gdbtools.ingest import ingest, verify
 from gdbtools.store import open_store

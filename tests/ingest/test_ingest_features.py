@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import numpy as np
+import oracles
 import pandas as pd
 import pytest
 
-import oracles
 from gdbtools.ingest import ingest, verify
 from gdbtools.ingest.encode import encode_record, reference_codes
 from gdbtools.store.bitplanes import n_words, unpack_codes
@@ -115,7 +115,8 @@ def test_annotations__snpeff_and_bcsq_synthetic():
 
     ann = AnnotationParser("ANN", "Functional annotations: 'Allele | Annotation | Annotation_Impact | Gene_Name | "
                                   "Gene_ID'")
-    value = "T|missense_variant|MODERATE|BRCA1|ENSG1,TA|frameshift_variant|HIGH|BRCA1|ENSG1,T|synonymous_variant|LOW|X|Y"
+    value = ("T|missense_variant|MODERATE|BRCA1|ENSG1,TA|frameshift_variant|HIGH|BRCA1|ENSG1,"
+             "T|synonymous_variant|LOW|X|Y")
     assert ann.parse(value, "C", ["T", "TA"]) == [("BRCA1", "missense_variant", "MODERATE"),
                                                   ("BRCA1", "frameshift_variant", "HIGH")]
     bcsq = AnnotationParser("BCSQ", "Format: Consequence|gene|transcript|biotype|strand|amino_acid_change|dna_change")

@@ -11,10 +11,10 @@ Oracles (exact equality, no tolerance):
 from __future__ import annotations
 
 import numpy as np
+import oracles
 import pandas as pd
 import pytest
 
-import oracles
 from gdbtools.ingest import ingest, verify
 
 VCFS = [
