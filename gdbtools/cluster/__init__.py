@@ -18,6 +18,11 @@ this file, documented there; user overrides in e.g. ``~/.config/dask/gdbtools.ya
 override them for one call (``n_workers=...`` or ``n-workers``). ``gdbtools cluster config`` prints them.
 Everything that stops a kind from starting raises :class:`ClusterError` (a
 :class:`~gdbtools.errors.BackendError`) that says what is missing and what to do.
+
+A started cluster belongs to its owner: TLS with temporary credentials (``security: true``, :mod:`.security`),
+the scheduler on 127.0.0.1 (local kinds) or on the node's cluster-network address (slurm), the dashboard on
+127.0.0.1 (:mod:`.network`). ``security=False`` (``--insecure``) gives plain TCP. Another process of the owner
+connects through the scheduler file, which carries the credentials (:func:`write_scheduler_file`).
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ import contextlib
 import json
 import os
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .config import KINDS, settings
 from .errors import ClusterError
+from .security import scheduler_file_security, write_scheduler_file
 
-__all__ = ["connect", "cluster", "close", "new_cluster", "job_script", "settings", "ClusterError", "KINDS"]
+__all__ = ["connect", "cluster", "close", "new_cluster", "job_script", "settings", "write_scheduler_file",
+           "ClusterError", "KINDS"]
 
 _ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://)?[\w.\-\[\]:]+:\d+$", re.IGNORECASE)
 
@@ -90,7 +98,7 @@ def connect(kind: str | None = None, *, quiet: bool = False, **overrides: Any):
                 cluster_.adapt(minimum_jobs=int(s["minimum-jobs"]), maximum_jobs=int(s["maximum-jobs"]))
             else:
                 cluster_.scale(jobs=int(s["jobs"]))
-        client._gdbtools_cluster = cluster_  # noqa: SLF001 - marks the cluster as ours, for close()
+        setattr(client, "_gdbtools_cluster", cluster_)  # marks the cluster as ours, for close()
         if not quiet:
             print(_describe(kind, client, s), flush=True)
         _wait_for_workers(client, kind, s)
@@ -128,7 +136,11 @@ def _start(kind: str, s: dict[str, Any], asynchronous: bool):
 
 
 def _describe(kind: str, client, s: dict[str, Any]) -> str:
-    lines = [f"gdbtools: {kind} Dask cluster started; scheduler {client.scheduler.address}"]
+    address = client.scheduler.address
+    how_safe = (" (TLS, temporary credentials: only this process and its workers hold them)"
+                if address.startswith("tls://") else " (in this process only)" if address.startswith("inproc://")
+                else " (INSECURE: no TLS, anyone who can reach this port can run code as you)")
+    lines = [f"gdbtools: {kind} Dask cluster started; scheduler {address}{how_safe}"]
     if kind == "slurm":
         how = (f"adaptive, {s['minimum-jobs']}..{s['maximum-jobs']} jobs" if s.get("adapt")
                else f"{s['jobs']} job(s)")
@@ -136,7 +148,18 @@ def _describe(kind: str, client, s: dict[str, Any]) -> str:
         lines[0] += f"; {how} of {f'{gpus} GPU(s), ' if gpus else ''}{s['cores']} cores, {s['memory']}"
     if client.dashboard_link and s.get("dashboard-address") is not None:
         lines.append(f"gdbtools: Dask dashboard: {client.dashboard_link}")
+        host, _, port = client.dashboard_link.split("://", 1)[-1].split("/", 1)[0].rpartition(":")
+        if host in ("127.0.0.1", "localhost") and port:
+            lines.append(f"gdbtools: the dashboard listens on this node only; from your computer: ssh -L "
+                         f"{port}:127.0.0.1:{port} {_hostname()}, then open http://localhost:{port}/status "
+                         f"(JupyterLab on this node: /proxy/{port}/status)")
     return "\n".join(lines)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def _wait_for_workers(client, kind: str, s: dict[str, Any]) -> None:
@@ -169,13 +192,19 @@ def _connect_address(address: str, s: dict[str, Any], quiet: bool):
         address = os.path.expanduser(address)
         try:
             with open(address) as f:
-                json.load(f)
+                info = json.load(f)
         except (OSError, ValueError) as exc:
             raise ClusterError(f"cannot read the scheduler file: {exc}", file=address,
                                fix="start a cluster with `gdbtools cluster start --scheduler-file FILE`") from None
-        kwargs = {"scheduler_file": address}
+        kwargs = {"address": info.get("address"), "security": scheduler_file_security(info)}
+        if kwargs["address"] is None:
+            raise ClusterError("the scheduler file names no address", file=address,
+                               fix="start a cluster with `gdbtools cluster start --scheduler-file FILE`")
     else:
         kwargs = {"address": address}
+    given = s.get("security")
+    if given is not None and not isinstance(given, bool):  # a distributed.security.Security for this address
+        kwargs["security"] = given
     try:
         client = Client(timeout=timeout, **kwargs)
     except (OSError, TimeoutError, ValueError) as exc:
