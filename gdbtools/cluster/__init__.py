@@ -98,7 +98,7 @@ def connect(kind: str | None = None, *, quiet: bool = False, **overrides: Any):
                 cluster_.adapt(minimum_jobs=int(s["minimum-jobs"]), maximum_jobs=int(s["maximum-jobs"]))
             else:
                 cluster_.scale(jobs=int(s["jobs"]))
-        setattr(client, "_gdbtools_cluster", cluster_)  # marks the cluster as ours, for close()
+        client._gdbtools_cluster = cluster_  # type: ignore[attr-defined]  # ours, for close()
         if not quiet:
             print(_describe(kind, client, s), flush=True)
         _wait_for_workers(client, kind, s)
