@@ -23,8 +23,8 @@ def _common(s: dict[str, Any]) -> dict[str, Any]:
     """Address, security and dashboard arguments shared by both kinds. ``dashboard-address: null`` turns the
     dashboard off; the scheduler's HTTP server (health, metrics) still starts, on a free port of 127.0.0.1."""
     security = cluster_security(s)
-    kwargs: dict[str, Any] = {"host": LOCALHOST, "dashboard_address": dashboard_address(s),
-                              "security": security if security is not None else False}
+    # security None: distributed's Security() from the Dask config (plain TCP unless the site configures TLS)
+    kwargs: dict[str, Any] = {"host": LOCALHOST, "dashboard_address": dashboard_address(s), "security": security}
     if s.get("dashboard-address") is None:
         kwargs["scheduler_kwargs"] = {"dashboard": False}
     return kwargs
@@ -94,7 +94,7 @@ def local_cuda_cluster(s: dict[str, Any], asynchronous: bool = False):
                 "CuPy matching the CUDA version), or use kind='local' for CPU workers")
     common = _common(s)
     protocol = s.get("protocol")
-    if common["security"] is not False:
+    if common["security"] is not None:
         if protocol not in (None, "tcp", "tls"):
             raise ClusterError(f"protocol={protocol!r} cannot use TLS, which a secured cluster (the default) "
                                "requires", fix="use protocol tcp (TLS over TCP), or security=False / --insecure "
