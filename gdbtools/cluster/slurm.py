@@ -16,6 +16,7 @@ its dashboard on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -164,8 +165,6 @@ def slurm_cluster(s: dict[str, Any], asynchronous: bool = False):
                                fix="name a network interface that this host and the compute nodes share "
                                    "(`ip -br addr`), e.g. ib0 or eth0; or leave interface unset") from None
     check_submission(job_script(s))
-    from dask_jobqueue import SLURMCluster
-
     scheduler_options = dict(s.get("scheduler-options") or {})
     scheduler_options.update(slurm_scheduler_host(s))
     if s.get("dashboard-address") is None:  # no dashboard; the scheduler's HTTP server on a free local port
@@ -176,7 +175,31 @@ def slurm_cluster(s: dict[str, Any], asynchronous: bool = False):
     if security is not None:
         secure = {"security": security, "shared_temp_directory": private_directory(_security_directory(s))}
     try:
-        return SLURMCluster(scheduler_options=scheduler_options, asynchronous=asynchronous, **secure, **kwargs)
+        return _cluster_class()(scheduler_options=scheduler_options, asynchronous=asynchronous, **secure, **kwargs)
     except (ValueError, RuntimeError) as exc:
         raise ClusterError(f"the SLURM cluster's scheduler did not start: {exc}",
                            fix="check interface=, scheduler_options= and the port range this host allows") from None
+
+
+_CLASS: list[type] = []
+
+
+def _cluster_class() -> type:
+    """dask-jobqueue's ``SLURMCluster`` that also removes the workers' credential files when it closes
+    (dask-jobqueue keeps them, as open temporary files, until the cluster object is garbage-collected)."""
+    if not _CLASS:
+        from dask_jobqueue import SLURMCluster as Base
+
+        class SLURMCluster(Base):  # same name: dask-jobqueue names the workers after the class
+            async def _close(self) -> None:
+                try:
+                    await super()._close()
+                finally:
+                    for key in ("ca_file", "cert", "key"):
+                        handle = getattr(self, f"_job_{key}", None)
+                        if handle is not None:
+                            with contextlib.suppress(OSError):
+                                handle.close()
+
+        _CLASS.append(SLURMCluster)
+    return _CLASS[0]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import ssl
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -25,6 +25,7 @@ from distributed.security import Security
 
 import gdbtools as gdb
 import gdbtools.cluster as gc
+import gdbtools.cluster.slurm
 from gdbtools.runtime import current_client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,9 +49,10 @@ def _listeners(pids) -> set[tuple[str, int]]:
     return out
 
 
-def _this_process_tree() -> list[int]:
-    me = psutil.Process()
-    return [me.pid, *(child.pid for child in me.children(recursive=True))]
+def _cluster_processes(client) -> list[int]:
+    """This process (scheduler, nannies) and the cluster's worker processes (not the test SLURM's daemons,
+    which are children of this process too)."""
+    return [os.getpid(), *client.run(os.getpid).values()]
 
 
 def _assert_refuses_strangers(client) -> None:
@@ -107,8 +109,9 @@ def test_local__defaults_admit_only_the_owner(small_store):
     with gc.cluster("local", n_workers=2, threads_per_worker=1, quiet=True) as client:
         assert current_client() is client  # gdbtools finds the secured client
         _assert_refuses_strangers(client)
-        _assert_private(client, "127.0.0.1", _this_process_tree())
-        assert len(_this_process_tree()) > 2  # the worker processes were checked too
+        pids = _cluster_processes(client)
+        assert len(set(pids)) == 3  # the worker processes are checked too
+        _assert_private(client, "127.0.0.1", pids)
         # (c) the owner's gdbtools computation runs on the workers
         result = _freq(small_store.path)
     pd.testing.assert_frame_equal(result, expected)
