@@ -6,7 +6,7 @@ The statistics run on whatever Dask client is current; this module only creates 
     client = gc.connect()                                # "local": worker processes on this machine
     client = gc.connect("local-cuda")                    # one worker per GPU, RMM pool, CuPy into RMM
     client = gc.connect("slurm", gpus=4, jobs=2, wait_for_workers=8)   # 2 GPU jobs, 4 workers each
-    client = gc.connect("tcp://10.1.2.3:8786")           # a scheduler started elsewhere
+    client = gc.connect("~/gdb-scheduler.json")          # a scheduler started elsewhere (its credentials)
 
     with gc.cluster("slurm", jobs=2) as client:           # closes the client, the cluster and its jobs
         ...
@@ -69,13 +69,15 @@ def connect(kind: str | None = None, *, quiet: bool = False, **overrides: Any):
     Parameters
     ----------
     kind
-        ``"local"``, ``"local-cuda"``, ``"slurm"``, a scheduler address (``"tcp://host:8786"``) or a
-        scheduler file (``.json``); default: the ``gdbtools.cluster.kind`` setting (``"local"``).
+        ``"local"``, ``"local-cuda"``, ``"slurm"``, a scheduler address (``"tls://host:8786"``) or a
+        scheduler file (``.json``, with the cluster's credentials when it uses TLS); default: the
+        ``gdbtools.cluster.kind`` setting (``"local"``).
     quiet
         Do not print the scheduler address and dashboard link.
     **overrides
         Settings of this kind for this call, e.g. ``n_workers=4`` (local), ``gpus=4, jobs=2,
-        walltime="02:00:00", interface="ib0"`` (slurm), ``wait_for_workers=1, timeout="5 minutes"``,
+        walltime="02:00:00", interface="ib0"`` (slurm), ``security=False`` (no TLS: anyone who reaches the
+        port can use the cluster), ``wait_for_workers=1, timeout="5 minutes"``,
         ``connect_timeout="10s"`` (for an address); see
         ``gdbtools cluster config``.
 
@@ -249,14 +251,16 @@ def job_script(kind: str = "slurm", **overrides: Any) -> str:
     """The batch script that each job of ``connect(kind, **overrides)`` submits.
 
     Identical to the started cluster's ``cluster.job_script()`` except that the scheduler address, unknown
-    until it starts, reads ``tcp://<scheduler-address>:<port>``. Needs neither SLURM nor a scheduler.
+    until it starts, reads ``tls://<scheduler-address>:<port>`` (``tcp://`` with ``security=False``), and the
+    workers' credential files ``<ca-file>``, ``<worker-cert>``, ``<worker-key>`` in ``security-directory``.
+    Needs neither SLURM nor a scheduler.
 
     >>> print(job_script("slurm", gpus=2, cores=8))          # doctest: +SKIP
     #!/usr/bin/env bash
     #SBATCH -J gdbtools-dask
     ...
     #SBATCH --gres=gpu:2
-    ... -m dask_cuda.cli tcp://<scheduler-address>:<port> ... --nthreads 1 --memory-limit 8589934592 ...
+    ... -m dask_cuda.cli tls://<scheduler-address>:<port> ... --nthreads 1 --memory-limit 8589934592 ...
     """
     if kind != "slurm":
         raise ClusterError(f"cluster kind {kind!r} submits no job script; only 'slurm' does")
