@@ -39,6 +39,8 @@ def local_cluster(s: dict[str, Any], asynchronous: bool = False):
     common = _common(s)
     if not s.get("processes", True):  # threads of this process: in-process comms, nothing listens but HTTP
         common.pop("host")
+        if common["security"] is not None and s.get("security") is True:
+            common["security"] = None  # inproc:// cannot be reached from outside; TLS would make it tls://
     return LocalCluster(
         n_workers=s.get("n-workers"),
         threads_per_worker=s.get("threads-per-worker"),
