@@ -209,6 +209,11 @@ def _connect_address(address: str, s: dict[str, Any], quiet: bool):
         kwargs["security"] = given
     try:
         client = Client(timeout=timeout, **kwargs)
+    except TypeError as exc:  # distributed: "TLS expects a `ssl_context` argument" (no credentials)
+        raise ClusterError(f"the Dask scheduler at {address} requires TLS, and this process has no credentials "
+                           f"for it ({exc})",
+                           fix="connect through the cluster's scheduler file (`gdbtools cluster start "
+                               "--scheduler-file FILE`, then gdbtools.cluster.connect(FILE))") from None
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:.0f} s "
                            f"({type(exc).__name__}: {exc})",

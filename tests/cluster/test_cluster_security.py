@@ -129,6 +129,12 @@ def test_local__scheduler_file_hands_the_credentials_to_the_owner_only(tmp_path)
             other.close()
 
 
+def test_local__connect_to_a_tls_address_without_credentials_names_the_scheduler_file():
+    with gc.cluster("local", n_workers=1, threads_per_worker=1, dashboard_address=None, quiet=True) as client:
+        with pytest.raises(gc.ClusterError, match=r"(?s)requires TLS.*--scheduler-file"):
+            gc.connect(client.scheduler.address, connect_timeout="5s", quiet=True)
+
+
 def test_local__insecure_is_plain_tcp_on_localhost():
     with gc.cluster("local", n_workers=1, threads_per_worker=1, security=False, quiet=True) as client:
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
