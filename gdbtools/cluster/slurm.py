@@ -88,6 +88,8 @@ def job_kwargs(s: dict[str, Any]) -> dict[str, Any]:
         if s.get("rmm-pool-size") not in (None, "", 0):
             extra_args += ["--rmm-pool-size", str(s["rmm-pool-size"])]
         extra_args += ["--set-rmm-allocator-for-libs", "cupy"]
+    if not any(arg.startswith(("--dashboard-address", "--no-dashboard", "--dashboard")) for arg in extra_args):
+        extra_args += ["--dashboard-address", "127.0.0.1:0"]  # a worker's dashboard (no login) stays on its node
     kwargs["job_extra_directives"] = directives
     kwargs["worker_extra_args"] = extra_args
     return kwargs
