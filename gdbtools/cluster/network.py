@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ClusterError
 
-__all__ = ["LOCALHOST", "dashboard_address", "slurm_controller", "route_address"]
+__all__ = ["LOCALHOST", "dashboard_address", "slurm_controller", "route_address", "slurm_scheduler_host"]
 
 LOCALHOST = "127.0.0.1"
 _CTLD = re.compile(r"^\s*(?:SlurmctldHost\[\d+\]|ControlMachine|ControlAddr)\s*=\s*([^\s(]+)(?:\(([^)]+)\))?",

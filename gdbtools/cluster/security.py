@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import ClusterError
 
-__all__ = ["cluster_security", "is_secure", "write_scheduler_file", "scheduler_file_security",
+__all__ = ["cluster_security", "wants_tls", "is_secure", "write_scheduler_file", "scheduler_file_security",
            "private_directory"]
 
 #: the key of the scheduler file under which :func:`write_scheduler_file` stores the credentials
@@ -35,9 +35,7 @@ def cluster_security(s: dict[str, Any]):
     value = s.get("security", True)
     if isinstance(value, Security):
         return value
-    if isinstance(value, str) and value.lower() in ("false", "no", "off", "insecure"):
-        value = False
-    if not value:
+    if not wants_tls(s):
         return None
     try:
         return Security.temporary()
@@ -46,6 +44,15 @@ def cluster_security(s: dict[str, Any]):
                            "TLS credentials, which is not installed",
                            fix="pip install cryptography (a gdbtools dependency), or security=False / "
                                "--insecure on a machine no one else uses") from None
+
+
+def wants_tls(s: dict[str, Any]) -> bool:
+    """Whether the setting ``security`` asks for TLS: ``true`` (default), or a ``Security`` that requires it;
+    ``false`` / ``"false"`` / ``"insecure"`` do not."""
+    value = s.get("security", True)
+    if isinstance(value, str):
+        return value.lower() not in ("false", "no", "off", "insecure")
+    return bool(value) and getattr(value, "require_encryption", True) is not False
 
 
 def is_secure(security) -> bool:

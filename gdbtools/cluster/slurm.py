@@ -26,7 +26,7 @@ from typing import Any
 
 from .errors import ClusterError
 from .network import dashboard_address, slurm_scheduler_host
-from .security import cluster_security, private_directory
+from .security import cluster_security, private_directory, wants_tls
 
 __all__ = ["job_kwargs", "job_script", "slurm_cluster", "check_submission", "SCHEDULER_PLACEHOLDER",
            "TLS_SCHEDULER_PLACEHOLDER", "CREDENTIAL_PLACEHOLDERS"]
@@ -36,13 +36,6 @@ SCHEDULER_PLACEHOLDER = "tcp://<scheduler-address>:<port>"
 TLS_SCHEDULER_PLACEHOLDER = "tls://<scheduler-address>:<port>"
 #: stand for the names of the credential files in ``security-directory`` (made when the cluster starts)
 CREDENTIAL_PLACEHOLDERS = {"ca_file": "<ca-file>", "cert": "<worker-cert>", "key": "<worker-key>"}
-
-
-def _secure(s: dict[str, Any]) -> bool:
-    value = s.get("security", True)
-    if isinstance(value, str):
-        return value.lower() not in ("false", "no", "off", "insecure")
-    return bool(value) and getattr(value, "require_encryption", True) is not False
 
 
 def _require_jobqueue() -> None:
@@ -104,7 +97,7 @@ def job_script(s: dict[str, Any]) -> str:
 
     kwargs = job_kwargs(s)
     address = SCHEDULER_PLACEHOLDER
-    if _secure(s):
+    if wants_tls(s):
         from distributed.security import Security
 
         folder = _security_directory(s)
