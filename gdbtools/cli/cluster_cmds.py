@@ -20,11 +20,11 @@ def _value(text: str):
         return text
 
 
-def _overrides(kind, gpus, jobs, cores, memory, walltime, queue, account, interface, options) -> dict:
+def _overrides(kind, gpus, jobs, cores, memory, walltime, queue, account, interface, insecure, options) -> dict:
     given = {"gpus": gpus, "jobs": jobs, "cores": cores, "memory": memory, "walltime": walltime,
-             "queue": queue, "account": account, "interface": interface}
+             "queue": queue, "account": account, "interface": interface, "security": False if insecure else None}
     out = {key: value for key, value in given.items() if value is not None}
-    slurm_only = sorted(set(out) - {"interface"}) if kind != "slurm" else []
+    slurm_only = sorted(set(out) - {"interface", "security"}) if kind != "slurm" else []
     if slurm_only:
         raise click.UsageError(f"--{', --'.join(slurm_only)} only apply to --kind slurm")
     for item in options:
@@ -51,7 +51,11 @@ def _add_options(func, kind_default, kind_help):
         click.option("--walltime", help="Time limit per SLURM job, e.g. 04:00:00."),
         click.option("--queue", "-p", help="SLURM partition."),
         click.option("--account", "-A", help="SLURM account."),
-        click.option("--interface", help="Network interface of scheduler and workers, e.g. ib0."),
+        click.option("--interface", help="Network interface of scheduler and workers, e.g. ib0 (slurm default: "
+                                         "the address that routes to slurmctld)."),
+        click.option("--insecure", is_flag=True,
+                     help="No TLS: anyone who can reach the scheduler's port can run code as you and read what "
+                          "you can read. Default: TLS with temporary credentials (setting `security`)."),
         click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
                      help="Any other setting of `gdbtools cluster config`, e.g. -o log_directory=logs "
                           "(repeatable)."),
@@ -75,10 +79,12 @@ def cluster_group():
 
 @cluster_group.command("script")
 @_cluster_options("slurm", "Cluster kind; only slurm submits job scripts.")
-def script_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interface, options):
+def script_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interface, insecure, options):
     """Print the batch script that each SLURM job of the cluster submits.
 
-    The scheduler address reads tcp://<scheduler-address>:<port> until a cluster starts.
+    The scheduler address reads tls://<scheduler-address>:<port> until a cluster starts, and the worker's
+    temporary TLS credentials <ca-file>, <worker-cert>, <worker-key> in the security directory (written,
+    mode 0600, when the cluster starts; removed when it stops). With --insecure: tcp:// and no credentials.
 
     \b
     Example:
@@ -88,7 +94,8 @@ def script_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interf
 
     if kind != "slurm":
         raise click.UsageError("only --kind slurm submits a job script")
-    overrides = _overrides(kind, gpus, None, cores, memory, walltime, queue, account, interface, options)
+    overrides = _overrides(kind, gpus, None, cores, memory, walltime, queue, account, interface, insecure,
+                           options)
     try:
         click.echo(job_script("slurm", **overrides), nl=False)
     except TypeError as exc:
@@ -103,13 +110,15 @@ def script_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interf
               help="Also write the scheduler's address to this JSON file; clients connect with "
                    "gdbtools.cluster.connect(FILE).")
 @click.option("--wait-for-workers", type=click.IntRange(min=0), help="Wait until this many workers joined.")
-def start_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interface, options, scheduler_file,
-              wait_for_workers):
+def start_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interface, insecure, options,
+              scheduler_file, wait_for_workers):
     """Start a Dask cluster, print its scheduler address and dashboard link, and keep it until Ctrl-C.
 
-    Connect to it from a notebook or another process with gdbtools.cluster.connect(ADDRESS) (or the
-    scheduler file). Ctrl-C, SIGTERM or the end of the enclosing job stops the workers and cancels their
-    SLURM jobs.
+    The cluster uses TLS with temporary credentials (unless --insecure): connect to it from a notebook or
+    another process of yours with gdbtools.cluster.connect(FILE), where FILE is the --scheduler-file, which
+    then holds the credentials and is readable by you only (mode 0600). The dashboard listens on 127.0.0.1:
+    reach it with `ssh -L PORT:127.0.0.1:PORT HOST` or JupyterLab's proxy (docs/SUPERCOMPUTER.md).
+    Ctrl-C, SIGTERM or the end of the enclosing job stops the workers and cancels their SLURM jobs.
 
     \b
     Examples:
@@ -118,11 +127,11 @@ def start_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interfa
     """
     import dask.config
 
-    from ..cluster import close, connect
+    from ..cluster import close, connect, write_scheduler_file
 
     kind = kind or str(dask.config.get("gdbtools.cluster.kind", "local"))
     overrides = _overrides(kind, gpus, jobs, cores, memory, walltime, queue,
-                           account, interface, options)
+                           account, interface, insecure, options)
     if wait_for_workers is not None:
         overrides["wait_for_workers"] = wait_for_workers
 
@@ -136,11 +145,19 @@ def start_cmd(kind, gpus, jobs, cores, memory, walltime, queue, account, interfa
             client = connect(kind, **overrides)
         except TypeError as exc:
             raise click.UsageError(str(exc)) from None
+        address = client.scheduler.address
         if scheduler_file:
-            client.write_scheduler_file(scheduler_file)
-            click.echo(f"gdbtools: scheduler file: {scheduler_file}")
-        click.echo(f"gdbtools: connect with gdbtools.cluster.connect({client.scheduler.address!r}); "
-                   "Ctrl-C stops the cluster", )
+            write_scheduler_file(client, scheduler_file)
+            click.echo(f"gdbtools: scheduler file: {scheduler_file}"
+                       + (" (holds the cluster's credentials: keep it private)" if address.startswith("tls://")
+                          else ""))
+            how = f"gdbtools.cluster.connect({scheduler_file!r})"
+        elif address.startswith("tls://"):
+            how = ("nothing else: only this process holds the credentials (start with --scheduler-file FILE "
+                   "to connect from your other processes)")
+        else:
+            how = f"gdbtools.cluster.connect({address!r})"
+        click.echo(f"gdbtools: connect with {how}; Ctrl-C stops the cluster")
         sys.stdout.flush()
         while True:
             time.sleep(1)
@@ -163,7 +180,8 @@ def config_cmd():
     """Print the cluster settings in effect (package defaults merged with your Dask config files).
 
     Change them in ~/.config/dask/gdbtools.yaml (same nesting, only the keys you change), per command
-    with -o KEY=VALUE, or per call with gdbtools.cluster.connect(kind, key=value).
+    with -o KEY=VALUE, or per call with gdbtools.cluster.connect(kind, key=value). `security: true` (TLS
+    with temporary credentials) is the default; `security: false` is what --insecure sets.
 
     \b
     Example:

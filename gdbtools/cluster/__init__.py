@@ -6,7 +6,7 @@ The statistics run on whatever Dask client is current; this module only creates 
     client = gc.connect()                                # "local": worker processes on this machine
     client = gc.connect("local-cuda")                    # one worker per GPU, RMM pool, CuPy into RMM
     client = gc.connect("slurm", gpus=4, jobs=2, wait_for_workers=8)   # 2 GPU jobs, 4 workers each
-    client = gc.connect("tcp://10.1.2.3:8786")           # a scheduler started elsewhere
+    client = gc.connect("~/gdb-scheduler.json")          # a scheduler started elsewhere (its credentials)
 
     with gc.cluster("slurm", jobs=2) as client:           # closes the client, the cluster and its jobs
         ...
@@ -18,6 +18,11 @@ this file, documented there; user overrides in e.g. ``~/.config/dask/gdbtools.ya
 override them for one call (``n_workers=...`` or ``n-workers``). ``gdbtools cluster config`` prints them.
 Everything that stops a kind from starting raises :class:`ClusterError` (a
 :class:`~gdbtools.errors.BackendError`) that says what is missing and what to do.
+
+A started cluster belongs to its owner: TLS with temporary credentials (``security: true``, :mod:`.security`),
+the scheduler on 127.0.0.1 (local kinds) or on the node's cluster-network address (slurm), the dashboard on
+127.0.0.1 (:mod:`.network`). ``security=False`` (``--insecure``) gives plain TCP. Another process of the owner
+connects through the scheduler file, which carries the credentials (:func:`write_scheduler_file`).
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ import contextlib
 import json
 import os
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .config import KINDS, settings
 from .errors import ClusterError
+from .security import scheduler_file_security, write_scheduler_file
 
-__all__ = ["connect", "cluster", "close", "new_cluster", "job_script", "settings", "ClusterError", "KINDS"]
+__all__ = ["connect", "cluster", "close", "new_cluster", "job_script", "settings", "write_scheduler_file",
+           "ClusterError", "KINDS"]
 
 _ADDRESS = re.compile(r"^([a-z][a-z0-9+.-]*://)?[\w.\-\[\]:]+:\d+$", re.IGNORECASE)
 
@@ -61,13 +69,15 @@ def connect(kind: str | None = None, *, quiet: bool = False, **overrides: Any):
     Parameters
     ----------
     kind
-        ``"local"``, ``"local-cuda"``, ``"slurm"``, a scheduler address (``"tcp://host:8786"``) or a
-        scheduler file (``.json``); default: the ``gdbtools.cluster.kind`` setting (``"local"``).
+        ``"local"``, ``"local-cuda"``, ``"slurm"``, a scheduler address (``"tls://host:8786"``) or a
+        scheduler file (``.json``, with the cluster's credentials when it uses TLS); default: the
+        ``gdbtools.cluster.kind`` setting (``"local"``).
     quiet
         Do not print the scheduler address and dashboard link.
     **overrides
         Settings of this kind for this call, e.g. ``n_workers=4`` (local), ``gpus=4, jobs=2,
-        walltime="02:00:00", interface="ib0"`` (slurm), ``wait_for_workers=1, timeout="5 minutes"``,
+        walltime="02:00:00", interface="ib0"`` (slurm), ``security=False`` (no TLS: anyone who reaches the
+        port can use the cluster), ``wait_for_workers=1, timeout="5 minutes"``,
         ``connect_timeout="10s"`` (for an address); see
         ``gdbtools cluster config``.
 
@@ -90,7 +100,7 @@ def connect(kind: str | None = None, *, quiet: bool = False, **overrides: Any):
                 cluster_.adapt(minimum_jobs=int(s["minimum-jobs"]), maximum_jobs=int(s["maximum-jobs"]))
             else:
                 cluster_.scale(jobs=int(s["jobs"]))
-        client._gdbtools_cluster = cluster_  # noqa: SLF001 - marks the cluster as ours, for close()
+        client._gdbtools_cluster = cluster_  # type: ignore[attr-defined]  # ours, for close()
         if not quiet:
             print(_describe(kind, client, s), flush=True)
         _wait_for_workers(client, kind, s)
@@ -128,7 +138,11 @@ def _start(kind: str, s: dict[str, Any], asynchronous: bool):
 
 
 def _describe(kind: str, client, s: dict[str, Any]) -> str:
-    lines = [f"gdbtools: {kind} Dask cluster started; scheduler {client.scheduler.address}"]
+    address = client.scheduler.address
+    how_safe = (" (TLS, temporary credentials: only this process and its workers hold them)"
+                if address.startswith("tls://") else " (in this process only)" if address.startswith("inproc://")
+                else " (INSECURE: no TLS, anyone who can reach this port can run code as you)")
+    lines = [f"gdbtools: {kind} Dask cluster started; scheduler {address}{how_safe}"]
     if kind == "slurm":
         how = (f"adaptive, {s['minimum-jobs']}..{s['maximum-jobs']} jobs" if s.get("adapt")
                else f"{s['jobs']} job(s)")
@@ -136,7 +150,18 @@ def _describe(kind: str, client, s: dict[str, Any]) -> str:
         lines[0] += f"; {how} of {f'{gpus} GPU(s), ' if gpus else ''}{s['cores']} cores, {s['memory']}"
     if client.dashboard_link and s.get("dashboard-address") is not None:
         lines.append(f"gdbtools: Dask dashboard: {client.dashboard_link}")
+        host, _, port = client.dashboard_link.split("://", 1)[-1].split("/", 1)[0].rpartition(":")
+        if host in ("127.0.0.1", "localhost") and port:
+            lines.append(f"gdbtools: the dashboard listens on this node only; from your computer: ssh -L "
+                         f"{port}:127.0.0.1:{port} {_hostname()}, then open http://localhost:{port}/status "
+                         f"(JupyterLab on this node: /proxy/{port}/status)")
     return "\n".join(lines)
+
+
+def _hostname() -> str:
+    import socket
+
+    return socket.gethostname()
 
 
 def _wait_for_workers(client, kind: str, s: dict[str, Any]) -> None:
@@ -169,15 +194,26 @@ def _connect_address(address: str, s: dict[str, Any], quiet: bool):
         address = os.path.expanduser(address)
         try:
             with open(address) as f:
-                json.load(f)
+                info = json.load(f)
         except (OSError, ValueError) as exc:
             raise ClusterError(f"cannot read the scheduler file: {exc}", file=address,
                                fix="start a cluster with `gdbtools cluster start --scheduler-file FILE`") from None
-        kwargs = {"scheduler_file": address}
+        kwargs = {"address": info.get("address"), "security": scheduler_file_security(info)}
+        if kwargs["address"] is None:
+            raise ClusterError("the scheduler file names no address", file=address,
+                               fix="start a cluster with `gdbtools cluster start --scheduler-file FILE`")
     else:
         kwargs = {"address": address}
+    given = s.get("security")
+    if given is not None and not isinstance(given, bool):  # a distributed.security.Security for this address
+        kwargs["security"] = given
     try:
         client = Client(timeout=timeout, **kwargs)
+    except TypeError as exc:  # distributed: "TLS expects a `ssl_context` argument" (no credentials)
+        raise ClusterError(f"the Dask scheduler at {address} requires TLS, and this process has no credentials "
+                           f"for it ({exc})",
+                           fix="connect through the cluster's scheduler file (`gdbtools cluster start "
+                               "--scheduler-file FILE`, then gdbtools.cluster.connect(FILE))") from None
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:.0f} s "
                            f"({type(exc).__name__}: {exc})",
@@ -220,14 +256,16 @@ def job_script(kind: str = "slurm", **overrides: Any) -> str:
     """The batch script that each job of ``connect(kind, **overrides)`` submits.
 
     Identical to the started cluster's ``cluster.job_script()`` except that the scheduler address, unknown
-    until it starts, reads ``tcp://<scheduler-address>:<port>``. Needs neither SLURM nor a scheduler.
+    until it starts, reads ``tls://<scheduler-address>:<port>`` (``tcp://`` with ``security=False``), and the
+    workers' credential files ``<ca-file>``, ``<worker-cert>``, ``<worker-key>`` in ``security-directory``.
+    Needs neither SLURM nor a scheduler.
 
     >>> print(job_script("slurm", gpus=2, cores=8))          # doctest: +SKIP
     #!/usr/bin/env bash
     #SBATCH -J gdbtools-dask
     ...
     #SBATCH --gres=gpu:2
-    ... -m dask_cuda.cli tcp://<scheduler-address>:<port> ... --nthreads 1 --memory-limit 8589934592 ...
+    ... -m dask_cuda.cli tls://<scheduler-address>:<port> ... --nthreads 1 --memory-limit 8589934592 ...
     """
     if kind != "slurm":
         raise ClusterError(f"cluster kind {kind!r} submits no job script; only 'slurm' does")

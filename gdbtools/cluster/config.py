@@ -17,7 +17,7 @@ __all__ = ["DEFAULTS_FILE", "COMMON_KEYS", "KINDS", "settings", "defaults"]
 
 DEFAULTS_FILE = Path(__file__).with_name("gdbtools.yaml")
 #: keys that apply to every kind (the kind's own keys sit in a section named after it)
-COMMON_KEYS = ("dashboard-address", "wait-for-workers", "timeout", "connect-timeout")
+COMMON_KEYS = ("security", "dashboard-address", "wait-for-workers", "timeout", "connect-timeout")
 #: cluster kinds that gdbtools starts itself (anything else must be a scheduler address or file)
 KINDS = ("local", "local-cuda", "slurm")
 

@@ -6,10 +6,17 @@ A CPU job runs ``processes`` worker processes with ``cores / processes`` threads
 worker (one thread, ``memory / gpus``; the later value wins), together with the RMM pool and CuPy's allocator
 routed into it. ``processes = gpus`` makes dask-jobqueue expect the worker names that dask-cuda gives
 (``<name>-0`` ... ``<name>-<gpus-1>``), so ``scale(jobs=...)`` and ``adapt`` count the workers right.
+
+Unless ``security: false``, the cluster uses TLS with temporary credentials (:mod:`.security`): dask-jobqueue
+writes the workers' copy to files (0600) in ``security-directory`` (made 0700 here; it must be on a file system
+the compute nodes share) for the job script's ``--tls-*`` options, and removes them when the cluster closes.
+The scheduler listens on the address of ``interface`` or the one that routes to slurmctld (:mod:`.network`),
+its dashboard on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -18,11 +25,17 @@ from importlib.util import find_spec
 from typing import Any
 
 from .errors import ClusterError
+from .network import dashboard_address, slurm_scheduler_host
+from .security import cluster_security, private_directory, wants_tls
 
-__all__ = ["job_kwargs", "job_script", "slurm_cluster", "check_submission", "SCHEDULER_PLACEHOLDER"]
+__all__ = ["job_kwargs", "job_script", "slurm_cluster", "check_submission", "SCHEDULER_PLACEHOLDER",
+           "TLS_SCHEDULER_PLACEHOLDER", "CREDENTIAL_PLACEHOLDERS"]
 
-#: stands for the scheduler address in :func:`job_script` (the real one exists once the cluster starts)
+#: stand for the scheduler address in :func:`job_script` (the real one exists once the cluster starts)
 SCHEDULER_PLACEHOLDER = "tcp://<scheduler-address>:<port>"
+TLS_SCHEDULER_PLACEHOLDER = "tls://<scheduler-address>:<port>"
+#: stand for the names of the credential files in ``security-directory`` (made when the cluster starts)
+CREDENTIAL_PLACEHOLDERS = {"ca_file": "<ca-file>", "cert": "<worker-cert>", "key": "<worker-key>"}
 
 
 def _require_jobqueue() -> None:
@@ -68,6 +81,8 @@ def job_kwargs(s: dict[str, Any]) -> dict[str, Any]:
         if s.get("rmm-pool-size") not in (None, "", 0):
             extra_args += ["--rmm-pool-size", str(s["rmm-pool-size"])]
         extra_args += ["--set-rmm-allocator-for-libs", "cupy"]
+    if not any(arg.startswith(("--dashboard-address", "--no-dashboard", "--dashboard")) for arg in extra_args):
+        extra_args += ["--dashboard-address", "127.0.0.1:0"]  # a worker's dashboard (no login) stays on its node
     kwargs["job_extra_directives"] = directives
     kwargs["worker_extra_args"] = extra_args
     return kwargs
@@ -81,13 +96,28 @@ def job_script(s: dict[str, Any]) -> str:
     from dask_jobqueue.slurm import SLURMJob
 
     kwargs = job_kwargs(s)
+    address = SCHEDULER_PLACEHOLDER
+    if wants_tls(s):
+        from distributed.security import Security
+
+        folder = _security_directory(s)
+        names = {key: os.path.join(folder, name) for key, name in CREDENTIAL_PLACEHOLDERS.items()}
+        address = TLS_SCHEDULER_PLACEHOLDER
+        kwargs["protocol"] = "tls://"
+        kwargs["security"] = Security(tls_ca_file=names["ca_file"], tls_worker_cert=names["cert"],
+                                      tls_worker_key=names["key"], require_encryption=True)
     log_dir = kwargs.pop("log_directory")
     if log_dir is None:
-        return SLURMJob(SCHEDULER_PLACEHOLDER, name="dummy-name", **kwargs).job_script()
+        return SLURMJob(address, name="dummy-name", **kwargs).job_script()
     # dask-jobqueue creates the log directory when it builds a job; showing the script should not
     with tempfile.TemporaryDirectory(prefix="gdbtools-logs-") as tmp:
-        script = SLURMJob(SCHEDULER_PLACEHOLDER, name="dummy-name", log_directory=tmp, **kwargs).job_script()
+        script = SLURMJob(address, name="dummy-name", log_directory=tmp, **kwargs).job_script()
     return script.replace(f"{tmp}/", f"{log_dir}/")
+
+
+def _security_directory(s: dict[str, Any]) -> str:
+    return os.path.abspath(os.path.expandvars(os.path.expanduser(str(s.get("security-directory")
+                                                                      or "~/.cache/gdbtools/dask-tls"))))
 
 
 def check_submission(script: str) -> None:
@@ -130,15 +160,41 @@ def slurm_cluster(s: dict[str, Any], asynchronous: bool = False):
                                fix="name a network interface that this host and the compute nodes share "
                                    "(`ip -br addr`), e.g. ib0 or eth0; or leave interface unset") from None
     check_submission(job_script(s))
-    from dask_jobqueue import SLURMCluster
-
     scheduler_options = dict(s.get("scheduler-options") or {})
-    dashboard = s.get("dashboard-address")
-    if dashboard is None:  # no dashboard; the scheduler's HTTP server (health, metrics) on any free port
+    scheduler_options.update(slurm_scheduler_host(s))
+    if s.get("dashboard-address") is None:  # no dashboard; the scheduler's HTTP server on a free local port
         scheduler_options.setdefault("dashboard", False)
-    scheduler_options.setdefault("dashboard_address", ":0" if dashboard is None else dashboard)
+    scheduler_options.setdefault("dashboard_address", dashboard_address(s))
+    security = cluster_security(s)
+    secure: dict[str, Any] = {}
+    if security is not None:
+        secure = {"security": security, "shared_temp_directory": private_directory(_security_directory(s))}
     try:
-        return SLURMCluster(scheduler_options=scheduler_options, asynchronous=asynchronous, **kwargs)
+        return _cluster_class()(scheduler_options=scheduler_options, asynchronous=asynchronous, **secure, **kwargs)
     except (ValueError, RuntimeError) as exc:
         raise ClusterError(f"the SLURM cluster's scheduler did not start: {exc}",
                            fix="check interface=, scheduler_options= and the port range this host allows") from None
+
+
+_CLASS: list[type] = []
+
+
+def _cluster_class() -> type:
+    """dask-jobqueue's ``SLURMCluster`` that also removes the workers' credential files when it closes
+    (dask-jobqueue keeps them, as open temporary files, until the cluster object is garbage-collected)."""
+    if not _CLASS:
+        from dask_jobqueue import SLURMCluster as Base
+
+        class SLURMCluster(Base):  # same name: dask-jobqueue names the workers after the class
+            async def _close(self) -> None:
+                try:
+                    await super()._close()
+                finally:
+                    for key in ("ca_file", "cert", "key"):
+                        handle = getattr(self, f"_job_{key}", None)
+                        if handle is not None:
+                            with contextlib.suppress(OSError):
+                                handle.close()
+
+        _CLASS.append(SLURMCluster)
+    return _CLASS[0]

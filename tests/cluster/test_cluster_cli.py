@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc as gc_module
 import os
 import signal
 import subprocess
@@ -80,14 +81,17 @@ def test_cli__start_runs_until_interrupted(tmp_path):
             assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
             lines.append(proc.stdout.readline())
         text = "".join(lines)
-        assert "scheduler tcp://" in text and "Dask dashboard: http://" in text
+        assert "scheduler tls://127.0.0.1:" in text and "Dask dashboard: http://127.0.0.1:" in text
         address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
-        with Client(address, timeout="20s") as client:
-            assert client.submit(lambda: 6 * 7).result() == 42
+        assert sched_file.stat().st_mode & 0o777 == 0o600  # it holds the credentials
+        with pytest.raises((OSError, TimeoutError, TypeError)):  # the address alone is not enough
+            Client(address, timeout="5s")
+        gc_module.collect()  # the half-made Client now, not inside the next Client's start (a distributed deadlock)
         import gdbtools.cluster as gc
 
-        client = gc.connect(str(sched_file), connect_timeout="20s", quiet=True)  # the scheduler file works too
+        client = gc.connect(str(sched_file), connect_timeout="20s", quiet=True)  # the scheduler file is
         assert client.scheduler.address == address
+        assert client.submit(lambda: 6 * 7).result() == 42
         client.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
@@ -95,3 +99,38 @@ def test_cli__start_runs_until_interrupted(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cli__start_insecure_serves_plain_tcp(tmp_path):
+    """--insecure: plain TCP, any client that reaches the port connects (still on 127.0.0.1 only)."""
+    from distributed import Client
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gdbtools.cli import main; main()", "cluster", "start", "--kind", "local",
+         "--insecure", "-o", "n_workers=1", "-o", "threads_per_worker=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines, deadline = [], time.monotonic() + 90
+        while not any("Ctrl-C stops the cluster" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            lines.append(proc.stdout.readline())
+        text = "".join(lines)
+        assert "scheduler tcp://127.0.0.1:" in text and "INSECURE" in text
+        address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
+        with Client(address, timeout="20s") as client:
+            assert client.submit(lambda: 6 * 7).result() == 42
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli__config_and_script_show_the_security_choice():
+    config = yaml.safe_load(invoke("cluster", "config").output)["gdbtools"]["cluster"]
+    assert config["security"] is True and config["dashboard-address"].startswith("127.0.0.1:")
+    secure = invoke("cluster", "script").output
+    insecure = invoke("cluster", "script", "--insecure").output
+    assert "tls://<scheduler-address>:<port>" in secure and "--tls-key" in secure
+    assert "tcp://<scheduler-address>:<port>" in insecure and "--tls" not in insecure

@@ -60,8 +60,17 @@ def test_job_script__cpu_job_has_no_gpu_directives():
                  "#SBATCH -t 02:00:00"):
         assert line in script
     assert "gres" not in script and "dask_cuda" not in script
-    assert "-m distributed.cli.dask_worker tcp://<scheduler-address>:<port>" in script
+    assert "-m distributed.cli.dask_worker tls://<scheduler-address>:<port>" in script
     assert "--nthreads 8 --memory-limit 32.00GiB" in script
+    folder = gc.slurm._security_directory(gc.settings("slurm"))
+    assert (f"--protocol tls:// --tls-ca-file {folder}/<ca-file> --tls-cert {folder}/<worker-cert> "
+            f"--tls-key {folder}/<worker-key>") in script
+
+
+def test_job_script__insecure_has_no_tls():
+    script = gc.job_script("slurm", security=False)
+    assert "-m distributed.cli.dask_worker tcp://<scheduler-address>:<port>" in script
+    assert "--tls" not in script and "tls://" not in script
 
 
 def test_job_script__gpu_job_has_gpu_directives_and_one_thread_per_worker():
@@ -69,7 +78,7 @@ def test_job_script__gpu_job_has_gpu_directives_and_one_thread_per_worker():
     assert "#SBATCH --gres=gpu:4" in script
     assert "#SBATCH --cpus-per-task=16" in script
     command = script.strip().splitlines()[-1]
-    assert " -m dask_cuda.cli tcp://<scheduler-address>:<port> " in command
+    assert " -m dask_cuda.cli tls://<scheduler-address>:<port> " in command
     # dask-jobqueue's job-wide values come first; the per-GPU-worker ones after them win (click: last wins)
     args = command.split()
     last = {opt: args[len(args) - 1 - args[::-1].index(opt) + 1] for opt in ("--nthreads", "--memory-limit")}
@@ -148,8 +157,11 @@ def test_connect__prints_dashboard_link(capsys):
     with gc.cluster("local", n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
         assert client.dashboard_link
     out = capsys.readouterr().out
-    assert "gdbtools: local Dask cluster started; scheduler tcp://" in out
+    assert "gdbtools: local Dask cluster started; scheduler tls://127.0.0.1:" in out
     assert f"Dask dashboard: {client.dashboard_link}" in out
+    assert client.dashboard_link.startswith("http://127.0.0.1:")
+    port = client.dashboard_link.split(":")[2].split("/")[0]
+    assert f"ssh -L {port}:127.0.0.1:{port} " in out
 
 
 def test_connect__slurm_without_sbatch(tmp_path, monkeypatch):

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 import gdbtools.cluster as gc
+import gdbtools.cluster.slurm  # noqa: F401 - gc.slurm's placeholders
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,4 +172,9 @@ def test_connect__slurm_workers_run_inside_the_job(slurm, slurm_client):
 def test_job_script__is_what_the_cluster_submits(slurm_client):
     cluster = slurm_client.cluster
     expected = gc.job_script("slurm", log_directory=cluster._dummy_job.log_directory, **SLURM_TEST_SETTINGS)
-    assert cluster.job_script().replace(cluster.scheduler_address, "tcp://<scheduler-address>:<port>") == expected
+    script = cluster.job_script().replace(cluster.scheduler_address, gc.slurm.TLS_SCHEDULER_PLACEHOLDER)
+    for key, placeholder in gc.slurm.CREDENTIAL_PLACEHOLDERS.items():  # the credential files' random names
+        path = getattr(cluster, f"_job_{key}").name
+        assert path in script
+        script = script.replace(path, str(Path(path).with_name(placeholder)))
+    assert script == expected

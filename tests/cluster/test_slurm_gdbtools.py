@@ -247,7 +247,7 @@ def test_pipeline__cluster_section_runs_the_ingest_on_slurm_dask_workers(slurm_q
                     "log_directory": str(logs)}})
     result = run(path, quiet=True)
     assert result.ok and result.record["cluster"]["kind"] == "slurm"
-    assert result.record["cluster"]["scheduler"].startswith("tcp://127.0.0.1:")
+    assert result.record["cluster"]["scheduler"].startswith("tls://127.0.0.1:")
     wait_queue_empty(slurm_queue)  # the worker job was cancelled with the cluster
     assert sorted(p.suffix for p in logs.iterdir()) == [".err", ".out"]
     inline = ingest(HAIL, tmp_path / "inline", partition_by="contig", regions=["1", "2", "3", "4"], workers=1,
