@@ -81,7 +81,7 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
     # numba's thread count is per calling thread and the pass may have lowered it (gdbtools.stats._wsum):
     # the tuples are independent, so use every thread numba has
     threads_before = numba.get_num_threads()
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     try:
         return _run(hwe_x_many, arrays, p, midp, unique)
     finally:
