@@ -170,3 +170,22 @@ extern "C" int gdb_host_hwe_exact(const gdb::i32* n_het, const gdb::i32* n_hom1,
   return 0;
 }
 #endif
+
+#if !GDB_GPU
+// Host entry point (ctypes): the chrX test of kernels/hwe_x.h over n count tuples (int64), into p and p_midp.
+// The tuples' costs differ by orders of magnitude (common variants walk many tables), so threads take them
+// 16 at a time as they finish.
+#include "hwe_x.h"
+
+extern "C" int gdb_host_hwe_x_exact(const gdb::i64* f_het, const gdb::i64* f_hom1, const gdb::i64* f_hom2,
+                                    const gdb::i64* m1, const gdb::i64* m2, gdb::i64 n, double* p,
+                                    double* p_midp, gdb::i32 n_threads) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads > 0 ? n_threads : 1) if (n > 16)
+#endif
+  for (gdb::i64 i = 0; i < n; ++i) {
+    gdb_hwe_x::hwe_x_one(f_het[i], f_hom1[i], f_hom2[i], m1[i], m2[i], p + i, p_midp + i);
+  }
+  return 0;
+}
+#endif

@@ -104,3 +104,29 @@ extern "C" int gdb_host_sample_class_counts(const gdb::u32* lo, const gdb::u32* 
   return 0;
 }
 #endif
+
+#if !GDB_GPU
+// Host entry points (ctypes): sample_class_counts of a hybrid2 block's sparse rows, samples uint16 or int32
+// (kernels/sparse_host.h; gdbtools.backend.sparse is the oracle).  `out` is kind-major (C, 3, N) int64.
+#include "sparse_host.h"
+
+extern "C" int gdb_host_sparse_sample_class_counts_u16(const gdb::i32* rows, const gdb::i64* ptr,
+                                                       const unsigned short* sample, const unsigned char* code,
+                                                       const unsigned char* var_class, gdb::i64 n_rows,
+                                                       gdb::i32 n_classes, gdb::i32 n_samples, gdb::i32 view,
+                                                       gdb::i64* out, gdb::i32 n_threads) {
+  gdb_sparse::sample_class_counts(rows, ptr, sample, code, var_class, n_rows, n_classes, n_samples, view, out,
+                                  n_threads);
+  return 0;
+}
+
+extern "C" int gdb_host_sparse_sample_class_counts_i32(const gdb::i32* rows, const gdb::i64* ptr,
+                                                       const gdb::i32* sample, const unsigned char* code,
+                                                       const unsigned char* var_class, gdb::i64 n_rows,
+                                                       gdb::i32 n_classes, gdb::i32 n_samples, gdb::i32 view,
+                                                       gdb::i64* out, gdb::i32 n_threads) {
+  gdb_sparse::sample_class_counts(rows, ptr, sample, code, var_class, n_rows, n_classes, n_samples, view, out,
+                                  n_threads);
+  return 0;
+}
+#endif

@@ -17,6 +17,8 @@ __all__ = ["Backend", "HweResult", "is_device_array"]
 MAX_CLASSES = 255  # class 255 means "skip this variant", so classes are 0..254
 MAX_ROWS = 2**31 - 1  # kernel grids and the class order are int32
 MAX_HWE_GENOTYPES = 2**30  # per triple; keeps het * 2n within int64 in the kernels
+MAX_HWE_X_COUNT = 2**31 - 1  # per count of a chrX tuple (the kernel's sums are int64)
+_HWE_X_NAMES = ("female_het", "female_hom1", "female_hom2", "male1", "male2")
 
 
 class HweResult(NamedTuple):
@@ -192,6 +194,49 @@ class Backend:
             self._hwe_exact(n_het, n_hom1, n_hom2, res)
         return res
 
+    def hwe_x_exact(self, female_het, female_hom1, female_hom2, male1, male2, *, unique: bool = True):
+        """The Graffelman-Weir exact test of HWE on the X chromosome (:mod:`gdbtools.stats.hwe_x`).
+
+        Parameters
+        ----------
+        female_het, female_hom1, female_hom2, male1, male2 : (M,) integer, 0 .. 2^31 - 1
+            Female genotype counts (het and the two homozygotes) and male allele counts (allele 1, allele 2).
+        unique : bool
+            Test each distinct tuple once (alleles put in a canonical order first: the test is symmetric in
+            them) and scatter the results back.
+
+        Returns
+        -------
+        p, p_midp : (M,) float64
+            ``plink2 --hardy``'s P and MIDP of ``.hardy.x``; p = 1 and p_midp = 0.5 for a tuple with a single
+            possible table, 0 for p beyond the double range.
+        """
+        xp = self.xp
+        arrays = [self._array(n, a, None, ndim=1) for n, a in zip(_HWE_X_NAMES, (female_het, female_hom1,
+                                                                                  female_hom2, male1, male2))]
+        if len({a.shape[0] for a in arrays}) > 1:
+            raise ValueError(f"count arrays differ in length: {[a.shape[0] for a in arrays]}")
+        for name, a in zip(_HWE_X_NAMES, arrays):
+            if a.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be integer counts, got {a.dtype}")
+            if a.size and (int(a.min()) < 0 or int(a.max()) > MAX_HWE_X_COUNT):
+                raise ValueError(f"{name} must be counts in 0..{MAX_HWE_X_COUNT}")
+        het, h1, h2, m1, m2 = (a.astype(np.int64) for a in arrays)
+        swap = (h1 > h2) | ((h1 == h2) & (m1 > m2))  # canonical allele order: results do not depend on labels
+        h1, h2, m1, m2 = xp.where(swap, h2, h1), xp.where(swap, h1, h2), xp.where(swap, m2, m1), xp.where(swap, m1, m2)
+        if not (unique and het.size):
+            return self._hwe_x_run(het, h1, h2, m1, m2)
+        uniq, inverse = xp.unique(xp.stack([het, h1, h2, m1, m2], axis=1), axis=0, return_inverse=True)
+        p, p_midp = self._hwe_x_run(*(xp.ascontiguousarray(uniq[:, j]) for j in range(5)))
+        inverse = inverse.reshape(-1)
+        return p[inverse], p_midp[inverse]
+
+    def _hwe_x_run(self, *tuples):
+        p, p_midp = (self.xp.empty(tuples[0].shape[0], dtype=np.float64) for _ in range(2))
+        if p.size:
+            self._hwe_x_exact(*tuples, p, p_midp)
+        return p, p_midp
+
     def hwe_exact_unique(self, n_het, n_hom1, n_hom2) -> HweResult:
         """:meth:`hwe_exact` on the distinct triples only, scattered back to every input position.
 
@@ -335,6 +380,10 @@ class Backend:
         raise NotImplementedError
 
     def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
+        raise NotImplementedError
+
+    def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:
+        """Canonical ``(M,) int64`` tuples into ``(M,) float64`` `p`, `p_midp` (M > 0)."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------- checking

@@ -113,6 +113,22 @@ class CupyBackend(Backend):
         block = 128
         self._fn["gdb::hwe_exact"]((-(-n // block),), (block,), (n_het, n_hom1, n_hom2, np.int64(n), *res))
 
+    def hwe_x_exact(self, female_het, female_hom1, female_hom2, male1, male2, *, unique: bool = True):
+        """:meth:`Backend.hwe_x_exact` of CuPy arrays, computed ON THE HOST by the host library (no CUDA version:
+        the chrX tuples are few and their walks uneven; the NumPy twin without a compiler); the p-values come back
+        as CuPy arrays."""
+        from gdbtools.backend import get_backend
+
+        counts = [self._array(n, a, None, ndim=1).get() for n, a in (
+            ("female_het", female_het), ("female_hom1", female_hom1), ("female_hom2", female_hom2),
+            ("male1", male1), ("male2", male2))]
+        try:
+            host = get_backend("host")
+        except BackendError:  # no C++ compiler: the (slow) Python twin
+            host = get_backend("numpy")
+        p, p_midp = host.hwe_x_exact(*counts, unique=unique)
+        return self.xp.asarray(p), self.xp.asarray(p_midp)
+
     def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
         n_variants, n_words = lo.shape
         block = WSUM_THREADS

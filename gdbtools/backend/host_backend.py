@@ -23,6 +23,11 @@ _SIGNATURES = {
     "gdb_host_missing_weight_sums": (_P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
     "gdb_host_sparse_group_counts_u16": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
     "gdb_host_sparse_group_counts_i32": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_sample_class_counts_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_sample_class_counts_i32": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_missing_weight_sums_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_missing_weight_sums_i32": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
+    "gdb_host_hwe_x_exact": (_P, _P, _P, _P, _P, _I64, _P, _P, _I32),
 }
 MAX_CHUNK = 65535  # kernels/sample_counts.cu: kCounterBits = 16
 
@@ -106,37 +111,53 @@ class HostBackend(Backend):
         self._lib.gdb_host_missing_weight_sums(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(wfix), n_variants,
                                                rows_per_chunk, n_words, out.shape[0], _ptr(out), self.n_threads)
 
-    # sparse rows: the group counts in the C++ library (the frequency path needs no numba, so a fresh process
-    # does not pay numba's ~0.6 s start-up); the per-sample sums as numba loops (gdbtools.backend._sparse_host),
-    # imported on first use
+    # sparse rows (hybrid2 blocks): C++ loops of the host library (kernels/variant_counts.cu,
+    # kernels/sparse_host.h), so that no statistics call starts numba (~0.6 s in a fresh process)
     def _sparse_group_counts(self, sp, n_rows, atoms, with_adj):
         n_masks = atoms.member.shape[1]
         out = np.zeros((n_rows, n_masks, 6 if with_adj else 3), dtype=np.int32)
         if sp.rows.shape[0] == 0 or n_masks == 0:
             return out
-        rows = np.ascontiguousarray(sp.rows, dtype=np.int32)
-        ptr = np.ascontiguousarray(sp.ptr, dtype=np.int64)
-        code = np.ascontiguousarray(sp.code, dtype=np.uint8)
+        rows, ptr, sample, code, suffix = self._sparse_args(sp)
         atom = np.ascontiguousarray(atoms.atom, dtype=np.int32)
         atom_ptr = np.ascontiguousarray(atoms.ptr, dtype=np.int64)
         atom_masks = np.ascontiguousarray(atoms.index, dtype=np.int32)
-        if sp.sample.dtype == np.uint16:
-            fn, sample = self._lib.gdb_host_sparse_group_counts_u16, np.ascontiguousarray(sp.sample)
-        else:
-            fn, sample = self._lib.gdb_host_sparse_group_counts_i32, np.ascontiguousarray(sp.sample, dtype=np.int32)
-        fn(_ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(atom), _ptr(atom_ptr), _ptr(atom_masks),
-           rows.shape[0], atoms.n_atoms, n_masks, int(with_adj), _ptr(out), self.n_threads)
+        getattr(self._lib, "gdb_host_sparse_group_counts_" + suffix)(
+            _ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(atom), _ptr(atom_ptr), _ptr(atom_masks),
+            rows.shape[0], atoms.n_atoms, n_masks, int(with_adj), _ptr(out), self.n_threads)
         return out
 
     def _sparse_sample_class_counts(self, sp, var_class, n_classes, out, view) -> None:
-        from gdbtools.backend import _sparse_host
-
-        _sparse_host.sample_class_counts(sp.rows, sp.ptr, sp.sample, sp.code, var_class, view, out)
+        if sp.rows.shape[0] == 0 or out.size == 0:
+            return
+        rows, ptr, sample, code, suffix = self._sparse_args(sp)
+        var_class = np.ascontiguousarray(var_class, dtype=np.uint8)
+        getattr(self._lib, "gdb_host_sparse_sample_class_counts_" + suffix)(
+            _ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(var_class), rows.shape[0], n_classes,
+            out.shape[2], view, _ptr(out), self.n_threads)
 
     def _sparse_missing_weight_sums(self, sp, wfix, out, view) -> None:
-        from gdbtools.backend import _sparse_host
+        if sp.rows.shape[0] == 0 or out.shape[0] == 0:
+            return
+        rows, ptr, sample, code, suffix = self._sparse_args(sp)
+        wfix = np.ascontiguousarray(wfix, dtype=np.int64)
+        getattr(self._lib, "gdb_host_sparse_missing_weight_sums_" + suffix)(
+            _ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(wfix), rows.shape[0], out.shape[0], view,
+            _ptr(out), self.n_threads)
 
-        _sparse_host.missing_weight_sums(sp.rows, sp.ptr, sp.sample, sp.code, wfix, view, out)
+    @staticmethod
+    def _sparse_args(sp):
+        """Contiguous ``rows, ptr, sample, code`` and the kernels' suffix for the sample dtype."""
+        rows = np.ascontiguousarray(sp.rows, dtype=np.int32)
+        ptr = np.ascontiguousarray(sp.ptr, dtype=np.int64)
+        code = np.ascontiguousarray(sp.code, dtype=np.uint8)
+        if sp.sample.dtype == np.uint16:
+            return rows, ptr, np.ascontiguousarray(sp.sample), code, "u16"
+        return rows, ptr, np.ascontiguousarray(sp.sample, dtype=np.int32), code, "i32"
+
+    def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:
+        args = [np.ascontiguousarray(a, dtype=np.int64) for a in (het, hom1, hom2, male1, male2)]
+        self._lib.gdb_host_hwe_x_exact(*(_ptr(a) for a in args), p.shape[0], _ptr(p), _ptr(p_midp), self.n_threads)
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         self._lib.gdb_host_hwe_exact(_ptr(n_het), _ptr(n_hom1), _ptr(n_hom2), n_het.shape[0],

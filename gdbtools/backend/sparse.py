@@ -4,9 +4,9 @@ A sparse row is a list of entries ``(row, sample, code)`` (see :class:`gdbtools.
 every sample without an entry is a hom-ref call that passes the filters.  The three functions here are the
 sparse counterparts of ``variant_group_counts``, ``sample_class_counts`` and the F weight sums, written once
 for any array module `xp` (NumPy: the reference and the ``numpy`` backend; CuPy: the ``cupy`` backend), in
-time proportional to the entries.  The ``host`` backend runs the same logic as numba loops
-(:mod:`gdbtools.backend._sparse_host`); the parity suite checks all of them against the dense kernels on the
-same genotypes.
+time proportional to the entries.  The ``host`` backend runs the same logic as C++ loops of the host library
+(``kernels/variant_counts.cu``, ``kernels/sparse_host.h``; OpenMP); the parity suite checks all of them against
+the dense kernels on the same genotypes.
 
 A *view* says how an entry counts:
 

@@ -15,8 +15,10 @@ probable as the observed one; the mid-p counts the tables exactly as probable (t
 Unlike the test on the females alone (the diploid calls), this one also rejects when the allele frequency
 differs between the sexes, and it uses the males' information on the frequency.
 
-The walk over the tables is in :mod:`gdbtools.stats._hwe_x_numba` (ratio recursion from the observed
-table, as plink2; numba, imported on first use); identical count tuples are tested once.
+The walk over the tables (ratio recursion from the observed table, as plink2) is a backend method,
+:meth:`gdbtools.backend.Backend.hwe_x_exact`: C++ in the host library (threads over the tuples), its
+Python twin :mod:`gdbtools.backend.twin_hwe_x` on the ``"numpy"`` backend; identical count tuples are
+tested once.
 
 >>> from gdbtools.stats.hwe_x import hwe_x_exact
 >>> p, midp = hwe_x_exact([10], [20], [5], [30], [10])  # female het, hom1, hom2; male allele 1, allele 2
@@ -44,7 +46,7 @@ def _as_counts(name: str, a) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: bool = True):
+def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: bool = True, backend=None):
     """Graffelman-Weir exact test of Hardy-Weinberg equilibrium on the X chromosome (females + males).
 
     Parameters
@@ -56,6 +58,9 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
     unique : bool
         Test each distinct tuple once (tuples are made canonical by swapping the alleles first; the test is
         symmetric in them) and scatter the results back.
+    backend : Backend, optional
+        Where the test runs (host arrays in, host arrays out whatever the backend); default the ``"host"``
+        backend, else ``"numpy"`` when the host kernels cannot be built.
 
     Returns
     -------
@@ -70,43 +75,21 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
     m = arrays[0].shape[0]
     if any(a.shape[0] != m for a in arrays):
         raise ValueError(f"count arrays differ in length: {[a.shape[0] for a in arrays]}")
-    p = np.empty(m, dtype=np.float64)
-    midp = np.empty(m, dtype=np.float64)
-    if m == 0:
-        return p, midp
-    import numba
+    if backend is None:
+        backend = _default_backend()
+    if backend.on_device:
+        arrays = [backend.xp.asarray(a) for a in arrays]
+    p, p_midp = backend.hwe_x_exact(*arrays, unique=unique)
+    if backend.on_device:
+        return p.get(), p_midp.get()
+    return p, p_midp
 
-    from ._hwe_x_numba import hwe_x_many
 
-    # numba's thread count is per calling thread and the pass may have lowered it (gdbtools.stats._wsum):
-    # the tuples are independent, so use every thread numba has
-    threads_before = numba.get_num_threads()
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+def _default_backend():
+    from gdbtools.backend import get_backend
+    from gdbtools.errors import BackendError
+
     try:
-        return _run(hwe_x_many, arrays, p, midp, unique)
-    finally:
-        numba.set_num_threads(threads_before)
-
-
-def _run(hwe_x_many, arrays, p, midp, unique):
-    """Canonical allele order, de-duplication, the kernel."""
-    het, h1, h2, m1, m2 = arrays
-    # canonical allele order (the test is symmetric in the alleles): results do not depend on the labels
-    swap = (h1 > h2) | ((h1 == h2) & (m1 > m2))
-    h1, h2, m1, m2 = np.where(swap, h2, h1), np.where(swap, h1, h2), np.where(swap, m2, m1), np.where(swap, m1, m2)
-    if unique:
-        key = np.stack([het, h1, h2, m1, m2], axis=1)
-        uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        # np.unique sorts the tuples, which puts the costly common variants together; numba's prange hands
-        # each thread one contiguous range, so spread them (a fixed permutation: results do not depend on it)
-        order = np.random.default_rng(0).permutation(uniq.shape[0])
-        uniq = uniq[order]
-        up = np.empty(uniq.shape[0], dtype=np.float64)
-        umid = np.empty(uniq.shape[0], dtype=np.float64)
-        hwe_x_many(*(np.ascontiguousarray(uniq[:, j]) for j in range(5)), up, umid)
-        back = np.empty_like(order)
-        back[order] = np.arange(order.size)
-        return up[back[inverse]], umid[back[inverse]]
-    hwe_x_many(het, h1, h2, m1, m2, p, midp)
-    return p, midp
+        return get_backend("host")
+    except BackendError:
+        return get_backend("numpy")

@@ -142,3 +142,47 @@ def test_scatter_view_dtype_contract(dtype):
     else:
         with pytest.raises(TypeError, match="not supported by CuPy"):
             sparse_ops.scatter_view(target)
+
+
+# ------------------------------------------------------------------------ int32 samples, many entries, threads
+def _random_sparse(rng, n_rows, n_samples, per_row, sample_dtype):
+    """Sparse rows with `per_row` distinct random samples each (every code, failing bit at random); the
+    block has 2 * n_rows rows, every other one sparse (rows without entries in between)."""
+    samples = np.concatenate([np.sort(rng.choice(n_samples, per_row, replace=False)) for _ in range(n_rows)])
+    code = (rng.integers(1, 4, samples.size) | (rng.integers(0, 2, samples.size) << 2)).astype(np.uint8)
+    from gdbtools.store.format import SparseRows
+
+    return SparseRows(np.arange(0, 2 * n_rows, 2, dtype=np.int32),
+                      np.arange(0, samples.size + 1, per_row, dtype=np.int64), samples.astype(sample_dtype), code)
+
+
+@pytest.mark.parametrize("sample_dtype", [np.uint16, np.int32])
+@pytest.mark.parametrize("n_rows, per_row", [(30, 100), (700, 1000)])  # 700k entries: threads on the host
+def test_sparse_per_sample_sums__equal_the_twin_with_int32_samples_and_many_entries(
+        backend, rng, sample_dtype, n_rows, per_row):
+    """The per-sample reductions against the NumPy twins of gdbtools.backend.sparse, with int32 samples
+    (cohorts past 65,536 samples) and with enough entries that the host library splits the rows over threads
+    (kernels/sparse_host.h: 4 x 65,536 entries per thread and accumulator of <= 65,536 slots)."""
+    from gdbtools.backend import get_backend
+
+    if backend.name == "host":
+        backend = get_backend("host", n_threads=4)
+    n_samples, n_classes = 2000, 3
+    sp = _random_sparse(rng, n_rows, n_samples, per_row, sample_dtype)
+    var_class = rng.integers(0, n_classes, 2 * n_rows).astype(np.uint8)
+    var_class[1::5] = 255
+    wfix = rng.integers(-(2**40), 2**40, 2 * n_rows).astype(np.int64)
+    wfix[::3] = 0
+    for view in (sparse_ops.VIEW_RAW, sparse_ops.VIEW_ADJ, sparse_ops.VIEW_FAIL):
+        want = np.zeros((n_classes, 3, n_samples), dtype=np.int64)
+        sparse_ops.sample_class_counts(np, sp.row, sp.sample, sp.code, var_class, n_classes, want, view)
+        out = backend.xp.zeros((n_classes, 3, n_samples), dtype=np.int64)
+        backend.sparse_sample_class_counts(on(backend, sp), dev(backend, var_class), n_classes, out, view)
+        np.testing.assert_array_equal(host(out), want)
+        assert want.sum() > 0
+        want_w = np.full(n_samples, 5, dtype=np.int64)
+        sparse_ops.missing_weight_sums(np, sp.row, sp.sample, sp.code, wfix, want_w, view)
+        out_w = backend.xp.full(n_samples, 5, dtype=np.int64)
+        backend.sparse_missing_weight_sums(on(backend, sp), dev(backend, wfix), out_w, view)
+        np.testing.assert_array_equal(host(out_w), want_w)
+        assert (want_w != 5).any()

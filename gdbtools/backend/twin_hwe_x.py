@@ -1,4 +1,8 @@
-"""The numba kernel of :func:`gdbtools.stats.hwe_x.hwe_x_exact` (imported on first use).
+"""The NumPy/Python twin of the chrX HWE test (``kernels/hwe_x.h``): :meth:`Backend.hwe_x_exact` of ``"numpy"``.
+
+The C++ code (host library; the ``"host"`` backend, and ``"cupy"`` through it) follows this one operation
+for operation, so the two agree bit for bit (the host library is built with ``-ffp-contract=off``); this is
+plain Python, one tuple at a time: the oracle and the fallback without a compiler, not a fast path.
 
 One tuple ``(female_het, female_hom1, female_hom2, male1, male2)`` per call of :func:`hwe_x_one`; the tables
 with the same female and male numbers and the same allele-1 total are walked by ratio recursion, every
@@ -25,33 +29,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime import import_numba
-
-numba = import_numba()
-
 __all__ = ["hwe_x_one", "hwe_x_many"]
 
-_DBL_MAX = np.finfo(np.float64).max
+_DBL_MAX = float(np.finfo(np.float64).max)
 EPS_X = 2.0**-40        # relative tie tolerance of the X test (plink2's, for tests with males)
 EPS_DIPLOID = 2.0**-44  # without males the test is the autosomal one, with plink2's HweP tolerance
 UNIT = 2.0**-83         # weight of the observed table: room for 2^83 more before the double range ends
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
 def _up(h, fa, fb, t):
     """Two homozygotes become two hets (same row)."""
     t = t * (4.0 * fa * fb) / ((h + 1.0) * (h + 2.0))
     return h + 2.0, fa - 1.0, fb - 1.0, t
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
 def _down(h, fa, fb, t):
     """Two hets become two homozygotes (same row)."""
     t = t * (h * (h - 1.0)) / (4.0 * (fa + 1.0) * (fb + 1.0))
     return h - 2.0, fa + 1.0, fb + 1.0, t
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
 def _next_row(h, fa, fb, t, m, nm, d):
     """The table of the next row (``m + d`` allele-1 males) one allele away from ``(h, fa, fb)``."""
     if d > 0:  # a female allele 1 becomes allele 2, a male allele 2 becomes allele 1
@@ -65,7 +62,6 @@ def _next_row(h, fa, fb, t, m, nm, d):
     return h + 1.0, fa, fb - 1.0, t * mr * 2.0 * fb / (h + 1.0)
 
 
-@numba.njit(cache=True, nogil=True)
 def _climb(h, fa, fb, t):
     """The row's mode from any of its tables."""
     while fa >= 1.0 and fb >= 1.0 and 4.0 * fa * fb > (h + 1.0) * (h + 2.0):
@@ -75,7 +71,6 @@ def _climb(h, fa, fb, t):
     return h, fa, fb, t
 
 
-@numba.njit(cache=True, nogil=True)
 def _left_from_mode(h, fa, fb, t, cen):
     """The first tail table below the mode, or the row's lowest table (weight >= cen) if there is none."""
     while h >= 2.0:
@@ -85,7 +80,6 @@ def _left_from_mode(h, fa, fb, t, cen):
     return h, fa, fb, t
 
 
-@numba.njit(cache=True, nogil=True)
 def _right_from_mode(h, fa, fb, t, cen):
     """The first tail table above the mode, or the row's highest table (weight >= cen) if there is none."""
     while fa >= 1.0 and fb >= 1.0:
@@ -95,8 +89,7 @@ def _right_from_mode(h, fa, fb, t, cen):
     return h, fa, fb, t
 
 
-@numba.njit(cache=True, nogil=True)
-def hwe_x_one(f_het, f_hom1, f_hom2, m1, m2):  # pragma: no cover - compiled
+def hwe_x_one(f_het, f_hom1, f_hom2, m1, m2):
     """``(p, p_midp)`` of the Graffelman-Weir exact test of one count tuple (see the module notes)."""
     nf = f_het + f_hom1 + f_hom2
     nm = m1 + m2
@@ -254,8 +247,7 @@ def hwe_x_one(f_het, f_hom1, f_hom2, m1, m2):  # pragma: no cover - compiled
     return min(p, 1.0), min(max(p_midp, 0.0), 1.0)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def hwe_x_many(f_het, f_hom1, f_hom2, m1, m2, p, p_midp):  # pragma: no cover - compiled
-    """:func:`hwe_x_one` over arrays of tuples (threads over tuples), into `p` and `p_midp`."""
-    for i in numba.prange(f_het.shape[0]):
-        p[i], p_midp[i] = hwe_x_one(f_het[i], f_hom1[i], f_hom2[i], m1[i], m2[i])
+def hwe_x_many(f_het, f_hom1, f_hom2, m1, m2, p, p_midp) -> None:
+    """:func:`hwe_x_one` over ``(M,) int64`` arrays of tuples, into the ``(M,) float64`` `p` and `p_midp`."""
+    for i, t in enumerate(zip(f_het.tolist(), f_hom1.tolist(), f_hom2.tolist(), m1.tolist(), m2.tolist())):
+        p[i], p_midp[i] = hwe_x_one(*t)
