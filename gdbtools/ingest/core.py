@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import GdbError, StoreError
 from ..genome import parse_region
+from ..progress import Progress
 from ..runtime import current_client
 from ..store.format import DEFAULT_ENCODING, sha256_file
 from ..store.reader import Store
@@ -163,10 +164,7 @@ def _execute(tasks: list[PartitionTask], workers: int | None, progress: bool, to
     """Run partition tasks on the current Dask client if there is one (a cluster: local, SLURM...); else
     with Dask's local multiprocessing scheduler on forked worker processes (no cluster to start: a fork
     inherits the loaded readers and compiled kernels); else inline (one worker or one partition)."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit=" variants", unit_scale=True, desc="ingest", file=real_stderr(),
-               disable=not progress, dynamic_ncols=True, mininterval=0.5)
+    bar = Progress("ingest", total, enabled=progress, stream=real_stderr())
     results: list[dict] = []
     try:
         client = current_client()

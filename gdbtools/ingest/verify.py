@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import GdbError, StoreError
 from ..genome import parse_region
+from ..progress import Progress
 from ..store.format import sha256_file
 from ..store.reader import Store
 from .htslib import real_stderr
@@ -189,8 +190,6 @@ def verify(store: str | Store, inputs=None, *, progress: bool = True, workers: i
     `workers` processes compare partitions in parallel (default: the CPUs this process may use). Returns a
     :class:`VerifyReport`; raises :class:`GdbError` if the store itself cannot be read.
     """
-    from tqdm.auto import tqdm
-
     st = store if isinstance(store, Store) else Store(store)
     params = st.manifest["params"]
     if params["mode"] != "concat":
@@ -218,9 +217,8 @@ def verify(store: str | Store, inputs=None, *, progress: bool = True, workers: i
     jobs += [(_gap_job, (sources[f], gaps)) for f in files if (gaps := _uncovered(st, f, sources[f]))]
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    bar = tqdm(total=sum(p["n_variants"] for p in st.manifest["partitions"] if p.get("file") in files),
-               unit=" variants", unit_scale=True, desc="verify", file=real_stderr(), disable=not progress,
-               mininterval=1.0)
+    bar = Progress("verify", sum(p["n_variants"] for p in st.manifest["partitions"] if p.get("file") in files),
+                   enabled=progress, stream=real_stderr())
     try:
         for part_result in _run(jobs, workers, bar):
             report.merge(part_result)

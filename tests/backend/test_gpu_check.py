@@ -41,7 +41,7 @@ def test_gpu_check__without_a_device_runs_the_host_steps_and_exits_3(tmp_path):
 
 def test_simulate_store__schema_is_the_ingest_schema():
     pytest.importorskip("cyvcf2")  # the ingest imports htslib
-    from gdbtools.ingest.partition import variant_schema
+    from gdbtools.ingest.rows import variant_schema
 
     assert VARIANT_SCHEMA == variant_schema({}, False)
 

@@ -203,6 +203,10 @@ def test_pipeline_job__writes_outputs_and_record_then_skips_everything(slurm_que
     assert [s["outcome"] for s in skipped["steps"]] == ["skipped"] * len(names)
     log = (tmp_path / f"job-{second}.out").read_text()
     assert all(f"step {n}: up to date, skipped" in log for n in names)
+    # a batch log, not a terminal: no progress-bar redraws, a few lines per step
+    first_log = (tmp_path / f"job-{first}.out").read_text()
+    assert "\r" not in first_log and "it/s" not in first_log and "variants/s" not in first_log, first_log
+    assert len(first_log.splitlines()) <= 8 * len(names) + 10, first_log
     assert slurm_queue.queue() == []
 
 

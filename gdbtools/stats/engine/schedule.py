@@ -14,7 +14,7 @@ import numpy as np
 
 from ...backend import get_backend
 from ...errors import GdbError
-from ..progress import PassProgress
+from ...progress import Progress
 from .plan import BlockSpec, PassResult, Plan, Task
 from .task import run_task
 
@@ -77,7 +77,7 @@ def _strip_samples(part: dict) -> dict:
     return {k: v for k, v in part.items() if k != "samples"}
 
 
-def _run_dask(client, plan: Plan, tasks: list[Task], name: str, bar: PassProgress) -> tuple[list, dict | None]:
+def _run_dask(client, plan: Plan, tasks: list[Task], name: str, bar: Progress) -> tuple[list, dict | None]:
     """Tasks on `client`: ``(per-variant partials in task order, summed per-sample partials)``."""
     from distributed import as_completed
 
@@ -122,9 +122,9 @@ def run_pass(plan: Plan, specs: list[BlockSpec], zone: np.ndarray, atype: np.nda
     name : str
         The pass's name in task keys and progress (``"freq"``, ``"qc"``, ``"sex-check"``).
     progress : bool
-        Show progress (:class:`gdbtools.stats.progress.PassProgress`).
+        Show progress (:class:`gdbtools.progress.Progress`).
     """
-    with PassProgress(name, int(zone.shape[0]), enabled=progress) as bar:
+    with Progress(name, int(zone.shape[0]), enabled=progress) as bar:
         if client is None:
             part = run_task(plan, Task(specs, zone, atype), bar.update)
             variant_parts, samples = [part], part["samples"]

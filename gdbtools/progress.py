@@ -1,6 +1,8 @@
-"""Progress of a statistics pass: a bar in a terminal or JupyterLab, a few quiet lines in a batch log.
+"""Progress of long work (an ingest, a verify, a statistics pass): a bar in a terminal or JupyterLab, a few
+quiet lines in a batch log.
 
-:class:`PassProgress` counts variants.  Where stderr is a terminal, or in a Jupyter kernel, it draws a
+Below every layer (imports nothing of gdbtools), so ingest and the statistics share it. :class:`Progress`
+counts units (variants by default).  Where stderr is a terminal, or in a Jupyter kernel, it draws a
 ``tqdm.auto`` bar (a widget in JupyterLab); elsewhere (a SLURM log, a pipe) it writes one plain line when the
 pass crosses a tenth of its variants *and* at least ``interval`` seconds (default 30) passed since the last
 line, plus one line at the end when it wrote any, so a log gets at most 11 lines per pass however many
@@ -13,7 +15,7 @@ import sys
 import time
 from typing import IO
 
-__all__ = ["PassProgress", "QUIET_INTERVAL"]
+__all__ = ["Progress", "QUIET_INTERVAL"]
 
 QUIET_INTERVAL = 30.0  # seconds between two plain progress lines at least
 
@@ -26,14 +28,16 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
-class PassProgress:
-    """Progress over `total` variants of the pass named `name` (``"freq"``, ``"qc"``, ...).
+class Progress:
+    """Progress over `total` units of the work named `name` (``"ingest"``, ``"verify"``, ``"freq"``, ...).
 
     Parameters
     ----------
     name : str
-    total : int
-        Variants of the pass.
+    total : int or None
+        Units of the work; ``None`` when unknown (a bar without an end; plain lines by time only).
+    unit : str
+        What is counted (default ``"variants"``).
     enabled : bool
         ``False``: silent.
     stream : file, optional
@@ -45,13 +49,15 @@ class PassProgress:
         in a Jupyter kernel.
     """
 
-    def __init__(self, name: str, total: int, *, enabled: bool = True, stream: IO[str] | None = None,
-                 interval: float | None = None, interactive: bool | None = None):
-        self.name, self.total = name, int(total)
+    def __init__(self, name: str, total: int | None, *, enabled: bool = True, stream: IO[str] | None = None,
+                 interval: float | None = None, interactive: bool | None = None, unit: str = "variants"):
+        self.name, self.unit = name, unit
+        self.known = total is not None
+        self.total = int(total) if total is not None else 0
         self.interval = float(QUIET_INTERVAL if interval is None else interval)
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
-        self.enabled = bool(enabled) and self.total > 0
+        self.enabled = bool(enabled) and (self.total > 0 or not self.known)
         if interactive is None:
             isatty = getattr(self.stream, "isatty", None)
             interactive = bool(isatty and isatty()) or _in_notebook()
@@ -63,16 +69,21 @@ class PassProgress:
         if self.enabled and interactive:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.total, desc=f"gdbtools {name}", unit=" variants", unit_scale=True,
-                             file=self.stream, dynamic_ncols=True, mininterval=0.5, leave=False)
+            self._bar = tqdm(total=self.total if self.known else None, desc=f"gdbtools {name}", unit=f" {unit}",
+                             unit_scale=True, file=self.stream, dynamic_ncols=True, mininterval=0.5, leave=False)
 
     def update(self, n: int) -> None:
-        """`n` more variants done."""
+        """`n` more units done."""
         if not self.enabled:
             return
         self.done += int(n)
         if self._bar is not None:
             self._bar.update(int(n))
+            return
+        if not self.known:
+            now = time.monotonic()
+            if now - self._last_line >= self.interval:
+                self._line(f"{self.done:,} {self.unit}", now)
             return
         tenth = (10 * self.done) // self.total
         if tenth < self._next_tenth:
@@ -80,7 +91,7 @@ class PassProgress:
         self._next_tenth = tenth + 1
         now = time.monotonic()
         if self.done < self.total and now - self._last_line >= self.interval:
-            self._line(f"{100 * self.done // self.total}% ({self.done:,} of {self.total:,} variants)", now)
+            self._line(f"{100 * self.done // self.total}% ({self.done:,} of {self.total:,} {self.unit})", now)
 
     def _line(self, text: str, now: float) -> None:
         self._last_line = now
@@ -93,10 +104,10 @@ class PassProgress:
             self._bar.close()
             self._bar = None
         elif self.enabled and self._lines:
-            self._line(f"done ({self.done:,} variants)", time.monotonic())
+            self._line(f"done ({self.done:,} {self.unit})", time.monotonic())
         self.enabled = False
 
-    def __enter__(self) -> PassProgress:
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 
 import gdbtools
-from gdbtools.stats import progress
+from gdbtools import progress
+from gdbtools.progress import Progress
 from gdbtools.stats.engine import schedule
-from gdbtools.stats.progress import PassProgress
 
 LINE = re.compile(r"^gdbtools freq: (\d+)% \([\d,]+ of [\d,]+ variants\), \d+ s$|^gdbtools freq: done \([\d,]+ "
                   r"variants\), \d+ s$")
@@ -17,7 +19,7 @@ LINE = re.compile(r"^gdbtools freq: (\d+)% \([\d,]+ of [\d,]+ variants\), \d+ s$
 
 def test_plain_lines__at_most_one_per_tenth_however_many_updates():
     out = io.StringIO()
-    with PassProgress("freq", 100_000, stream=out, interval=0, interactive=False) as bar:
+    with Progress("freq", 100_000, stream=out, interval=0, interactive=False) as bar:
         for _ in range(100_000):
             bar.update(1)
     lines = out.getvalue().splitlines()
@@ -27,7 +29,7 @@ def test_plain_lines__at_most_one_per_tenth_however_many_updates():
 
 def test_plain_lines__none_for_a_pass_shorter_than_the_interval():
     out = io.StringIO()
-    with PassProgress("freq", 1000, stream=out, interval=3600, interactive=False) as bar:
+    with Progress("freq", 1000, stream=out, interval=3600, interactive=False) as bar:
         for _ in range(1000):
             bar.update(1)
     assert out.getvalue() == ""
@@ -35,7 +37,7 @@ def test_plain_lines__none_for_a_pass_shorter_than_the_interval():
 
 def test_bar__in_a_terminal():
     out = io.StringIO()
-    with PassProgress("freq", 1000, stream=out, interactive=True) as bar:
+    with Progress("freq", 1000, stream=out, interactive=True) as bar:
         bar.update(1000)
     assert "gdbtools freq" in out.getvalue() and "variants" in out.getvalue()
 
@@ -65,3 +67,18 @@ def test_dask__tasks_are_named_after_the_pass(small_store, monkeypatch):
     assert {"gdbtools-freq-qc-blocks", "gdbtools-freq-qc-samples-sum", "gdbtools-sex-check-blocks"} <= prefixes
     assert not any("run_task" in p for p in prefixes), prefixes
 
+
+
+def test_ingest_and_verify_into_a_log_write_no_bar(small_cohort, tmp_path):
+    """`gdbtools ingest` and `verify` with stderr into a file (a batch log): no bar redraws, a few lines."""
+    store = tmp_path / "store"
+    for args in (["ingest", small_cohort.vcf, "--metadata", small_cohort.metadata, "--out", store, "-j", "1"],
+                 ["verify", store]):
+        log = tmp_path / f"{args[0]}.log"
+        with open(log, "w") as err:
+            proc = subprocess.run([sys.executable, "-m", "gdbtools", *map(str, args)], stderr=err,
+                                  stdout=subprocess.PIPE, text=True)
+        text = log.read_text()
+        assert proc.returncode == 0, text
+        assert "\r" not in text and "variants/s" not in text, text
+        assert len(text.splitlines()) <= 12, text
