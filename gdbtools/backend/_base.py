@@ -58,6 +58,19 @@ class Backend:
     def __repr__(self) -> str:
         return f"<gdbtools backend {self.name!r}>"
 
+    # ------------------------------------------------------------------------------------------ transfers
+    def to_device(self, a):
+        """`a` (a NumPy array, or an array already on this backend's device) as an array of :attr:`xp`.
+
+        The one host-to-device step of gdbtools: the store hands out NumPy arrays only, and the statistics
+        move what the kernels need through here (a no-op on the host backends).
+        """
+        return self.xp.asarray(a)
+
+    def to_host(self, a) -> np.ndarray:
+        """A NumPy array with the values of `a` (an array of :attr:`xp` or NumPy); a no-op for NumPy input."""
+        return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
     # ------------------------------------------------------------------------------------------ public API
     def variant_group_counts(self, lo, hi, masks, fail=None):
         """Per variant and sample group, the counts of het, hom-alt and missing calls.

@@ -47,4 +47,4 @@ def missing_weight_sums(backend, lo, hi, fail, wfix: np.ndarray, out) -> None:
     wfix = np.ascontiguousarray(wfix, dtype=np.int64)
     if not wfix.any():
         return
-    backend.missing_weight_sums(lo, hi, backend.xp.asarray(wfix), out, fail)
+    backend.missing_weight_sums(lo, hi, backend.to_device(wfix), out, fail)

@@ -77,12 +77,8 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
         raise ValueError(f"count arrays differ in length: {[a.shape[0] for a in arrays]}")
     if backend is None:
         backend = _default_backend()
-    if backend.on_device:
-        arrays = [backend.xp.asarray(a) for a in arrays]
-    p, p_midp = backend.hwe_x_exact(*arrays, unique=unique)
-    if backend.on_device:
-        return p.get(), p_midp.get()
-    return p, p_midp
+    p, p_midp = backend.hwe_x_exact(*(backend.to_device(a) for a in arrays), unique=unique)
+    return backend.to_host(p), backend.to_host(p_midp)
 
 
 def _default_backend():

@@ -141,13 +141,7 @@ class SparseRows:
     def row(self):
         """Row (in the block) of each entry, ``(E,) int32``: :attr:`rows` repeated by their entry counts."""
         if self._row is None:
-            if isinstance(self.rows, np.ndarray):
-                self._row = np.repeat(self.rows, np.diff(self.ptr)).astype(np.int32, copy=False)
-            else:  # a device array module (CuPy): no host round trip
-                import cupy as xp  # pragma: no cover - needs a GPU
-
-                k = xp.searchsorted(self.ptr[1:], xp.arange(self.nnz), side="right")
-                self._row = self.rows[k].astype(np.int32)
+            self._row = np.repeat(self.rows, np.diff(self.ptr)).astype(np.int32, copy=False)
         return self._row
 
     @property
@@ -166,8 +160,11 @@ class SparseRows:
                           self.code[e0:e1])
 
     def to(self, conv) -> SparseRows:
-        """The same rows with every array passed through `conv` (e.g. ``cupy.asarray``)."""
-        return SparseRows(conv(self.rows), conv(self.ptr), conv(self.sample), conv(self.code))
+        """The same rows with every array (and :attr:`row`, computed here on the host) passed through `conv`,
+        e.g. a backend's ``to_device``."""
+        out = SparseRows(conv(self.rows), conv(self.ptr), conv(self.sample), conv(self.code))
+        out._row = conv(self.row)
+        return out
 
 
 def _np(a):

@@ -80,7 +80,7 @@ class Block:
         if self.sparse is None:
             return np.arange(self._n, dtype=np.int64)
         keep = np.ones(self._n, dtype=bool)
-        keep[_host(self.sparse.rows)] = False
+        keep[self.sparse.rows] = False
         return np.flatnonzero(keep)
 
     def _materialize(self):
@@ -112,7 +112,7 @@ class Block:
     def codes(self, adj: bool = False, samples: np.ndarray | None = None) -> np.ndarray:
         """Genotype codes ``(V, N) int8`` (0 hom-ref, 1 het, 2 hom-alt, 3 missing), optionally a sample subset."""
         lo, hi = self.planes(adj)
-        codes = unpack_codes(_host(lo), _host(hi), self.n_samples)
+        codes = unpack_codes(lo, hi, self.n_samples)
         return codes if samples is None else codes[:, samples]
 
     def slice(self, start: int, stop: int) -> Block:
@@ -128,54 +128,26 @@ class Block:
         return Block(self.index, self.variant_offset + start, self.dense_lo[d0:d1], self.dense_hi[d0:d1], fail,
                      self.n_samples, self.contig, self.extra, sparse=sparse, n_variants=stop - start)
 
-    def to(self, xp) -> Block:
-        """The same block with its arrays moved to array module `xp` (``numpy`` or ``cupy``); explicit copies."""
-        conv = _host if xp is np else xp.asarray
-        return Block(self.index, self.variant_offset, conv(self.dense_lo), conv(self.dense_hi),
-                     None if self.dense_fail is None else conv(self.dense_fail), self.n_samples, self.contig,
-                     self.extra, sparse=None if self.sparse is None else self.sparse.to(conv), n_variants=self._n)
-
 
 def _full_planes(block: Block):
-    """All rows of a block with sparse rows as ``(lo, hi, fail)`` planes ``(V, W) uint32`` (host or device)."""
-    xp = np if isinstance(block.dense_lo, np.ndarray) else _array_module(block.dense_lo)
+    """All rows of a block with sparse rows as ``(lo, hi, fail)`` planes ``(V, W) uint32``."""
     w = block.dense_lo.shape[1]
-    dense = xp.asarray(block.dense_rows)
+    dense = block.dense_rows
     out: list = []
     sp = block.sparse
     assert sp is not None  # only hybrid blocks with sparse rows come here (Block._materialize)
     word = sp.sample >> 5
-    bit = xp.left_shift(xp.uint32(1), (sp.sample & 31).astype(xp.uint32))
+    bit = np.left_shift(np.uint32(1), (sp.sample & 31).astype(np.uint32))
     for plane, flag in ((block.dense_lo, 1), (block.dense_hi, 2), (block.dense_fail, CODE_FAIL_BIT)):
         if plane is None:
             out.append(None)
             continue
-        full = xp.zeros((block.n_variants, w), dtype=xp.uint32)
+        full = np.zeros((block.n_variants, w), dtype=np.uint32)
         full[dense] = plane
         on = (sp.code & flag) != 0
-        # entries are distinct (row, sample) pairs, so adding their bits is OR-ing them
-        _scatter_add(xp, full, (sp.row[on], word[on]), bit[on])
+        np.bitwise_or.at(full, (sp.row[on], word[on]), bit[on])
         out.append(full)
     return tuple(out)
-
-
-def _array_module(a):
-    import cupy  # only reached for device arrays
-
-    return cupy.get_array_module(a)
-
-
-def _scatter_add(xp, target, index, values) -> None:
-    if xp is np:
-        np.add.at(target, index, values)
-    else:  # pragma: no cover - needs a GPU
-        import cupyx
-
-        cupyx.scatter_add(target, index, values)
-
-
-def _host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
 class Store:
@@ -339,8 +311,9 @@ class Store:
         return [i for i, b in enumerate(self.blocks_meta)
                 if b["contig"] == reg.contig and b["last_pos"] >= reg.start and b["first_pos"] <= end]
 
-    def blocks(self, region: str | Region | None = None, *, xp=None, verify: bool = False) -> Iterator[Block]:
-        """Iterate over genotype blocks in order, trimmed to `region`, as NumPy arrays (or `xp`'s, e.g. CuPy)."""
+    def blocks(self, region: str | Region | None = None, *, verify: bool = False) -> Iterator[Block]:
+        """Iterate over genotype blocks in order, trimmed to `region`, as NumPy arrays (a backend's
+        ``to_device`` moves what a kernel needs)."""
         reg = parse_region(region) if region is not None else None
         positions = None
         if reg is not None:
@@ -355,7 +328,7 @@ class Store:
                 if inside.size == 0:
                     continue
                 block = block.slice(int(inside[0]), int(inside[-1]) + 1)
-            yield block if xp is None or xp is np else block.to(xp)
+            yield block
 
     def block_of_variant(self, variant_index: np.ndarray) -> np.ndarray:
         """Global block index of each global variant index."""

@@ -30,7 +30,7 @@ from ...store.bitplanes import n_words
 from .. import ploidy as pl
 from .._wsum import fixed_weights, missing_weight_sums
 from .counts import HET, HOM, REF, STATE_MONO, derive_counts, genotype_totals, variant_states
-from .device import device_masks, to_host
+from .device import device_masks
 from .plan import Plan, Task
 from .readahead import BlockReader, open_store_cached, threads_here
 
@@ -71,9 +71,9 @@ class TaskRun:
         self.plan = plan
         self.readers, kernel_threads = threads_here(plan)
         name = plan.backend
-        self.be = get_backend(name, n_threads=kernel_threads) if name == "host" else get_backend(name)
+        self.be = get_backend(name, n_threads=kernel_threads)  # n_threads: the host backend's CPU threads
         xp = self.xp = self.be.xp
-        self.masks = device_masks(plan, xp)
+        self.masks = device_masks(plan, self.be)
         self.ptable = pl.ploidy_table(plan.unknown_sex)
         n = plan.n_samples
         self.keep = {view: list(groups) for view, groups in plan.keep.items() if groups}
@@ -122,25 +122,25 @@ class TaskRun:
 
     def to_device(self, block, nv: int, split: bool, zone: np.ndarray, atype: np.ndarray) -> BlockOnDevice:
         """The block's planes (dense rows as bit-planes, rare rows as sparse entries) on the device."""
-        xp = self.xp
         has_fail = block.dense_fail is not None
         self.has_adj = self.has_adj or has_fail
-        fail = xp.asarray(block.dense_fail) if (has_fail and self.plan.needs_adj) else None
+        dev = self.be.to_device
+        fail = dev(block.dense_fail) if (has_fail and self.plan.needs_adj) else None
         sp = block.sparse
-        if sp is not None and xp is not np:
-            sp = sp.to(xp.asarray)
-        return BlockOnDevice(nv, split, xp.asarray(block.dense_lo), xp.asarray(block.dense_hi), fail, sp,
+        if sp is not None:
+            sp = sp.to(dev)
+        return BlockOnDevice(nv, split, dev(block.dense_lo), dev(block.dense_hi), fail, sp,
                              block.dense_rows if sp is not None else None, zone, atype)
 
     def block(self, b: BlockOnDevice) -> None:
         """All steps on one block."""
         views = self.variant_counts(b)
         for view, groups in self.keep.items():
-            self.variant_parts[view].append(to_host(views[view][:, groups]))
+            self.variant_parts[view].append(self.be.to_host(views[view][:, groups]))
         if self.plan.hwe_view is not None:
             self.hwe(views[self.plan.hwe_view])
         if self.want_samples:
-            tot = genotype_totals(to_host(views[self.plan.sample_view][:, 0]))
+            tot = genotype_totals(self.be.to_host(views[self.plan.sample_view][:, 0]))
             state = variant_states(tot["AC"], tot["AN"])
             self.sample_counts(b, state)
             self.f_sums(b, state, tot)
@@ -159,8 +159,8 @@ class TaskRun:
             raw_adj = be.sparse_group_counts(b.sparse, b.n_variants, masks["atoms_split" if b.split else "atoms_flat"],
                                              b.fail is not None)
             if b.dense_rows.size:
-                raw_adj[xp.asarray(b.dense_rows)] = be.variant_group_counts(b.lo, b.hi, kernel_masks, b.fail)
-        zone = xp.asarray(b.zone)
+                raw_adj[self.be.to_device(b.dense_rows)] = be.variant_group_counts(b.lo, b.hi, kernel_masks, b.fail)
+        zone = self.be.to_device(b.zone)
         views = {"raw": derive_counts(xp, raw_adj, sizes, zone, self.ptable, b.split, 0)}
         views["adj"] = (derive_counts(xp, raw_adj, sizes, zone, self.ptable, b.split, 3) if b.fail is not None
                         else views["raw"])
@@ -172,7 +172,7 @@ class TaskRun:
         t0 = time.perf_counter()
         c = counts[:, 0]
         res = self.be.hwe_exact_unique(c[:, HET], c[:, REF], c[:, HOM])
-        self.hwe_parts.append(np.stack([to_host(r) for r in res], axis=1))
+        self.hwe_parts.append(np.stack([self.be.to_host(r) for r in res], axis=1))
         self.timers["hwe"] += time.perf_counter() - t0
 
     def _acc(self, name: str):
@@ -187,7 +187,7 @@ class TaskRun:
     def sample_counts(self, b: BlockOnDevice, state: np.ndarray) -> None:
         """Per sample and class (zone, allele type, `state`): het, hom-alt, missing calls; also the calls
         failing the filters when the plan counts them."""
-        plan, be, xp = self.plan, self.be, self.xp
+        plan, be = self.plan, self.be
         if plan.class_layout is None:
             raise ValueError("a plan with a sample_view needs a class_layout")
         var_class = plan.class_layout[b.zone.astype(np.int64), b.atype.astype(np.int64), state]
@@ -195,7 +195,7 @@ class TaskRun:
             raise AssertionError("a variant has no sample-QC class (layout built from other variants)")
         self.class_sizes += np.bincount(var_class, minlength=self.class_sizes.size)[: self.class_sizes.size]
         vc_all = var_class.astype(np.uint8)
-        vc = xp.asarray(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
+        vc = self.be.to_device(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
         sfail, sview = self._sample_fail(b)
         count_fail = self.filtered is not None and b.fail is not None
         t0 = time.perf_counter()
@@ -204,7 +204,7 @@ class TaskRun:
             if count_fail:
                 be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self.filtered, n_samples=plan.n_samples)
         if b.sparse is not None:
-            vc_sp = xp.asarray(vc_all)
+            vc_sp = self.be.to_device(vc_all)
             be.sparse_sample_class_counts(b.sparse, vc_sp, plan.n_classes, self._acc("class_counts"), sview)
             if count_fail:
                 be.sparse_sample_class_counts(b.sparse, vc_sp, plan.n_classes, self._acc("filtered"),
@@ -229,7 +229,7 @@ class TaskRun:
         else:
             if b.lo.shape[0]:
                 missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix[b.dense_rows], self.wmiss)
-            self.be.sparse_missing_weight_sums(b.sparse, self.xp.asarray(wfix), self.wmiss, sview)
+            self.be.sparse_missing_weight_sums(b.sparse, self.be.to_device(wfix), self.wmiss, sview)
         self.timers["f_sums"] += time.perf_counter() - t0
 
     # -- the result -----------------------------------------------------------------------------------------
@@ -251,8 +251,8 @@ class TaskRun:
         }
         if self.want_samples:
             out["samples"] = {
-                "class_counts": to_host(self.class_counts), "class_sizes": self.class_sizes[: plan.n_classes],
-                "filtered": None if self.filtered is None else to_host(self.filtered)[:, :, 2],
-                "wmiss": to_host(self.wmiss)[: plan.n_samples], "wtotal": self.wtotal,
+                "class_counts": self.be.to_host(self.class_counts), "class_sizes": self.class_sizes[: plan.n_classes],
+                "filtered": None if self.filtered is None else self.be.to_host(self.filtered)[:, :, 2],
+                "wmiss": self.be.to_host(self.wmiss)[: plan.n_samples], "wtotal": self.wtotal,
             }
         return out
