@@ -19,6 +19,7 @@ MAX_ROWS = 2**31 - 1  # kernel grids and the class order are int32
 MAX_HWE_GENOTYPES = 2**30  # per triple; keeps het * 2n within int64 in the kernels
 MAX_HWE_X_COUNT = 2**31 - 1  # per count of a chrX tuple (the kernel's sums are int64)
 _HWE_X_NAMES = ("female_het", "female_hom1", "female_hom2", "male1", "male2")
+MAX_FISHER_TOTAL = 2**31 - 1  # per 2x2 table (a + b + c + d); the C++ forms (n + 1) * (k + 1) in int64
 
 
 class HweResult(NamedTuple):
@@ -231,6 +232,52 @@ class Backend:
         inverse = inverse.reshape(-1)
         return p[inverse], p_midp[inverse]
 
+    def fisher_exact(self, a, b, c, d, *, unique: bool = True):
+        """The two-sided Fisher exact test of 2x2 tables ``[[a, b], [c, d]]`` (``kernels/fisher.h``).
+
+        Parameters
+        ----------
+        a, b, c, d : (M,) integer, >= 0, a + b + c + d <= 2^31 - 1
+            The four cells of each table.
+        unique : bool
+            Test each distinct table once and scatter the results back (tables repeat a lot in a cohort).
+
+        Returns
+        -------
+        p : (M,) float64
+            ``scipy.stats.fisher_exact(..., alternative="two-sided")``'s p: the probability of the tables with
+            the same margins no more likely than the observed one (relative tolerance 1e-7); 1 for a table
+            whose margins allow one table only, 0 below about 1e-305.
+        """
+        xp = self.xp
+        arrays = [self._array(n, x, None, ndim=1) for n, x in zip("abcd", (a, b, c, d))]
+        if len({x.shape[0] for x in arrays}) > 1:
+            raise ValueError(f"table cells differ in length: {[x.shape[0] for x in arrays]}")
+        for name, x in zip("abcd", arrays):
+            if x.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be integer counts, got {x.dtype}")
+            if x.size and (int(x.min()) < 0 or int(x.max()) > MAX_FISHER_TOTAL):
+                raise ValueError(f"{name} must be counts in 0..{MAX_FISHER_TOTAL}")
+        cells = [x.astype(np.int64) for x in arrays]
+        if cells[0].size and int((cells[0] + cells[1] + cells[2] + cells[3]).max()) > MAX_FISHER_TOTAL:
+            raise ValueError(f"a table has more than {MAX_FISHER_TOTAL} counts (a + b + c + d)")
+        if not (unique and cells[0].size):
+            return self._fisher_run(*cells)
+        if int(max(int(x.max()) for x in cells)) < 2**16:  # one int64 key per table: a fast 1-d unique
+            key = (cells[0] << 48) | (cells[1] << 32) | (cells[2] << 16) | cells[3]
+            uniq, inverse = xp.unique(key, return_inverse=True)
+            p = self._fisher_run(*(xp.ascontiguousarray((uniq >> s) & 0xFFFF) for s in (48, 32, 16, 0)))
+        else:
+            uniq, inverse = xp.unique(xp.stack(cells, axis=1), axis=0, return_inverse=True)
+            p = self._fisher_run(*(xp.ascontiguousarray(uniq[:, j]) for j in range(4)))
+        return p[inverse.reshape(-1)]
+
+    def _fisher_run(self, a, b, c, d):
+        p = self.xp.empty(a.shape[0], dtype=np.float64)
+        if p.size:
+            self._fisher_exact(a, b, c, d, p)
+        return p
+
     def _hwe_x_run(self, *tuples):
         p, p_midp = (self.xp.empty(tuples[0].shape[0], dtype=np.float64) for _ in range(2))
         if p.size:
@@ -384,6 +431,10 @@ class Backend:
 
     def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:
         """Canonical ``(M,) int64`` tuples into ``(M,) float64`` `p`, `p_midp` (M > 0)."""
+        raise NotImplementedError
+
+    def _fisher_exact(self, a, b, c, d, p) -> None:
+        """``(M,) int64`` tables into ``(M,) float64`` `p` (M > 0)."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------- checking

@@ -28,6 +28,7 @@ _SIGNATURES = {
     "gdb_host_sparse_missing_weight_sums_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
     "gdb_host_sparse_missing_weight_sums_i32": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
     "gdb_host_hwe_x_exact": (_P, _P, _P, _P, _P, _I64, _P, _P, _I32),
+    "gdb_host_fisher_exact": (_P, _P, _P, _P, _I64, _P, _I32),
 }
 MAX_CHUNK = 65535  # kernels/sample_counts.cu: kCounterBits = 16
 
@@ -158,6 +159,10 @@ class HostBackend(Backend):
     def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:
         args = [np.ascontiguousarray(a, dtype=np.int64) for a in (het, hom1, hom2, male1, male2)]
         self._lib.gdb_host_hwe_x_exact(*(_ptr(a) for a in args), p.shape[0], _ptr(p), _ptr(p_midp), self.n_threads)
+
+    def _fisher_exact(self, a, b, c, d, p) -> None:
+        args = [np.ascontiguousarray(x, dtype=np.int64) for x in (a, b, c, d)]
+        self._lib.gdb_host_fisher_exact(*(_ptr(x) for x in args), p.shape[0], _ptr(p), self.n_threads)
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         self._lib.gdb_host_hwe_exact(_ptr(n_het), _ptr(n_hom1), _ptr(n_hom2), n_het.shape[0],
