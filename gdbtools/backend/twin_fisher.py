@@ -3,8 +3,8 @@
 
 Vectorised over :data:`scipy.stats.hypergeom`: the observed and the mode's log-pmf, then a binary search on the
 other side of the mode for the first table no more likely than the observed one (relative tolerance 1e-7, as
-the C++), and the two tails from ``cdf`` / ``sf``.  It agrees with the C++ to ~1e-12 relative (different
-arithmetic, same tables summed).
+the C++), and the two tails from ``cdf`` / ``sf``.  Same tables summed, different arithmetic: scipy's p is
+off the exact one by up to ~3e-11 relative on tables of 1e5 alleles, the C++'s by ~4e-15.
 """
 
 from __future__ import annotations
