@@ -267,9 +267,15 @@ class Backend:
             key = (cells[0] << 48) | (cells[1] << 32) | (cells[2] << 16) | cells[3]
             uniq, inverse = xp.unique(key, return_inverse=True)
             p = self._fisher_run(*(xp.ascontiguousarray((uniq >> s) & 0xFFFF) for s in (48, 32, 16, 0)))
-        else:
-            uniq, inverse = xp.unique(xp.stack(cells, axis=1), axis=0, return_inverse=True)
-            p = self._fisher_run(*(xp.ascontiguousarray(uniq[:, j]) for j in range(4)))
+        else:  # two int64 keys (cells < 2^31), sorted together: much faster than a 2-d unique
+            k1, k2 = (cells[0] << 32) | cells[1], (cells[2] << 32) | cells[3]
+            order = xp.lexsort(xp.stack([k2, k1]))
+            s1, s2 = k1[order], k2[order]
+            first = xp.ones(order.shape[0], dtype=bool)
+            first[1:] = (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
+            inverse = xp.empty(order.shape[0], dtype=np.int64)
+            inverse[order] = xp.cumsum(first) - 1
+            p = self._fisher_run(*(xp.ascontiguousarray(x[order[first]]) for x in cells))
         return p[inverse.reshape(-1)]
 
     def _fisher_run(self, a, b, c, d):
