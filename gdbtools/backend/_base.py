@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gdbtools.backend import sparse as sparse_ops
+from gdbtools.backend import tables
 from gdbtools.errors import BackendError
 
 __all__ = ["Backend", "HweResult", "is_device_array"]
@@ -19,7 +20,6 @@ MAX_ROWS = 2**31 - 1  # kernel grids and the class order are int32
 MAX_HWE_GENOTYPES = 2**30  # per triple; keeps het * 2n within int64 in the kernels
 MAX_HWE_X_COUNT = 2**31 - 1  # per count of a chrX tuple (the kernel's sums are int64)
 _HWE_X_NAMES = ("female_het", "female_hom1", "female_hom2", "male1", "male2")
-MAX_FISHER_TOTAL = 2**31 - 1  # per 2x2 table (a + b + c + d); the C++ forms (n + 1) * (k + 1) in int64
 
 
 class HweResult(NamedTuple):
@@ -237,7 +237,7 @@ class Backend:
 
         Parameters
         ----------
-        a, b, c, d : (M,) integer, >= 0, a + b + c + d <= 2^31 - 1
+        a, b, c, d : (M,) integer, >= 0, a + b + c + d <= 2^31 - 1 (:data:`~gdbtools.backend.tables.MAX_FISHER_TOTAL`)
             The four cells of each table.
         unique : bool
             Test each distinct table once and scatter the results back (tables repeat a lot in a cohort).
@@ -249,34 +249,11 @@ class Backend:
             the same margins no more likely than the observed one (relative tolerance 1e-7); 1 for a table
             whose margins allow one table only, 0 below about 1e-305.
         """
-        xp = self.xp
-        arrays = [self._array(n, x, None, ndim=1) for n, x in zip("abcd", (a, b, c, d))]
-        if len({x.shape[0] for x in arrays}) > 1:
-            raise ValueError(f"table cells differ in length: {[x.shape[0] for x in arrays]}")
-        for name, x in zip("abcd", arrays):
-            if x.dtype.kind not in "iu":
-                raise TypeError(f"{name} must be integer counts, got {x.dtype}")
-            if x.size and (int(x.min()) < 0 or int(x.max()) > MAX_FISHER_TOTAL):
-                raise ValueError(f"{name} must be counts in 0..{MAX_FISHER_TOTAL}")
-        cells = [x.astype(np.int64) for x in arrays]
-        if cells[0].size and int((cells[0] + cells[1] + cells[2] + cells[3]).max()) > MAX_FISHER_TOTAL:
-            raise ValueError(f"a table has more than {MAX_FISHER_TOTAL} counts (a + b + c + d)")
+        cells = tables.check_cells([self._array(n, x, None, ndim=1) for n, x in zip("abcd", (a, b, c, d))])
         if not (unique and cells[0].size):
             return self._fisher_run(*cells)
-        if int(max(int(x.max()) for x in cells)) < 2**16:  # one int64 key per table: a fast 1-d unique
-            key = (cells[0] << 48) | (cells[1] << 32) | (cells[2] << 16) | cells[3]
-            uniq, inverse = xp.unique(key, return_inverse=True)
-            p = self._fisher_run(*(xp.ascontiguousarray((uniq >> s) & 0xFFFF) for s in (48, 32, 16, 0)))
-        else:  # two int64 keys (cells < 2^31), sorted together: much faster than a 2-d unique
-            k1, k2 = (cells[0] << 32) | cells[1], (cells[2] << 32) | cells[3]
-            order = xp.lexsort(xp.stack([k2, k1]))
-            s1, s2 = k1[order], k2[order]
-            first = xp.ones(order.shape[0], dtype=bool)
-            first[1:] = (s1[1:] != s1[:-1]) | (s2[1:] != s2[:-1])
-            inverse = xp.empty(order.shape[0], dtype=np.int64)
-            inverse[order] = xp.cumsum(first) - 1
-            p = self._fisher_run(*(xp.ascontiguousarray(x[order[first]]) for x in cells))
-        return p[inverse.reshape(-1)]
+        uniq, inverse = tables.unique_tables(self.xp, cells)
+        return self._fisher_run(*uniq)[inverse]
 
     def _fisher_run(self, a, b, c, d):
         p = self.xp.empty(a.shape[0], dtype=np.float64)
