@@ -129,7 +129,7 @@ class CupyBackend(Backend):
         p, p_midp = host.hwe_x_exact(*counts, unique=unique)
         return self.xp.asarray(p), self.xp.asarray(p_midp)
 
-    def fisher_exact(self, a, b, c, d, *, unique: bool = True):
+    def fisher_exact(self, a, b, c, d, *, unique: bool | None = None):
         """:meth:`Backend.fisher_exact` of CuPy arrays, computed ON THE HOST by the host library (no CUDA version:
         a batch check has ~1e5 tables, a few ms on the CPU; the NumPy twin without a compiler); the p-values
         come back as a CuPy array."""

@@ -66,6 +66,7 @@ class HostBackend(Backend):
     on_device = False
 
     window = None  # rows per class-sorting window of sample_class_counts (None: chosen per call)
+    fisher_unique = False  # 95k batch-check tables: 22 ms as they are, 29 ms with np.unique first (2 cores)
 
     def __init__(self, n_threads: int | None = None, library_path: str | os.PathLike | None = None):
         self.n_threads = int(n_threads) if n_threads else default_threads()

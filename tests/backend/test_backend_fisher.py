@@ -67,7 +67,7 @@ def test_fisher_exact__matches_scipy_on_random_and_edge_tables(backend, rng):
     tables = np.concatenate([_random_tables(rng), EDGE])
     want = _scipy(tables)
     assert (want < 1e-300).sum() >= 2 and (want == 1.0).sum() >= 5 and ((want > 1e-300) & (want < 1e-20)).any()
-    for unique in (True, False):
+    for unique in (True, False, None):  # None: the backend's default
         p = _fisher(backend, tables, unique)
         assert p.dtype == np.float64 and p.shape == want.shape
         np.testing.assert_allclose(p, want, rtol=1e-10, atol=1e-300)
