@@ -189,3 +189,21 @@ extern "C" int gdb_host_hwe_x_exact(const gdb::i64* f_het, const gdb::i64* f_hom
   return 0;
 }
 #endif
+
+#if !GDB_GPU
+// Host entry point (ctypes): the two-sided Fisher exact test of kernels/fisher.h over n 2x2 tables (int64),
+// into p.  Costs differ with the margins (a common variant walks hundreds of tables), so threads take the
+// tables 64 at a time as they finish.
+#include "fisher.h"
+
+extern "C" int gdb_host_fisher_exact(const gdb::i64* a, const gdb::i64* b, const gdb::i64* c, const gdb::i64* d,
+                                     gdb::i64 n, double* p, gdb::i32 n_threads) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 64) num_threads(n_threads > 0 ? n_threads : 1) if (n > 256)
+#endif
+  for (gdb::i64 i = 0; i < n; ++i) {
+    p[i] = gdb_fisher::fisher_one(a[i], b[i], c[i], d[i]);
+  }
+  return 0;
+}
+#endif

@@ -9,6 +9,8 @@
 [2, 1, 1]
 >>> be.hwe_exact(np.array([2]), np.array([1]), np.array([1])).p.round(4).tolist()
 [1.0]
+>>> be.fisher_exact(np.array([3]), np.array([1]), np.array([1]), np.array([3])).round(4).tolist()  # [[3, 1], [1, 3]]
+[0.4857]
 
 Backends (each has ``.name``, ``.xp`` and the same kernel methods with identical signatures and results):
 

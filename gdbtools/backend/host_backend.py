@@ -28,6 +28,7 @@ _SIGNATURES = {
     "gdb_host_sparse_missing_weight_sums_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
     "gdb_host_sparse_missing_weight_sums_i32": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
     "gdb_host_hwe_x_exact": (_P, _P, _P, _P, _P, _I64, _P, _P, _I32),
+    "gdb_host_fisher_exact": (_P, _P, _P, _P, _I64, _P, _I32),
 }
 MAX_CHUNK = 65535  # kernels/sample_counts.cu: kCounterBits = 16
 
@@ -65,6 +66,7 @@ class HostBackend(Backend):
     on_device = False
 
     window = None  # rows per class-sorting window of sample_class_counts (None: chosen per call)
+    fisher_unique = False  # 95k batch-check tables: 22 ms as they are, 29 ms with np.unique first (2 cores)
 
     def __init__(self, n_threads: int | None = None, library_path: str | os.PathLike | None = None):
         self.n_threads = int(n_threads) if n_threads else default_threads()
@@ -158,6 +160,10 @@ class HostBackend(Backend):
     def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:
         args = [np.ascontiguousarray(a, dtype=np.int64) for a in (het, hom1, hom2, male1, male2)]
         self._lib.gdb_host_hwe_x_exact(*(_ptr(a) for a in args), p.shape[0], _ptr(p), _ptr(p_midp), self.n_threads)
+
+    def _fisher_exact(self, a, b, c, d, p) -> None:
+        args = [np.ascontiguousarray(x, dtype=np.int64) for x in (a, b, c, d)]
+        self._lib.gdb_host_fisher_exact(*(_ptr(x) for x in args), p.shape[0], _ptr(p), self.n_threads)
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         self._lib.gdb_host_hwe_exact(_ptr(n_het), _ptr(n_hom1), _ptr(n_hom2), n_het.shape[0],

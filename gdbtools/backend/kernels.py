@@ -57,7 +57,7 @@ NAME_EXPRESSIONS = {
     "hwe.cu": ("gdb::hwe_exact",),
     "weight_sums.cu": ("gdb::missing_weight_sums<false>", "gdb::missing_weight_sums<true>"),
 }
-HEADER_FILES = ("gdb_device.cuh", "host_shim.h", "sparse_host.h", "hwe_x.h")  # the last two host only
+HEADER_FILES = ("gdb_device.cuh", "host_shim.h", "sparse_host.h", "hwe_x.h", "fisher.h")  # the last three host only
 
 # Options every device compile uses: no FMA contraction, so the HWE test is bit-identical to the host build.
 DEVICE_OPTIONS = ("-std=c++17", "--fmad=false")

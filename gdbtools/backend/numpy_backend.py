@@ -37,3 +37,8 @@ class NumpyBackend(Backend):
         from gdbtools.backend import twin_hwe_x  # plain Python, one tuple at a time
 
         twin_hwe_x.hwe_x_many(het, hom1, hom2, male1, male2, p, p_midp)
+
+    def _fisher_exact(self, a, b, c, d, p) -> None:
+        from gdbtools.backend import twin_fisher  # scipy.stats.hypergeom, vectorised
+
+        twin_fisher.fisher_exact_many(a, b, c, d, p)
