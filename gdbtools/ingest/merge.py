@@ -16,7 +16,7 @@ import heapq
 import numpy as np
 
 from ..errors import InputError
-from ..genome import get_build
+from ..genome import get_build, region_text
 from ..store.bitplanes import pack_bits
 from ..store.writer import PartitionWriter
 from .adj import adj_inputs
@@ -34,7 +34,7 @@ def _records(source: dict, contig: str, start: int, end: int | None, file_no: in
     try:
         stop = end if end is not None else 2**31 - 1
         prev = 0
-        for seq, rec in enumerate(vcf(f"{contig}:{start}-{stop}")):
+        for seq, rec in enumerate(vcf(region_text(contig, start, stop))):
             pos = rec.POS
             if pos < start or pos > stop:
                 continue

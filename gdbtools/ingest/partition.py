@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import GdbError, InputError
-from ..genome import get_build
+from ..genome import get_build, region_text
 from ..store.writer import PartitionWriter
 from .adj import adj_inputs
 from .annotations import AnnotationParser
@@ -181,7 +181,7 @@ class _PartitionRun:
         start = max(task.start, self.resume_pos) if self.resume_records else task.start
         end = task.end if task.end is not None else 2**31 - 1
         try:
-            return vcf(f"{task.contig}:{start}-{end}")
+            return vcf(region_text(task.contig, start, end))
         except Exception as exc:
             raise InputError(f"cannot query region {task.contig}:{start}-{end}: {exc}", file=task.path,
                              fix="check that the index belongs to this file (re-index with --index)") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import GdbError, InputError
-from ..genome import Region, get_build
+from ..genome import Region, get_build, region_text
 from ..store.format import KNOWN_ENCODINGS
 from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES
@@ -260,7 +260,7 @@ def _data_extent(sources, contig: str, length: int) -> tuple[int, int]:
         vcf = open_vcf(path, index)
         try:
             def first_from(p, vcf=vcf):
-                for rec in vcf(f"{contig}:{p}-{length}"):
+                for rec in vcf(region_text(contig, p, length)):
                     if rec.POS >= p:
                         return rec.POS
                 return None
