@@ -160,8 +160,9 @@ _NOTEWORTHY = (
      "counts them: AN=0; n_records_without_gt)"),
     ("n_past_contig_length", "past_contig_length", "record(s) lie past their contig's declared ##contig length "
      "(read and kept; n_past_contig_length)"),
-    ("n_undeclared_contig", "undeclared_contig", "record(s) on contigs the header does not declare (read as "
-     "htslib does; n_undeclared_contig)"),
+    ("n_half_calls_diploid", "half_calls_diploid", "half call(s) (0/., 1/.) read as haploid where the statistics "
+     "count a diploid call: each counts as 0/0 or 1/1 (bcftools +fill-tags counts one allele); use --half-call "
+     "missing or reference to read them otherwise (n_half_calls_diploid)"),
 )
 
 
@@ -169,7 +170,7 @@ def report_records(manifest: dict) -> list[str]:
     """Warn about records that were skipped or read in a noteworthy way (counts from the manifest's ``stats``,
     each with its first record); returns the warning lines. Nothing is dropped without a count here."""
     stats = manifest.get("stats", {})
-    examples = {}
+    examples: dict[str, dict] = {}
     for e in stats.get("examples", []):
         examples.setdefault(e.get("what"), e)
     lines = []

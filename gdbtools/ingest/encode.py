@@ -35,7 +35,7 @@ from ..runtime import import_numba
 numba = import_numba()
 
 __all__ = ["HALF_CALL_POLICIES", "encode_record", "fail_record", "reference_codes", "reference_fail",
-           "INT32_MISSING", "record_genotypes", "first_haploid"]
+           "INT32_MISSING", "record_genotypes", "missing_genotypes", "haploid_on_diploid"]
 
 HALF_CALL_POLICIES = {"haploid": 0, "missing": 1, "reference": 2, "error": 3}
 INT32_MISSING = np.int32(-(2**31))
@@ -217,15 +217,16 @@ def missing_genotypes(n: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def first_haploid(gt, diploid, half_haploid):
-    """The first sample whose call is haploid where `diploid` says the store counts it as diploid, or -1.
+def haploid_on_diploid(gt, diploid):
+    """Haploid calls and half calls of the samples that the store counts as diploid (`diploid`).
 
-    gt : (N, P+1) int16, cyvcf2's genotype array; diploid : (N,) bool; half_haploid : bool, half calls
-    (``1/.``) are read as haploid (``half_call='haploid'``) and count too. A haploid *missing* call (``.``)
-    is missing whatever the ploidy, so it does not count.
+    gt : (N, P+1) int16, cyvcf2's genotype array; diploid : (N,) bool. Returns ``(first, n_half)``: the first
+    such sample with a haploid call (``1``; a haploid *missing* call ``.`` is missing whatever the ploidy and
+    does not count), or -1; and how many of them have a half call (``1/.``).
     """
     n = gt.shape[0]
     k = gt.shape[1] - 1
+    n_half = 0
     for s in range(n):
         if not diploid[s]:
             continue
@@ -233,10 +234,10 @@ def first_haploid(gt, diploid, half_haploid):
         a1 = gt[s, 1] if k >= 2 else -2
         if a1 == -2:
             if a0 >= 0:
-                return s
-        elif half_haploid and ((a0 < 0) != (a1 < 0)):
-            return s
-    return -1
+                return s, n_half
+        elif (a0 < 0) != (a1 < 0):
+            n_half += 1
+    return -1, n_half
 
 
 def warm_up() -> None:
@@ -248,7 +249,7 @@ def warm_up() -> None:
     full = np.zeros(3, np.float64)
     fail_record(gt, 1, 0, planes, 0, full, full, np.zeros((3, 2), np.float64), np.zeros(3, bool), True, True, True,
                 20, 10, 5, 0.2)
-    first_haploid(gt, np.ones(3, dtype=np.bool_), True)
+    haploid_on_diploid(gt, np.ones(3, dtype=np.bool_))
 
 
 def reference_codes(gt: np.ndarray, n_alt: int, half_call: str = "haploid") -> np.ndarray:

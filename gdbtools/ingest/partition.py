@@ -19,7 +19,14 @@ from ..genome import get_build, region_text
 from ..store.writer import PartitionWriter
 from .adj import adj_inputs
 from .annotations import AnnotationParser
-from .encode import HALF_CALL_POLICIES, encode_record, fail_record, first_haploid, missing_genotypes, record_genotypes
+from .encode import (
+    HALF_CALL_POLICIES,
+    encode_record,
+    fail_record,
+    haploid_on_diploid,
+    missing_genotypes,
+    record_genotypes,
+)
 from .htslib import capture_htslib_messages
 from .ploidy import ExpectedPloidy
 from .readers.select import SelectedReader, open_reader
@@ -93,7 +100,7 @@ class _PartitionRun:
         self.builder = BlockBuilder(task.n_samples, params["block_size"], self.with_fail, self.columns)
         self.stats: dict = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
                             "n_failed_calls": 0, "n_records_without_gt": 0, "n_past_contig_length": 0,
-                            "n_undeclared_contig": 0,
+                            "n_half_calls_diploid": 0,
                             "n_unknown_sex_calls": 0, "htslib_messages": [], "examples": []}
         self.ploidy = ExpectedPloidy(task.n_samples, task.xx, task.xy, self.build)
         self.lengths = task.contig_lengths or {}
@@ -222,9 +229,11 @@ class _PartitionRun:
     def _check_order(self, chrom: str, pos: int, ordinal: int) -> None:
         """Contig declared, records sorted; a new contig starts a new block."""
         path = self.task.path
-        if self.declared and chrom not in self.declared:  # htslib reads it (with a warning): so do we, counted
-            self.stats["n_undeclared_contig"] += 1
-            self._example("undeclared_contig", chrom, pos, "contig not declared in the header")
+        if self.declared and chrom not in self.declared:
+            raise InputError(f"contig {chrom!r} is not declared in the header", file=path,
+                             where=self.where(chrom, pos, ordinal),
+                             fix="add the ##contig line (`bcftools reheader` or `bcftools annotate "
+                                 "--header-lines`), or remove the records of that contig")
         if chrom != self.prev_contig:
             if chrom in self.seen_contigs:
                 raise InputError(f"records are not sorted: contig {chrom} appears again after {self.prev_contig}",
@@ -269,20 +278,19 @@ class _PartitionRun:
         count the calls of unknown-sex samples where the statistics exclude them by default."""
         diploid, unknown, zone = self.ploidy.at(var.CHROM, var.POS)
         if diploid is not None:
-            bad = first_haploid(gt, diploid, self.half_mode == 0)
+            bad, n_half = haploid_on_diploid(gt, diploid)
             if bad >= 0:
                 sample = _sample_name(vcf, self.perm, bad)
                 call = "/".join("." if a == -1 else str(a) for a in gt[bad, :-1] if a != -2)
-                half = "/" in call
-                what = "a half call read as haploid (--half-call haploid)" if half else "a haploid call"
-                fix = ("read half calls as missing or reference (--half-call missing|reference), or write the call "
-                       "in full" if half else
-                       "the store takes each call's ploidy from the sample's sex and the region; where the calls "
-                       "really are haploid, give the sexes (--metadata) or recode the file: `bcftools +fixploidy "
-                       "-- -f 2` (writes 1 as 1/1) or set the calls missing")
-                raise InputError(f"sample {sample!r} has GT {call}: {what} on {zone}, where the store counts the "
-                                 "call as diploid (it would count one allele twice)", file=self.task.path,
-                                 where=self.where(var.CHROM, var.POS, ordinal), fix=fix)
+                raise InputError(f"sample {sample!r} has GT {call}: a haploid call on {zone}, where the store counts "
+                                 "the call as diploid (it would count one allele twice)", file=self.task.path,
+                                 where=self.where(var.CHROM, var.POS, ordinal),
+                                 fix="the store takes each call's ploidy from the sample's sex and the region; where "
+                                     "the calls really are haploid give the sexes (--metadata), else recode them: "
+                                     "`bcftools +fixploidy -- -f 2` (writes 1 as 1/1) or set them missing")
+            if n_half and self.half_mode == 0:  # read as haploid where the statistics count a diploid call
+                self.stats["n_half_calls_diploid"] += n_half
+                self._example("half_calls_diploid", var.CHROM, var.POS, "half call read as haploid")
         if unknown is not None:
             called = gt[:, 0] >= 0
             if gt.shape[1] > 2:

@@ -3,9 +3,11 @@
 The store keeps no per-call ploidy: a haploid call is written with codes 0/2/3 and the statistics take the
 ploidy from the sample's sex and the region (:mod:`gdbtools.stats.ploidy`: diploid on autosomes, other
 contigs and the PARs; on chrX outside the PARs diploid for XX, haploid for XY; on chrY haploid for XY; haploid
-on chrM). A haploid call (``1``, or a half call ``1/.`` read as haploid) where the sample counts as diploid
-would be counted twice (AN 2 where bcftools +fill-tags counts 1), so ingest refuses it
-(:func:`ExpectedPloidy.at` gives the mask to check). Samples of unknown sex on chrX outside the PARs and on
+on chrM). A haploid call (``1``) where the sample counts as diploid would be counted twice (AN 2 where
+bcftools +fill-tags counts 1), so ingest refuses it (:func:`ExpectedPloidy.at` gives the mask to check). A half
+call (``1/.``) read as haploid (``half_call="haploid"``, the default) there is kept, counted
+(``n_half_calls_diploid``) and reported: real call sets write them on autosomes, and ``--half-call
+missing|reference`` reads them otherwise. Samples of unknown sex on chrX outside the PARs and on
 chrY are excluded by the statistics by default (``unknown_sex="exclude"``), so ingest counts their calls there
 and reports the count (:attr:`ExpectedPloidy.unknown`).
 """

@@ -30,8 +30,12 @@ import time
 import traceback
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from gdbtools.store.reader import Store
 
 FILL_TAGS = "AC_Het,AC_Hom,AC_Hemi,NS"
 
@@ -130,7 +134,7 @@ def _innermost_frame(exc: BaseException) -> str:
     return f"{frames[-1].filename.split('/gdbtools/')[-1]}:{frames[-1].lineno}" if frames else ""
 
 
-def _ingest(path: Path, out: Path, **kw) -> tuple[object | None, dict]:
+def _ingest(path: Path, out: Path, **kw) -> tuple[Store | None, dict]:
     """Ingest; returns (store or None, outcome fields)."""
     from gdbtools.errors import GdbError
     from gdbtools.ingest import ingest
