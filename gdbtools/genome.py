@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import GdbError
 
-__all__ = ["Build", "BUILDS", "detect_build", "contig_kind", "Region", "parse_region", "normalize_sex",
+__all__ = ["Build", "BUILDS", "detect_build", "contig_kind", "Region", "parse_region", "region_text", "normalize_sex",
            "SEX_VALUES"]
 
 
@@ -144,9 +144,10 @@ class Region:
     end: int | None = None
 
     def __str__(self) -> str:
+        contig = f"{{{self.contig}}}" if ":" in self.contig else self.contig  # htslib's braces
         if self.start == 1 and self.end is None:
-            return self.contig
-        return f"{self.contig}:{self.start}-{self.end if self.end is not None else ''}"
+            return contig
+        return f"{contig}:{self.start}-{self.end if self.end is not None else ''}"
 
     def contains(self, pos: np.ndarray) -> np.ndarray:
         pos = np.asarray(pos)
@@ -156,14 +157,22 @@ class Region:
         return ok
 
 
-_REGION = re.compile(r"^(?P<contig>[^:\s]+)(?::(?P<start>[\d,]+)?(?:-(?P<end>[\d,]*))?)?$")
+_REGION = re.compile(r"^(?:\{(?P<braced>[^{}]+)\}|(?P<contig>[^:\s]+))(?::(?P<start>[\d,]+)?(?:-(?P<end>[\d,]*))?)?$")
+
+
+def region_text(contig: str, start: int = 1, end: int | None = None) -> str:
+    """``CONTIG:START-END`` (END empty: to the end), as :func:`parse_region` and htslib read it; a contig name
+    with a colon is written in braces (``{1:1}:1-100``, htslib's syntax)."""
+    name = f"{{{contig}}}" if ":" in contig else contig
+    return f"{name}:{start}-{'' if end is None else end}"
 
 
 def parse_region(text: str | Region) -> Region:
     """Parse ``'17'``, ``'chr17:43044295-43125483'``, ``'X:1,000-'`` or ``'1:5000'`` into a :class:`Region`.
 
     Positions are 1-based and inclusive. ``'chr1:5000'`` is the one position 5000 (``Region('chr1', 5000,
-    5000)``), not htslib's "from 5000 to the end of chr1"; write ``'chr1:5000-'`` for that. The whole gdbtools
+    5000)``), not htslib's "from 5000 to the end of chr1"; write ``'chr1:5000-'`` for that. A contig whose name
+    holds a colon is written in braces, as htslib reads it: ``'{HLA-A*01:01}:1-100'``. The whole gdbtools
     reads regions this way, the ingest readers included (:func:`gdbtools.ingest.readers.select.htslib_region`
     writes a region so that htslib reads it the same). END before START is an error.
     """
@@ -183,4 +192,4 @@ def parse_region(text: str | Region) -> Region:
         end = None
     if end is not None and end < start:
         raise GdbError(f"region {text!r} ends before it starts", fix="write START-END with START <= END")
-    return Region(match["contig"], start, end)
+    return Region(match["braced"] or match["contig"], start, end)

@@ -24,7 +24,10 @@ def format_values(variant, name: str) -> np.ndarray | None:
     ``-inf`` (float fields: NaN; integer fields: htslib's missing and vector-end sentinels), so a missing
     value fails every threshold.
     """
-    values = variant.format(name)
+    try:
+        values = variant.format(name)
+    except KeyError:  # cyvcf2: a tag the header does not declare is absent, as htslib reads it
+        return None
     if values is None:
         return None
     if values.dtype.kind == "f":
@@ -43,14 +46,15 @@ def adj_inputs(variant, n: int, n_alt: int, use: dict, perm=None, xy=None, build
     gq, dp : (N,) float64; ad : (N, n_alt + 1) float64; hap : (N,) bool, samples haploid at this locus (XY
     outside the PARs of chrX/chrY, by reported sex). `use` names the FORMAT fields to apply (``{"GQ", "DP",
     "AD"}`` -> bool); without DP the allele balance uses sum(AD). `perm` reorders file columns to store
-    order. Float fields keep their fraction (see :func:`format_values`).
+    order. Float fields keep their fraction (see :func:`format_values`). A field the header does not declare is
+    absent (htslib's reading), so `use` only names declared fields.
     """
     def get(name):
         values = format_values(variant, name)
         return values if values is None or perm is None else values[perm]
 
     gq = get("GQ") if use.get("GQ") else None
-    dp = get("DP") if use.get("DP") or use.get("AD") else None
+    dp = get("DP") if use.get("DP") else None
     ad = get("AD") if use.get("AD") else None
     if ad is not None and ad.ndim == 1:
         ad = ad[:, None]

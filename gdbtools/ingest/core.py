@@ -146,12 +146,51 @@ def finalize_ingest(plan: IngestPlan) -> Store:
     extra = {"build": plan.params["build"], "sources": sources, "metadata": plan.samples.report(),
              "contigs_declared": len(contig_lengths)}
     manifest = writer.finalize(extra, contig_lengths)
+    report_records(manifest)
     fallbacks = [p for p in manifest["partitions"] if p.get("fallback_reason")]
     if fallbacks:
         P.warn(f"{len(fallbacks)} of {len(manifest['partitions'])} partitions were read with htslib instead of the "
                f"fast reader (first: {fallbacks[0]['fallback_reason']}); manifest.json lists each partition's "
                "reader and fallback_reason")
     return Store(plan.out)
+
+
+_NOTEWORTHY = (
+    ("n_ref_only", "ref_only", "record(s) with ALT . skipped (not variants; counted as n_ref_only)"),
+    ("n_records_without_gt", "without_gt", "record(s) without GT ingested with every call missing (as bcftools "
+     "counts them: AN=0; n_records_without_gt)"),
+    ("n_past_contig_length", "past_contig_length", "record(s) lie past their contig's declared ##contig length "
+     "(read and kept; n_past_contig_length)"),
+    ("n_half_calls_diploid", "half_calls_diploid", "half call(s) (0/., 1/.) read as haploid where the statistics "
+     "count a diploid call: each counts as 0/0 or 1/1 (bcftools +fill-tags counts one allele); use --half-call "
+     "missing or reference to read them otherwise (n_half_calls_diploid)"),
+)
+
+
+def report_records(manifest: dict) -> list[str]:
+    """Warn about records that were skipped or read in a noteworthy way (counts from the manifest's ``stats``,
+    each with its first record); returns the warning lines. Nothing is dropped without a count here."""
+    stats = manifest.get("stats", {})
+    examples: dict[str, dict] = {}
+    for e in stats.get("examples", []):
+        examples.setdefault(e.get("what"), e)
+    lines = []
+    for key, what, text in _NOTEWORTHY:
+        n = stats.get(key, 0)
+        if n:
+            e = examples.get(what)
+            first = f" (first: {e['record']} in {e['file']})" if e else ""
+            lines.append(f"{n:,} {text}{first}")
+    if manifest.get("n_samples") == 0:
+        lines.append("the input has no samples: a sites-only store (variants without genotypes; AN=0)")
+    n_unknown = stats.get("n_unknown_sex_calls", 0)
+    if n_unknown:
+        lines.append(f"{n_unknown:,} calls on chrX outside the PARs or on chrY belong to samples of unknown sex: "
+                     "statistics exclude them by default (unknown_sex='exclude'); give the sexes with --metadata "
+                     "(and --sex-column), or count them as XX with --unknown-sex diploid (n_unknown_sex_calls)")
+    for line in lines:
+        P.warn(line)
+    return lines
 
 
 def _sha(text: str) -> str:

@@ -35,7 +35,7 @@ from ..runtime import import_numba
 numba = import_numba()
 
 __all__ = ["HALF_CALL_POLICIES", "encode_record", "fail_record", "reference_codes", "reference_fail",
-           "INT32_MISSING"]
+           "INT32_MISSING", "record_genotypes", "missing_genotypes", "haploid_on_diploid"]
 
 HALF_CALL_POLICIES = {"haploid": 0, "missing": 1, "reference": 2, "error": 3}
 INT32_MISSING = np.int32(-(2**31))
@@ -194,6 +194,52 @@ def fail_record(gt, n_alt, row0, fail, half_mode, gq, dp, ad, hap_sample, use_gq
     return n_fail
 
 
+def record_genotypes(var, n: int) -> np.ndarray | None:
+    """cyvcf2's ``(N, P+1) int16`` genotype array of a record, or None if the record has no GT.
+
+    A record without GT in its FORMAT (``GL``/``PL``-only calls, FORMAT ``.``) is read as bcftools counts it:
+    every call missing (fill-tags AN=0). cyvcf2 raises a bare ``Exception`` there ("couldn't get genotypes
+    for variant": htslib's ``bcf_get_genotypes`` found no GT values; the record's ``FORMAT`` must not be read
+    then: cyvcf2 crashes on a lazily unpacked record).
+    """
+    try:
+        gt = var.genotype.array()
+    except Exception:
+        return None
+    return gt if gt.shape[1] >= 2 else None
+
+
+def missing_genotypes(n: int) -> np.ndarray:
+    """``(n, 3) int16``: n missing diploid calls (``./.``), as :func:`record_genotypes` would give them."""
+    gt = np.full((n, 3), -1, dtype=np.int16)
+    gt[:, 2] = 0
+    return gt
+
+
+@numba.njit(cache=True, nogil=True)
+def haploid_on_diploid(gt, diploid):
+    """Haploid calls and half calls of the samples that the store counts as diploid (`diploid`).
+
+    gt : (N, P+1) int16, cyvcf2's genotype array; diploid : (N,) bool. Returns ``(first, n_half)``: the first
+    such sample with a haploid call (``1``; a haploid *missing* call ``.`` is missing whatever the ploidy and
+    does not count), or -1; and how many of them have a half call (``1/.``).
+    """
+    n = gt.shape[0]
+    k = gt.shape[1] - 1
+    n_half = 0
+    for s in range(n):
+        if not diploid[s]:
+            continue
+        a0 = gt[s, 0]
+        a1 = gt[s, 1] if k >= 2 else -2
+        if a1 == -2:
+            if a0 >= 0:
+                return s, n_half
+        elif (a0 < 0) != (a1 < 0):
+            n_half += 1
+    return -1, n_half
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) the encoders on a tiny record, e.g. before forking workers."""
     gt = np.zeros((3, 3), dtype=np.int16)
@@ -203,6 +249,7 @@ def warm_up() -> None:
     full = np.zeros(3, np.float64)
     fail_record(gt, 1, 0, planes, 0, full, full, np.zeros((3, 2), np.float64), np.zeros(3, bool), True, True, True,
                 20, 10, 5, 0.2)
+    haploid_on_diploid(gt, np.ones(3, dtype=np.bool_))
 
 
 def reference_codes(gt: np.ndarray, n_alt: int, half_call: str = "haploid") -> np.ndarray:

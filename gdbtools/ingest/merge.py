@@ -16,12 +16,12 @@ import heapq
 import numpy as np
 
 from ..errors import InputError
-from ..genome import get_build
+from ..genome import get_build, region_text
 from ..store.bitplanes import pack_bits
 from ..store.writer import PartitionWriter
 from .adj import adj_inputs
 from .annotations import AnnotationParser
-from .encode import reference_codes, reference_fail
+from .encode import missing_genotypes, record_genotypes, reference_codes, reference_fail
 from .htslib import capture_htslib_messages, open_vcf
 from .rows import BlockBuilder, allele_type, info_for_allele
 
@@ -34,7 +34,7 @@ def _records(source: dict, contig: str, start: int, end: int | None, file_no: in
     try:
         stop = end if end is not None else 2**31 - 1
         prev = 0
-        for seq, rec in enumerate(vcf(f"{contig}:{start}-{stop}")):
+        for seq, rec in enumerate(vcf(region_text(contig, start, stop))):
             pos = rec.POS
             if pos < start or pos > stop:
                 continue
@@ -63,7 +63,7 @@ def run_merge_partition(task, progress=None) -> dict:
     columns = task.schema.names
     builder = BlockBuilder(task.n_samples, params["block_size"], with_fail, columns)
     stats = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
-             "n_failed_calls": 0, "n_absent_calls": 0}
+             "n_failed_calls": 0, "n_absent_calls": 0, "n_records_without_gt": 0}
     cursor = writer.resume_cursor or {"last_pos": 0}
     stats.update(cursor.get("stats", {}))
     start = max(task.start, cursor["last_pos"] + 1)
@@ -115,7 +115,10 @@ def _emit_position(items, task, sources, builder, stats, absent_code, with_fail,
         cols = slice(src["offset"], src["offset"] + src["n"])
         codes = fail = None
         if src["n"]:
-            gt = rec.genotype.array()
+            gt = record_genotypes(rec, src["n"])
+            if gt is None:  # no GT: every call missing, as bcftools counts it
+                stats["n_records_without_gt"] += 1
+                gt = missing_genotypes(src["n"])
             try:
                 codes = reference_codes(gt, len(alts), task.params["half_call"])
             except ValueError as exc:

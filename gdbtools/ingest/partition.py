@@ -15,12 +15,20 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import GdbError, InputError
-from ..genome import get_build
+from ..genome import get_build, region_text
 from ..store.writer import PartitionWriter
 from .adj import adj_inputs
 from .annotations import AnnotationParser
-from .encode import HALF_CALL_POLICIES, encode_record, fail_record
+from .encode import (
+    HALF_CALL_POLICIES,
+    encode_record,
+    fail_record,
+    haploid_on_diploid,
+    missing_genotypes,
+    record_genotypes,
+)
 from .htslib import capture_htslib_messages
+from .ploidy import ExpectedPloidy
 from .readers.select import SelectedReader, open_reader
 from .rows import BlockBuilder, allele_type, info_for_allele
 
@@ -51,6 +59,8 @@ class PartitionTask:
     annotation: dict | None         # {"key", "description"}
     schema: pa.Schema
     merge_sources: list[dict] | None = None  # merge mode: [{"path", "index", "offset", "n", "formats"}]
+    xx: list[bool] | None = None    # per store sample: reported XX (None: no sexes given)
+    contig_lengths: dict | None = None  # declared ##contig lengths (records past them are read and counted)
 
 
 def run_partition(task: PartitionTask, progress: Callable[[int], None] | None = None) -> dict:
@@ -89,7 +99,11 @@ class _PartitionRun:
         self.columns = task.schema.names
         self.builder = BlockBuilder(task.n_samples, params["block_size"], self.with_fail, self.columns)
         self.stats: dict = {"n_records": 0, "n_rows": 0, "n_multiallelic": 0, "n_ref_only": 0, "n_half_calls": 0,
-                            "n_failed_calls": 0, "htslib_messages": []}
+                            "n_failed_calls": 0, "n_records_without_gt": 0, "n_past_contig_length": 0,
+                            "n_half_calls_diploid": 0,
+                            "n_unknown_sex_calls": 0, "htslib_messages": [], "examples": []}
+        self.ploidy = ExpectedPloidy(task.n_samples, task.xx, task.xy, self.build)
+        self.lengths = task.contig_lengths or {}
         cursor = writer.resume_cursor or {"records": 0, "last_pos": 0, "at_pos": 0, "contig": None}
         self.records, self.last_pos, self.at_pos = cursor["records"], cursor["last_pos"], cursor["at_pos"]
         self.stats.update(cursor.get("stats", {}))  # counts of the blocks finished before an interruption
@@ -104,7 +118,7 @@ class _PartitionRun:
     # -- the steps ---------------------------------------------------------------------------------------------
     def run(self) -> dict:
         task = self.task
-        formats = [f for f in self.use if self.use[f] or (f == "DP" and self.use["AD"])]
+        formats = [f for f in self.use if self.use[f]]  # declared fields only: undeclared ones are absent
         vcf = open_reader(task.path, task.index_path, formats=formats,
                           info=[*task.info_fields, *([self.ann.key] if self.ann is not None else [])])
         try:
@@ -174,7 +188,7 @@ class _PartitionRun:
         start = max(task.start, self.resume_pos) if self.resume_records else task.start
         end = task.end if task.end is not None else 2**31 - 1
         try:
-            return vcf(f"{task.contig}:{start}-{end}")
+            return vcf(region_text(task.contig, start, end))
         except Exception as exc:
             raise InputError(f"cannot query region {task.contig}:{start}-{end}: {exc}", file=task.path,
                              fix="check that the index belongs to this file (re-index with --index)") from exc
@@ -191,8 +205,13 @@ class _PartitionRun:
         else:
             self.last_pos, self.at_pos = pos, 1
         self.records += 1
+        length = self.lengths.get(chrom)
+        if length and pos > length:
+            stats["n_past_contig_length"] += 1
+            self._example("past_contig_length", chrom, pos, f"past the declared length {length}")
         if n_alt == 0:
             stats["n_ref_only"] += 1
+            self._example("ref_only", chrom, pos, "ALT . (not a variant)")
             return
         if n_alt > 1:
             stats["n_multiallelic"] += 1
@@ -234,16 +253,18 @@ class _PartitionRun:
         """The record's genotype planes (and adj plane) into rows ``builder.rows ..`` + n_alt of the block."""
         builder, task = self.builder, self.task
         row0 = builder.rows
-        gt = var.genotype.array()
-        if self.perm is not None:
+        gt = record_genotypes(var, task.n_samples)
+        if gt is None:  # no GT: every call missing, as bcftools counts it (fill-tags AN=0)
+            self.stats["n_records_without_gt"] += 1
+            self._example("without_gt", var.CHROM, var.POS, "no GT: calls read as missing")
+            gt = missing_genotypes(task.n_samples)
+        elif self.perm is not None:
             gt = gt[self.perm]
-        if gt.shape[1] < 2:
-            raise InputError("the record has no GT values", file=task.path,
-                             where=self.where(var.CHROM, var.POS, ordinal))
         n_half, bad, kind = encode_record(gt, n_alt, row0, builder.lo, builder.hi, self.half_mode)
         if bad >= 0:
             self._raise_bad_call(vcf, var, gt, n_alt, bad, kind, ordinal)
         self.stats["n_half_calls"] += n_half
+        self._check_ploidy(vcf, var, gt, ordinal)
         if self.with_fail:
             use, adj = self.use, self.adj
             assert adj is not None  # with_fail implies adj
@@ -251,6 +272,36 @@ class _PartitionRun:
             self.stats["n_failed_calls"] += fail_record(
                 gt, n_alt, row0, builder.fail, self.half_mode, gq, dp, ad, hap, use["GQ"], use["DP"], use["AD"],
                 adj["min_gq"], adj["min_dp"], adj["min_dp_haploid"], adj["min_ab"])
+
+    def _check_ploidy(self, vcf: SelectedReader, var, gt, ordinal: int) -> None:
+        """Refuse a haploid call where the store counts the sample as diploid (it would be counted twice);
+        count the calls of unknown-sex samples where the statistics exclude them by default."""
+        diploid, unknown, zone = self.ploidy.at(var.CHROM, var.POS)
+        if diploid is not None:
+            bad, n_half = haploid_on_diploid(gt, diploid)
+            if bad >= 0:
+                sample = _sample_name(vcf, self.perm, bad)
+                call = "/".join("." if a == -1 else str(a) for a in gt[bad, :-1] if a != -2)
+                raise InputError(f"sample {sample!r} has GT {call}: a haploid call on {zone}, where the store counts "
+                                 "the call as diploid (it would count one allele twice)", file=self.task.path,
+                                 where=self.where(var.CHROM, var.POS, ordinal),
+                                 fix="the store takes each call's ploidy from the sample's sex and the region; where "
+                                     "the calls really are haploid give the sexes (--metadata), else recode them: "
+                                     "`bcftools +fixploidy -- -f 2` (writes 1 as 1/1) or set them missing")
+            if n_half and self.half_mode == 0:  # read as haploid where the statistics count a diploid call
+                self.stats["n_half_calls_diploid"] += n_half
+                self._example("half_calls_diploid", var.CHROM, var.POS, "half call read as haploid")
+        if unknown is not None:
+            called = gt[:, 0] >= 0
+            if gt.shape[1] > 2:
+                called |= gt[:, 1] >= 0
+            self.stats["n_unknown_sex_calls"] += int(np.count_nonzero(called & unknown))
+
+    def _example(self, what: str, chrom: str, pos: int, note: str) -> None:
+        """Keep the first record of each kind of note-worthy record (for the warnings at the end of ingest)."""
+        examples = self.stats["examples"]
+        if not any(e["what"] == what for e in examples):
+            examples.append({"what": what, "record": f"{chrom}:{pos}", "note": note, "file": self.task.path})
 
     def _raise_bad_call(self, vcf: SelectedReader, var, gt, n_alt: int, bad: int, kind: int, ordinal: int):
         sample = _sample_name(vcf, self.perm, bad)

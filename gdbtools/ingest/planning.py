@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import GdbError, InputError
-from ..genome import Region, get_build
+from ..genome import Region, get_build, region_text
 from ..store.format import KNOWN_ENCODINGS
 from .annotations import AnnotationParser
 from .encode import HALF_CALL_POLICIES
@@ -195,9 +195,10 @@ def partition_tasks(out: str, headers: list[VcfHeader], index_paths: list[str | 
     """One :class:`PartitionTask` per partition: the file, its region, how its sample columns map to the
     store's (`sample_perm`), reported sexes, FORMAT fields for the genotype filter, the variant schema."""
     schema = variant_schema(info_meta, annotation is not None)
-    xy = None
+    xy = xx = None
     if samples["sex"].notna().any():
         xy = (samples["sex"] == "XY").fillna(False).astype(bool).tolist()
+        xx = (samples["sex"] == "XX").fillna(False).astype(bool).tolist()
     merge_sources = None
     if merge:
         merge_sources, offset = [], 0
@@ -219,8 +220,17 @@ def partition_tasks(out: str, headers: list[VcfHeader], index_paths: list[str | 
             header_lines=h.text.count("\n") if h is not None and h.kind != "bcf" else 0,
             declared_contigs=list(h.contigs) if h else [],
             format_fields={f: any(f in hh.formats for hh in ([h] if h else headers)) for f in ADJ_FORMATS},
-            info_fields=info_meta, annotation=annotation, schema=schema, merge_sources=merge_sources))
+            info_fields=info_meta, annotation=annotation, schema=schema, merge_sources=merge_sources, xx=xx,
+            contig_lengths=dict(h.contigs) if h is not None else _lengths(headers)))
     return tasks
+
+
+def _lengths(headers: list[VcfHeader]) -> dict:
+    out: dict = {}
+    for h in headers:
+        for c, length in h.contigs.items():
+            out.setdefault(c, length)
+    return out
 
 
 def _intersect(contig, start, end, regions):
@@ -241,14 +251,16 @@ def _data_extent(sources, contig: str, length: int) -> tuple[int, int]:
     """First and last record position of `contig` over indexed `sources` [(path, index)], by index queries.
 
     The last position is found by bisection on "is there a record starting at or after p" (each query
-    decompresses one BGZF block), so windows cover the data, not the whole declared contig.
+    decompresses one BGZF block), so windows cover the data, not the whole declared contig. Records past the
+    declared `length` count: the search runs to htslib's largest position.
     """
+    length = _MAX_POS
     firsts, lasts = [], []
     for path, index in sources:
         vcf = open_vcf(path, index)
         try:
             def first_from(p, vcf=vcf):
-                for rec in vcf(f"{contig}:{p}-{length}"):
+                for rec in vcf(region_text(contig, p, length)):
                     if rec.POS >= p:
                         return rec.POS
                 return None
@@ -270,27 +282,35 @@ def _data_extent(sources, contig: str, length: int) -> tuple[int, int]:
     return (min(firsts), max(lasts)) if firsts else (1, length)
 
 
+_MAX_POS = 2**31 - 1
+
+
 def _windows(base, contigs, lengths, counts, partition_by, partition_records, regions, sources=()):
-    """Partitions of `contigs`: bp windows over the data holding about `partition_records` records each."""
+    """Partitions of `contigs`: bp windows over the data holding about `partition_records` records each.
+
+    The last window of a contig is open-ended (``end`` None): records past the declared ``##contig`` length
+    are read (and counted by the partition as ``n_past_contig_length``), never dropped.
+    """
     out = []
     for contig in contigs:
         length = lengths.get(contig)
         count = counts.get(contig) if counts else None
-        windows = [(1, length)]
+        windows: list[tuple[int, int | None]] = [(1, None)]
         first, last = 1, length
         if partition_by == "region" and count and length:
             n_win = max(1, math.ceil(count / partition_records))
             if n_win > 1:
                 first, last = _data_extent(sources, contig, length) if sources else (1, length)
                 step = math.ceil((last - first + 1) / n_win)
-                bounds = [first + i * step for i in range(n_win)] + [length + 1]
+                bounds = [first + i * step for i in range(n_win)] + [max(length, last) + 1]
                 bounds[0] = 1
                 windows = [(bounds[i], bounds[i + 1] - 1) for i in range(n_win) if bounds[i] <= bounds[i + 1] - 1]
+                windows[-1] = (windows[-1][0], None)
         for start, end in windows:
             for s, e in _intersect(contig, start, end, regions):
                 est = None
                 if count is not None and length:
-                    span = min(e or length, last) - max(s, first) + 1
+                    span = min(e or max(length, last), last) - max(s, first) + 1
                     est = max(0, int(count * span / (last - first + 1)))
                 out.append({**base, "contig": contig, "start": s, "end": e, "est_records": est})
     return out

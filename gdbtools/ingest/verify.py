@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GdbError, StoreError
-from ..genome import parse_region
+from ..genome import parse_region, region_text
 from ..progress import Progress
 from ..store.format import sha256_file
 from ..store.reader import Store
@@ -149,7 +149,7 @@ def _check_gaps(path: str, gaps: list[tuple[str, int, int, str | None]]) -> Part
             for contig, start, end, _ in gaps:
                 n, first = 0, None
                 try:
-                    for rec in vcf(f"{contig}:{start}-{end}"):
+                    for rec in vcf(region_text(contig, start, end)):
                         if start <= rec.POS <= end:
                             n += 1
                             first = first or f"{rec.CHROM}:{rec.POS} {rec.REF}>{','.join(rec.ALT) or '.'}"

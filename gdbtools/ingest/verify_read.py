@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from ..genome import contig_kind, get_build
+from ..genome import contig_kind, get_build, region_text
 from ..store.bitplanes import unpack_bits
 from ..store.reader import Store
 
@@ -214,7 +214,7 @@ class _Chunk:
 def _query(vcf, contig: str, start: int, end: int):
     """Iterator over the records of ``contig:start-end`` that start at or after `start` (htslib also returns
     records that start before and overlap it)."""
-    for rec in vcf(f"{contig}:{start}-{end}"):
+    for rec in vcf(region_text(contig, start, end)):
         if rec.POS >= start:
             yield rec
 

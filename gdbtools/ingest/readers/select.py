@@ -47,9 +47,10 @@ def htslib_region(region: str) -> str:
     ``chr1:5000`` is the one position 5000 (htslib alone would read 5000 to the end of chr1).
     """
     reg = parse_region(region)
+    contig = f"{{{reg.contig}}}" if ":" in reg.contig else reg.contig  # htslib's braces
     if reg.end is None:
-        return reg.contig if reg.start <= 1 else f"{reg.contig}:{reg.start}-"
-    return f"{reg.contig}:{reg.start}-{reg.end}"
+        return contig if reg.start <= 1 else f"{contig}:{reg.start}-"
+    return f"{contig}:{reg.start}-{reg.end}"
 
 
 def _fast_name(reader: Any) -> str:
