@@ -70,17 +70,8 @@ def test_cli__start_runs_until_interrupted(tmp_path):
     from distributed import Client
 
     sched_file = tmp_path / "scheduler.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from gdbtools.cli import main; main()", "cluster", "start", "--kind", "local",
-         "-o", "n_workers=1", "-o", "threads_per_worker=1", "-o", "dashboard_address=':0'",
-         "--scheduler-file", str(sched_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc, text = _start_cluster("-o", "dashboard_address=':0'", "--scheduler-file", str(sched_file))
     try:
-        lines, deadline = [], time.monotonic() + 90
-        while not any("Ctrl-C stops the cluster" in line for line in lines):
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-            lines.append(proc.stdout.readline())
-        text = "".join(lines)
         assert "scheduler tls://127.0.0.1:" in text and "Dask dashboard: http://127.0.0.1:" in text
         address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
         assert sched_file.stat().st_mode & 0o777 == 0o600  # it holds the credentials
@@ -105,16 +96,8 @@ def test_cli__start_insecure_serves_plain_tcp(tmp_path):
     """--insecure: plain TCP, any client that reaches the port connects (still on 127.0.0.1 only)."""
     from distributed import Client
 
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from gdbtools.cli import main; main()", "cluster", "start", "--kind", "local",
-         "--insecure", "-o", "n_workers=1", "-o", "threads_per_worker=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc, text = _start_cluster("--insecure")
     try:
-        lines, deadline = [], time.monotonic() + 90
-        while not any("Ctrl-C stops the cluster" in line for line in lines):
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-            lines.append(proc.stdout.readline())
-        text = "".join(lines)
         assert "scheduler tcp://127.0.0.1:" in text and "INSECURE" in text
         address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
         with Client(address, timeout="20s") as client:
@@ -134,3 +117,21 @@ def test_cli__config_and_script_show_the_security_choice():
     insecure = invoke("cluster", "script", "--insecure").output
     assert "tls://<scheduler-address>:<port>" in secure and "--tls-key" in secure
     assert "tcp://<scheduler-address>:<port>" in insecure and "--tls" not in insecure
+
+
+def _start_cluster(*args: str) -> tuple[subprocess.Popen, str]:
+    """`gdbtools cluster start --kind local` with one worker thread and `args`; returns the process and what it
+    printed up to "Ctrl-C stops the cluster" (within 90 s)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gdbtools.cli import main; main()", "cluster", "start", "--kind", "local",
+         "-o", "n_workers=1", "-o", "threads_per_worker=1", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    while not any("Ctrl-C stops the cluster" in line for line in lines):
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("".join(lines))
+        lines.append(proc.stdout.readline())
+    return proc, "".join(lines)
