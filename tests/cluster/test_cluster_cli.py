@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc as gc_module
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -70,8 +72,7 @@ def test_cli__start_runs_until_interrupted(tmp_path):
     from distributed import Client
 
     sched_file = tmp_path / "scheduler.json"
-    proc, text = _start_cluster("-o", "dashboard_address=':0'", "--scheduler-file", str(sched_file))
-    try:
+    with _cluster_cli("-o", "dashboard_address=':0'", "--scheduler-file", str(sched_file)) as text:
         assert "scheduler tls://127.0.0.1:" in text and "Dask dashboard: http://127.0.0.1:" in text
         address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
         assert sched_file.stat().st_mode & 0o777 == 0o600  # it holds the credentials
@@ -84,30 +85,17 @@ def test_cli__start_runs_until_interrupted(tmp_path):
         assert client.scheduler.address == address
         assert client.submit(lambda: 6 * 7).result() == 42
         client.close()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_cli__start_insecure_serves_plain_tcp(tmp_path):
     """--insecure: plain TCP, any client that reaches the port connects (still on 127.0.0.1 only)."""
     from distributed import Client
 
-    proc, text = _start_cluster("--insecure")
-    try:
+    with _cluster_cli("--insecure") as text:
         assert "scheduler tcp://127.0.0.1:" in text and "INSECURE" in text
         address = text.split("scheduler ", 1)[1].split(";")[0].split()[0]
         with Client(address, timeout="20s") as client:
             assert client.submit(lambda: 6 * 7).result() == 42
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_cli__config_and_script_show_the_security_choice():
@@ -119,19 +107,25 @@ def test_cli__config_and_script_show_the_security_choice():
     assert "tcp://<scheduler-address>:<port>" in insecure and "--tls" not in insecure
 
 
-def _start_cluster(*args: str) -> tuple[subprocess.Popen, str]:
-    """`gdbtools cluster start --kind local` with one worker thread and `args`; returns the process and what it
-    printed up to "Ctrl-C stops the cluster" (within 90 s)."""
+@contextlib.contextmanager
+def _cluster_cli(*args: str) -> Iterator[str]:
+    """`gdbtools cluster start --kind local` with one worker thread and `args`, running while the block runs;
+    yields what it printed up to "Ctrl-C stops the cluster" (within 90 s). On leaving, Ctrl-C (SIGINT) must
+    stop it with status 0; it is killed if anything failed."""
     proc = subprocess.Popen(
         [sys.executable, "-c", "from gdbtools.cli import main; main()", "cluster", "start", "--kind", "local",
          "-o", "n_workers=1", "-o", "threads_per_worker=1", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    lines: list[str] = []
-    deadline = time.monotonic() + 90
-    while not any("Ctrl-C stops the cluster" in line for line in lines):
-        if proc.poll() is not None or time.monotonic() >= deadline:
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 90
+        while not any("Ctrl-C stops the cluster" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            lines.append(proc.stdout.readline())
+        yield "".join(lines)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
-            raise AssertionError("".join(lines))
-        lines.append(proc.stdout.readline())
-    return proc, "".join(lines)
