@@ -7,7 +7,6 @@ records at that position were consumed).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -376,6 +375,3 @@ def _sample_name(vcf, perm, index: int) -> str:
     column = int(perm[index]) if perm is not None else index
     return vcf.samples[column]
 
-
-def estimate_partitions(count: int, records_per_partition: int) -> int:
-    return max(1, math.ceil(count / max(1, records_per_partition)))

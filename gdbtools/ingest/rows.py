@@ -37,6 +37,8 @@ def allele_type(ref: str, alt: str) -> tuple[str, bool]:
     return "Complex", False
 
 
+# INFO Number values kept as one value per split row (its own type); others become a string
+SCALAR_NUMBERS = frozenset({"1", "A", "R", "0"})
 _ARROW_TYPES = {"Integer": pa.int64(), "Float": pa.float64(), "Flag": pa.bool_(), "String": pa.string(),
                 "Character": pa.string()}
 
@@ -51,7 +53,7 @@ def variant_schema(info_fields: dict, annotation: bool) -> pa.Schema:
     if annotation:
         fields += [("gene", pa.string()), ("consequence", pa.string()), ("impact", pa.string())]
     for name, meta in info_fields.items():
-        scalar = meta.get("Number") in ("1", "A", "R", "0")
+        scalar = meta.get("Number") in SCALAR_NUMBERS
         fields.append((f"info_{name}", _ARROW_TYPES.get(meta.get("Type"), pa.string()) if scalar else pa.string()))
     return pa.schema(fields)
 
@@ -80,7 +82,7 @@ class BlockBuilder:
             self._alloc(self.rows + extra + 64)
             self.lo[: self.rows] = old[0][: self.rows]
             self.hi[: self.rows] = old[1][: self.rows]
-            if self.fail is not None and old[2] is not None:
+            if self.fail is not None and old[2] is not None:  # both exist exactly when with_fail (for mypy)
                 self.fail[: self.rows] = old[2][: self.rows]
 
     def reset(self) -> None:
@@ -122,6 +124,6 @@ def info_for_allele(value, number: str, allele: int):
         return value[allele] if allele < len(value) else None
     if isinstance(value, tuple):
         return ",".join("." if v is None else str(v) for v in value)
-    if number not in ("1", "A", "R", "0") and not isinstance(value, str):
+    if number not in SCALAR_NUMBERS and not isinstance(value, str):
         return str(value)
     return value

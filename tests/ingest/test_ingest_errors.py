@@ -271,3 +271,40 @@ def test_ingest__error_in_a_forked_worker_reaches_the_caller(tmp_path):
         ingest([a, b], tmp_path / "store", workers=2, progress=False)
     assert err.value.file == b and "fix:" in str(err.value)
     assert_not_complete(tmp_path / "store")
+
+
+def test_ingest__uncompressed_bcf_is_refused(tmp_path):
+    path = write_vcf(tmp_path / "ok.vcf.gz", GOOD)
+    bgzf = tmp_path / "level0.bcf"  # `-Ou` is BCF in BGZF blocks of level 0, which reads fine
+    subprocess.run(["bcftools", "view", "-Ou", "-o", str(bgzf), path], check=True)
+    raw = tmp_path / "raw.bcf"  # the BCF bytes without BGZF framing
+    raw.write_bytes(subprocess.run(["bgzip", "-dc", str(bgzf)], check=True, capture_output=True).stdout)
+    with pytest.raises(InputError, match="uncompressed BCF is not supported") as err:
+        ingest(raw, tmp_path / "store", workers=1, progress=False)
+    assert "bcftools view -Ob" in err.value.fix
+    assert_not_complete(tmp_path / "store")
+
+
+@pytest.mark.parametrize("header, expect, where", [
+    ("##fileformat=TSV\n", "does not start with ##fileformat=VCF", "line 1"),
+    (HEADER, "does not have the 8 fixed tab-separated columns", "line 5"),
+])
+def test_ingest__header_that_is_not_vcf(tmp_path, header, expect, where):
+    """A text file that is not VCF, and a #CHROM line with spaces instead of tabs: refused, naming the line."""
+    path = write_vcf(tmp_path / "bad.vcf.gz", GOOD, header=header, bgzip=False)
+    if header == HEADER:  # the #CHROM line space-separated
+        text = open(path).read().replace("#CHROM\tPOS\tID", "#CHROM POS ID")
+        open(path, "w").write(text)
+    plain = _bgzip_only(path)
+    with pytest.raises(InputError, match=expect) as err:
+        ingest(plain, tmp_path / "store", workers=1, progress=False)
+    assert where in str(err.value)
+    assert_not_complete(tmp_path / "store")
+
+
+def test_ingest__empty_metadata_file(tmp_path):
+    path = write_vcf(tmp_path / "ok.vcf.gz", GOOD)
+    meta = tmp_path / "meta.tsv"
+    meta.write_text("")
+    with pytest.raises(MetadataError, match="the metadata file is empty"):
+        ingest(path, tmp_path / "store", metadata=meta, workers=1, progress=False)

@@ -29,9 +29,12 @@ MODES = ("auto", "fast", "htslib")
 
 def reader_mode() -> str:
     """``GDBTOOLS_READER``: ``auto`` (fast, htslib where it cannot), ``fast`` (mandatory) or ``htslib``."""
-    mode = os.environ.get("GDBTOOLS_READER", "auto").strip().lower() or "auto"
+    return _checked_mode(os.environ.get("GDBTOOLS_READER", "auto").strip().lower() or "auto", "GDBTOOLS_READER=")
+
+
+def _checked_mode(mode: str, source: str) -> str:
     if mode not in MODES:
-        raise ValueError(f"GDBTOOLS_READER={mode!r}: use auto, fast or htslib")
+        raise ValueError(f"{source}{mode!r}: use auto, fast or htslib")
     return mode
 
 
@@ -69,9 +72,7 @@ class SelectedReader:
     def __init__(self, path: str, index: str | None = None, *, formats=(), info=(), mode: str | None = None):
         self.path = str(path)
         self.index = index
-        self.mode = mode or reader_mode()
-        if self.mode not in MODES:
-            raise ValueError(f"reader mode {self.mode!r}: use auto, fast or htslib")
+        self.mode = _checked_mode(mode, "reader mode ") if mode else reader_mode()
         self.fallback_reason: str | None = None
         self._fast: Any = None
         self._htslib: Any = None
