@@ -28,7 +28,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Spec", "option", "specs", "click_options", "from_mapping", "from_kwargs", "as_params",
+__all__ = ["Spec", "option", "yaml_value", "specs", "click_options", "from_mapping", "from_kwargs", "as_params",
            "fingerprint_params", "markdown"]
 
 _KEY = "gdbtools"
@@ -186,7 +186,8 @@ def fingerprint_params(options) -> dict:
     return {k: v for k, v in as_params(options).items() if k in keep}
 
 
-def _yaml_value(value) -> str:
+def yaml_value(value) -> str:
+    """An option default as YAML writes it (null, true, [a, b], ...): the docs and `gdbtools run --list-steps`."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -217,7 +218,7 @@ def markdown(sets: dict[str, type], extra_cli: dict[str, list[str]] | None = Non
                   "|---|---|---|---|---|---|"]
         for s in rows:
             cli = " ".join(f"`{f}`" for f in s.flags)
-            lines.append(f"| `{s.name}` | {cli} | {s.type_text().replace('|', '/')} | `{_yaml_value(s.default)}` | "
+            lines.append(f"| `{s.name}` | {cli} | {s.type_text().replace('|', '/')} | `{yaml_value(s.default)}` | "
                          f"{'yes' if s.fingerprint else 'no'} | {s.help.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)

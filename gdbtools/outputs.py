@@ -88,7 +88,7 @@ def replacing(target: str | os.PathLike, *, overwrite: bool, directory: bool = F
     """
     target = Path(target)
     olds = [target] if directory else [target, target.with_name(f"{target.name}{SIDECAR}")]
-    if not overwrite and any(p.exists() for p in olds[:1]):
+    if not overwrite and target.exists():
         raise OutputExists("an earlier result is here, and gdbtools does not write over results", file=target,
                            fix=f"give {option} to replace it whole, or write to another path")
     target.parent.mkdir(parents=True, exist_ok=True)

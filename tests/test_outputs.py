@@ -52,3 +52,25 @@ def test_write_table__parquet_keeps_attrs_and_provenance(tmp_path):
     tsv = write_table(_table(), tmp_path / "t.tsv", {"store": {"path": "/s"}})
     assert json.loads((tmp_path / "t.tsv.meta.json").read_text()) == back.attrs
     assert pd.read_csv(tsv, sep="\t", index_col=0)["AC"].tolist() == [1, 2]
+
+
+def test_write_table__unknown_suffix_is_refused(tmp_path):
+    from gdbtools.errors import GdbError
+
+    with pytest.raises(GdbError, match="use a .parquet or .tsv"):
+        write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.csv", {})
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--batch-by", "nosuch"], "--batch-by nosuch: no such sample column"),
+    (["--outliers-by", "nosuch"], "--outliers-by nosuch: no such sample column"),
+])
+def test_qc__unknown_column_exits_2_naming_the_columns(small_store, tmp_path, args, expect):
+    from click.testing import CliRunner
+
+    from gdbtools.cli import main
+
+    r = CliRunner().invoke(main, ["qc", str(small_store.path), "--out", str(tmp_path / "qc"), *args])
+    assert r.exit_code == 2 and expect in r.output and "population" in r.output, r.output
+    assert not (tmp_path / "qc").exists()

@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..options import click_options, from_kwargs
-from ..optionsets import IngestOptions, VerifyOptions
+from ..optionsets import IngestOptions
 from . import main
 
 
@@ -60,7 +60,6 @@ def ingest_cmd(inputs, out, metadata, step_init, partition, step_finalize, quiet
 @click.argument("store", type=click.Path(file_okay=False, exists=True))
 @click.argument("inputs", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click_options(VerifyOptions)
 def verify_cmd(store, inputs, quiet):
     """Re-read STORE and compare it with its source VCF/BCF files record by record.
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GdbError
-from ..options import specs
+from ..options import specs, yaml_value
 from ..optionsets import FreqOptions, IngestOptions, QcOptions, VerifyOptions
 from .errors import PipelineError
 
@@ -53,9 +53,7 @@ class StepKind:
         lines = [f"{kind}: {self.summary}",
                  f"    reads: {', '.join(reads) or '-'}; writes: {', '.join(self.outputs.values()) or '-'}"]
         for s in specs(self.options):
-            default = {None: "null", True: "true", False: "false"}.get(s.default, s.default) \
-                if not isinstance(s.default, tuple) else list(s.default)
-            lines.append(f"    {s.name} ({s.type_text()}, default {default}): {s.help}")
+            lines.append(f"    {s.name} ({s.type_text()}, default {yaml_value(s.default)}): {s.help}")
         return "\n".join(lines)
 
 
@@ -135,13 +133,13 @@ def verify_step(ctx) -> dict:
 
     store = ctx.inputs["store"]
     report = verify(store, ctx.inputs.get("vcf"), progress=ctx.progress)
-    result = {"ok": report.ok, "n_records": report.n_records, "n_variants": report.n_rows,
-              "n_calls": report.n_calls, "n_mismatches": report.n_mismatches, "mismatches": report.mismatches,
-              "provenance": provenance(open_store(store), "verify", {"inputs": ctx.inputs.get("vcf")})}
     if not report.ok:
         raise PipelineError(f"the store does not match its source: {report.n_mismatches} mismatches "
                             f"(first: {report.mismatches[0] if report.mismatches else '?'})", file=store,
                             fix="ingest again into a new store; if the mismatch stays, report it with the run record")
+    result = {"ok": report.ok, "n_records": report.n_records, "n_variants": report.n_rows,
+              "n_calls": report.n_calls, "n_mismatches": report.n_mismatches, "mismatches": report.mismatches,
+              "provenance": provenance(open_store(store), "verify", {"inputs": ctx.inputs.get("vcf")})}
     out = Path(ctx.output)
     with replacing(out, overwrite=True) as tmp:
         write_json(tmp / out.name, result)
