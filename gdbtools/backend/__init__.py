@@ -41,7 +41,7 @@ from gdbtools.backend._base import Backend, HweResult, is_device_array
 from gdbtools.errors import BackendError
 
 __all__ = ["Backend", "HweResult", "BACKEND_NAMES", "get_backend", "available_backends", "hwe_exact_unique",
-           "is_device_array"]
+           "is_device_array", "default_host_backend"]
 
 BACKEND_NAMES = ("numpy", "host", "cupy")
 
@@ -127,11 +127,14 @@ def hwe_exact_unique(n_het, n_hom1, n_hom2, *, backend: Backend | None = None) -
         Four ``(M,) float64`` arrays (see :meth:`Backend.hwe_exact`).
     """
     if backend is None:
-        if is_device_array(n_het):
-            backend = get_backend("cupy")
-        else:
-            try:
-                backend = get_backend("host")
-            except BackendError:
-                backend = get_backend("numpy")
+        backend = get_backend("cupy") if is_device_array(n_het) else default_host_backend()
     return backend.hwe_exact_unique(n_het, n_hom1, n_hom2)
+
+
+def default_host_backend() -> Backend:
+    """The ``"host"`` backend, or ``"numpy"`` where the host kernels cannot be built: where the small tests
+    on host arrays (chrX HWE, Fisher's exact test) run by default."""
+    try:
+        return get_backend("host")
+    except BackendError:
+        return get_backend("numpy")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GdbError
+from ..runtime import current_client
 from . import engine as en
 from . import ploidy as pl
 from .batch_check import batch_check_table
@@ -44,7 +45,7 @@ def _client(client):
     if client is False:
         return None
     if client is None:
-        return en.current_client()
+        return current_client()
     return client
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..backend import default_host_backend
 from . import engine as en
 from ._qc_common import key_columns, ratio
-from .hwe_x import _default_backend
 
 __all__ = ["batch_check_table", "fisher_exact_two_sided", "benjamini_hochberg"]
 
@@ -34,10 +34,8 @@ def fisher_exact_two_sided(a, b, c, d, *, backend=None) -> np.ndarray:
     """
     cells = [np.asarray(x, dtype=np.int64).reshape(-1) for x in (a, b, c, d)]
     if backend is None:
-        backend = _default_backend()
-    if backend.on_device:
-        return backend.fisher_exact(*(backend.xp.asarray(x) for x in cells)).get()
-    return backend.fisher_exact(*cells)
+        backend = default_host_backend()
+    return backend.to_host(backend.fisher_exact(*(backend.to_device(x) for x in cells)))
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -100,7 +98,7 @@ def batch_check_table(variants: pd.DataFrame, labels: list[str], counts: np.ndar
     tied = pk == pk.min(axis=1, keepdims=True)
     best = np.argmax(np.where(tied, af, -np.inf), axis=1)  # smallest p; ties: the higher AF
     pmin = pv[np.arange(len(variants)), best]
-    p_value = np.minimum(1.0, pmin * (n_b if n_b > 2 else 1))
+    p_value = np.minimum(1.0, pmin * n_tests)  # Bonferroni over the batches tested
     cols["batch"] = pd.array(np.where(testable, np.array(labels, dtype=object)[best], None), dtype="string")
     cols["p_value"] = np.where(testable, p_value, np.nan)
     cols["q_value"] = benjamini_hochberg(cols["p_value"])

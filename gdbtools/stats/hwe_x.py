@@ -76,16 +76,8 @@ def hwe_x_exact(female_het, female_hom1, female_hom2, male1, male2, *, unique: b
     if any(a.shape[0] != m for a in arrays):
         raise ValueError(f"count arrays differ in length: {[a.shape[0] for a in arrays]}")
     if backend is None:
-        backend = _default_backend()
+        from gdbtools.backend import default_host_backend
+
+        backend = default_host_backend()
     p, p_midp = backend.hwe_x_exact(*(backend.to_device(a) for a in arrays), unique=unique)
     return backend.to_host(p), backend.to_host(p_midp)
-
-
-def _default_backend():
-    from gdbtools.backend import get_backend
-    from gdbtools.errors import BackendError
-
-    try:
-        return get_backend("host")
-    except BackendError:
-        return get_backend("numpy")

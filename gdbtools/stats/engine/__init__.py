@@ -15,7 +15,6 @@ bounded by the block size (plus the read-ahead) and the partials.  Integer resul
 backend (the kernels are exact, the weighted sums fixed point).
 """
 
-from ...runtime import current_client
 from .counts import (
                      ATYPE_NAMES,
                      COUNT_FIELDS,
@@ -47,7 +46,7 @@ from .task import TaskRun, run_task
 
 __all__ = ["REF", "HET", "HOM", "HAP_REF", "HAP_ALT", "MISSING", "COUNT_FIELDS", "ATYPE_NAMES", "TI", "TV", "INS",
            "DEL", "STAR", "OTHER_TYPE", "allele_classes", "variant_states", "Plan", "BlockSpec", "Task",
-           "PassResult", "run_pass", "run_task", "TaskRun", "resolve_backend", "current_client", "derive_counts",
+           "PassResult", "run_pass", "run_task", "TaskRun", "resolve_backend", "derive_counts",
            "genotype_totals", "thread_split", "F_ZONES", "STATE_POLY", "STATE_SINGLETON", "STATE_MONO",
            "READ_AHEAD", "BlockReader", "BufferPool", "decode_block", "open_store_cached", "TASK_VARIANTS",
            "split_tasks"]
