@@ -13,9 +13,9 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - running from a sour
 
 from .errors import GdbError
 
-__all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort"]
+__all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort", "describe"]
 
-_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome")
+_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome", "views")
 
 
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front
@@ -27,8 +27,36 @@ def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing
         from . import cohort
 
         return getattr(cohort, name)
+    if name == "describe":  # gdb.describe(cohort or table): the notebook views
+        from .views import describe
+
+        return describe
     if name in _SUBMODULES:
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'gdbtools' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):  # `%load_ext gdbtools`: user errors as message and fix (gdbtools.views.ipython)
+    from .views.ipython import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):  # `%unload_ext gdbtools`: IPython's full tracebacks again
+    from .views.ipython import unload
+
+    unload(ipython)
+
+
+def _auto_load_in_ipython() -> None:  # inside IPython only (nothing is imported elsewhere)
+    import sys
+
+    if "IPython" in sys.modules:
+        from .views.ipython import auto_load
+
+        auto_load()
+
+
+_auto_load_in_ipython()

@@ -42,10 +42,12 @@ class Cohort:
     :func:`gdbtools.stats.compute`.
     """
 
-    def __init__(self, store: Store, selection: Selection | None = None, *, backend: str = "auto"):
+    def __init__(self, store: Store, selection: Selection | None = None, *, backend: str = "auto",
+                 steps: tuple[str, ...] = ()):
         self.store = store
         self.selection = selection if selection is not None else Selection(store)
         self.backend = backend
+        self.steps = steps  #: the select() calls that made this cohort, as written (shown by describe)
 
     # -- description ------------------------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -53,6 +55,18 @@ class Cohort:
         regions = "all variants" if sel.regions is None else ", ".join(map(str, sel.regions)) or "no variants"
         return (f"<gdbtools Cohort {str(self.store.path)!r}: {self.n_samples} of {self.store.n_samples} samples, "
                 f"{regions}; build {self.store.build_name}>")
+
+    def _repr_html_(self) -> str:  # Jupyter's view: gdbtools.views.describe
+        from .views import describe
+
+        return describe(self)._repr_html_()
+
+    def describe(self) -> None:
+        """Print the description (build, contigs, metadata values, selection, storage); HTML in Jupyter:
+        display the cohort itself, or ``gdb.describe(cohort)``."""
+        from .views import describe
+
+        print(describe(self))
 
     @property
     def n_samples(self) -> int:
@@ -112,7 +126,12 @@ class Cohort:
             except EmptySelectionError:
                 if not allow_empty:
                     raise
-        return Cohort(self.store, selection, backend=self.backend)
+        steps = [*self.steps]
+        if samples is not None:
+            steps.append(f"samples: {samples}" if isinstance(samples, str) else f"samples: {int(hit.sum()):,} given")
+        if region is not None:
+            steps.append(f"region: {region if isinstance(region, str) else ', '.join(map(str, region))}")
+        return Cohort(self.store, selection, backend=self.backend, steps=tuple(steps))
 
     def _sample_mask(self, samples) -> np.ndarray:
         table = self.store.samples

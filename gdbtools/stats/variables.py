@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Variable", "VARIANT_KEY", "FREQ", "VARIANT_QC", "SAMPLE_QC", "SEX_CHECK", "SAMPLE_OUTLIERS",
-           "BATCH_CHECK", "TABLES", "check_table", "describe"]
+           "BATCH_CHECK", "TABLES", "check_table", "describe",
+           "variable_of"]
 
 
 @dataclass(frozen=True)
@@ -176,13 +177,25 @@ TABLES = {"freq": FREQ, "variant_qc": VARIANT_QC, "sample_qc": SAMPLE_QC, "sex_c
           "sample_outliers": SAMPLE_OUTLIERS, "batch_check": BATCH_CHECK}
 
 
-def _expected(table: dict[str, Variable], column: str) -> Variable | None:
+def variable_of(table: dict[str, Variable], column: str, labels=()) -> Variable | None:
+    """The declared variable of `column` in `table` (a value of :data:`TABLES`), or ``None``.
+
+    An exact name first; then a per-group name: with the table's group `labels` (``freq_meta``) the column
+    must be ``<name>_<label>``, without them the longest declared name that prefixes it (``AC_Het_afr`` is
+    ``AC_Het``, not ``AC``); then the pattern with the longest literal part (``fail_<metric>``).
+    """
     if column in table:
         return table[column]
+    for label in sorted(map(str, labels), key=len, reverse=True):
+        if label and column.endswith(f"_{label}"):
+            var = table.get(column[: -len(label) - 1])
+            if var is not None and var.per_group:
+                return var
+    for var in sorted((v for v in table.values() if v.per_group), key=lambda v: len(v.name), reverse=True):
+        if column.startswith(var.name + "_"):
+            return var
     best, best_len = None, -1
     for var in table.values():
-        if var.per_group and column.startswith(var.name + "_"):
-            return var
         if var.pattern:
             head, _, rest = var.name.partition("<")
             tail = rest.split(">", 1)[1]
@@ -206,7 +219,7 @@ def check_table(df: pd.DataFrame, name: str) -> None:
     table = TABLES[name]
     bad = []
     for column in df.columns:
-        var = _expected(table, column)
+        var = variable_of(table, column)
         if var is None:
             bad.append(f"{column!r} is not declared in gdbtools.stats.variables.{name.upper()}")
         elif not _dtype_ok(df[column], var.dtype):
