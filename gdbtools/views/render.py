@@ -28,7 +28,7 @@ class Section:
     """
 
     title: str
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)  # str, int, float, None or list values (a list: joined)
     header: tuple[str, ...] | None = None
     note: str | None = None
     open: bool = True
@@ -74,7 +74,15 @@ class Description:
         return "".join(parts)
 
 
-def _cell(value) -> str:
+TEXT_LIST_LIMIT = 8  #: items of a list value shown in the text (the HTML shows all)
+
+
+def _cell(value, limit: int | None = None) -> str:
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+        if limit is not None and len(items) > limit:
+            return f"{', '.join(items[:limit])} ... ({len(items)} in all)"
+        return ", ".join(items)
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -85,7 +93,7 @@ def _cell(value) -> str:
 def _text_rows(sec: Section) -> list[str]:
     if not sec.rows:
         return []
-    rows = [tuple(_cell(v) for v in row) for row in sec.rows]
+    rows = [tuple(_cell(v, TEXT_LIST_LIMIT) for v in row) for row in sec.rows]
     if sec.header is None:
         width = max(len(r[0]) for r in rows)
         return [f"  {r[0]:<{width}}  {'  '.join(r[1:])}" for r in rows]

@@ -93,16 +93,10 @@ def _column_section(df, table: dict[str, Variable], labels: list[str]) -> Sectio
     rows = []
     for name, var in table.items():
         if name in found:
-            rows.append((name, var.dtype, _column_list(found[name]), var.meaning))
+            rows.append((name, var.dtype, found[name], var.meaning))
     if unknown:
-        rows.append(("(not declared)", "", _column_list(unknown), "not in gdbtools.stats.variables"))
+        rows.append(("(not declared)", "", unknown, "not in gdbtools.stats.variables"))
     return Section(f"Columns ({df.shape[1]:,}) by variable", rows, header=("variable", "dtype", "columns", "meaning"))
-
-
-def _column_list(columns: list[str], limit: int = 6) -> str:
-    if len(columns) <= limit:
-        return ", ".join(columns)
-    return f"{', '.join(columns[:limit])} ... ({len(columns)} columns)"
 
 
 def _short(value, limit: int = 120) -> str:
