@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "slurm"
-TEMPLATES = ["qc_job.sbatch", "ingest_array.sbatch", "ingest_finalize.sbatch", "submit_ingest.sh"]
+TEMPLATES = ["qc_job.sbatch", "ingest_array.sbatch", "ingest_finalize.sbatch", "submit_ingest.sh", "jupyterlab.sbatch"]
 
 
 def run(script, *args, env=None, cwd=None, timeout=60):
