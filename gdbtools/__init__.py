@@ -15,7 +15,7 @@ from .errors import GdbError
 
 __all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort"]
 
-_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome")
+_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome", "plot", "report")
 
 
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front
