@@ -166,14 +166,15 @@ def contig_class(contig, pos, build: Build | str | None) -> np.ndarray:
 
 
 def _qq_points(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(expected, observed) -log10 p of the finite p-values, and the inflation factor lambda (median chi2)."""
+    """(expected, observed) -log10 p of the finite p-values, and the inflation factor lambda: the median of the
+    1-df chi-squared statistics of the p-values over its expected value (0.455)."""
     from scipy.stats import chi2
 
     p = np.sort(p[np.isfinite(p)])
     n = len(p)
     expected = -np.log10((np.arange(1, n + 1) - 0.5) / n)
     observed = -np.log10(np.clip(p, 1e-300, 1.0))
-    lam = float(chi2.isf(np.median(p), 1) / chi2.ppf(0.5, 1)) if n else float("nan")
+    lam = float(np.median(chi2.isf(p, 1)) / chi2.ppf(0.5, 1)) if n else float("nan")
     return expected, observed, lam
 
 
@@ -223,7 +224,7 @@ def hwe_qq(variant_qc: pd.DataFrame | Mapping[str, pd.DataFrame], *, build: Buil
         axis.plot([0, top], [0, top], color="black", lw=0.8, ls="--")
         axis.set_xlabel("expected -log10 p")
         axis.set_ylabel("observed -log10 p")
-        test = "with males (Graffelman-Weir)" if column_used == x_column else "XX calls only" \
+        test = "with males, Graffelman-Weir" if column_used == x_column else "XX calls only" \
             if cls == "chrX non-PAR" else "diploid calls"
         axis.set_title(f"{cls}: {column_used} ({test})", fontsize=9)
         axis.legend(fontsize=7, loc="upper left")
