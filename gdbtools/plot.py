@@ -178,6 +178,14 @@ def _qq_points(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return expected, observed, lam
 
 
+def _polymorphic(table: pd.DataFrame) -> np.ndarray:
+    """0 < AC < AN where the table has AC and AN (a monomorphic variant's p is 1, or 0.5 as a mid-p), else all."""
+    if "AC" not in table.columns or "AN" not in table.columns:
+        return np.ones(len(table), dtype=bool)
+    ac, an = table["AC"].to_numpy(dtype=np.float64), table["AN"].to_numpy(dtype=np.float64)
+    return (ac > 0) & (ac < an)
+
+
 def hwe_qq(variant_qc: pd.DataFrame | Mapping[str, pd.DataFrame], *, build: Build | str | None = None,
            p_column: str = "p_value_hwe", x_column: str = "p_value_hwe_x", pooled: str | None = None) -> MplFigure:
     """HWE QQ plots, one panel per contig class, one series per table.
@@ -197,7 +205,8 @@ def hwe_qq(variant_qc: pd.DataFrame | Mapping[str, pd.DataFrame], *, build: Buil
     pooled : str, optional
         Words for the samples of a single table (default "all samples pooled in one test").
 
-    chrY, chrM and other contigs have no HWE test and are left out (the panel titles count what is drawn).
+    Monomorphic variants (AC 0 or AN; their p is 1, or 0.5 as a mid-p) are left out, and chrY, chrM and other
+    contigs, which have no HWE test; the legends count what is drawn and give the inflation factor lambda.
     """
     tables = dict(variant_qc) if isinstance(variant_qc, Mapping) else {"": variant_qc}
     for t in tables.values():
@@ -215,7 +224,8 @@ def hwe_qq(variant_qc: pd.DataFrame | Mapping[str, pd.DataFrame], *, build: Buil
             column = x_column if cls == "chrX non-PAR" and x_column in t.columns and \
                 t[x_column].notna().any() else p_column
             column_used = column
-            p = t.loc[classes[label] == cls, column].to_numpy(dtype=np.float64)
+            rows = (classes[label] == cls) & _polymorphic(t)
+            p = t.loc[rows, column].to_numpy(dtype=np.float64)
             expected, observed, lam = _qq_points(p)
             n_drawn += len(expected)
             name = f"{label}: " if label else ""
@@ -226,7 +236,7 @@ def hwe_qq(variant_qc: pd.DataFrame | Mapping[str, pd.DataFrame], *, build: Buil
         axis.set_ylabel("observed -log10 p")
         test = "with males, Graffelman-Weir" if column_used == x_column else "XX calls only" \
             if cls == "chrX non-PAR" else "diploid calls"
-        axis.set_title(f"{cls}: {column_used} ({test})", fontsize=9)
+        axis.set_title(f"{cls}: {column_used}\n({test}; polymorphic variants)", fontsize=9)
         axis.legend(fontsize=7, loc="upper left")
     who = (pooled or "all samples pooled in one test") if len(tables) == 1 else \
         f"{len(tables)} groups, each tested apart"

@@ -155,7 +155,7 @@ def _hwe_tables(store: Store, qc: QcResults, opts: ReportOptions) -> tuple[Any, 
         if mask.any():
             part = cohort.select(samples=mask)
             tables[str(value)] = part.variant_qc(adj=bool(params.get("adj", False)),
-                                                 unknown_sex=params.get("unknown_sex", "exclude"))
+                                                 unknown_sex=params.get("unknown_sex", "exclude"), progress=False)
     return tables, column
 
 
