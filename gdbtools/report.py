@@ -324,10 +324,12 @@ def render_report(store: Store, qc: QcResults, opts: ReportOptions) -> str:
     """The HTML text of the report (see the module docstring)."""
     group = _group_column(store, qc, opts)
     title = opts.title or f"QC report: {Path(store.path).resolve().name}"
+    no_groups = [] if group or opts.group_by == "none" else [
+        _note("No sample groups: the samples have no population column; --group-by COLUMN draws them by its values")]
     parts = [
         ("summary", "Summary", _summary(qc)),
-        ("sample-qc", f"Call rate, heterozygosity and Ti/Tv by {group or 'sample (one group)'}",
-         _sample_qc(store, qc, group)),
+        ("sample-qc", "Call rate, heterozygosity and Ti/Tv " + (f"by {group}" if group else "of all samples"),
+         no_groups + _sample_qc(store, qc, group)),
         ("sex-check", "Sex check", _sex_check(qc, opts.max_rows)),
         ("af-spectrum", "Allele-frequency spectrum", _spectrum(qc)),
         ("hwe-qq", "Hardy-Weinberg QQ plot", _hwe(store, qc, opts)),
