@@ -15,7 +15,8 @@ from .errors import GdbError
 
 __all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort", "describe"]
 
-_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome", "views")
+_SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", "store", "genome", "views",
+               "plot", "report")
 
 
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front

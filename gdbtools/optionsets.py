@@ -1,6 +1,6 @@
 """The options of each command / pipeline step kind, defined once (see :mod:`gdbtools.options`).
 
-``gdbtools ingest|verify|freq|qc`` take these as command-line options, a pipeline step of the same kind as
+``gdbtools ingest|verify|freq|qc|report`` take these as command-line options, a pipeline step of the same kind as
 keys, and ``docs/OPTIONS.md`` is generated from them (:func:`options_markdown`). Standard library only.
 """
 
@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from .options import markdown, option
 
-__all__ = ["IngestOptions", "VerifyOptions", "SelectOptions", "FreqOptions", "QcOptions", "OPTION_SETS",
+__all__ = ["IngestOptions", "VerifyOptions", "SelectOptions", "FreqOptions", "QcOptions", "ReportOptions",
+           "OPTION_SETS",
            "CLI_ONLY", "options_markdown"]
 
 
@@ -126,9 +127,25 @@ class QcOptions(SelectOptions):
                                  cli="--by|-b")
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """One self-contained HTML page of a QC directory's results (:func:`gdbtools.report.write_report`)."""
+
+    title: str | None = option(None, "Title of the page (default: 'QC report: ' and the store's directory name).")
+    group_by: str = option("auto", "Sample column to draw call rate, heterozygosity and Ti/Tv by (auto: the QC's "
+                           "outlier grouping, else the first population column present; 'none': one group).")
+    hwe_by: str = option("none", "Sample column: test HWE in each of its groups apart and draw one QQ series per "
+                         "group (one pass over the genotypes per group); 'none': the QC's test of all samples "
+                         "pooled, said so on the plot.")
+    max_rows: int = option(200, "At most this many rows in each sample table of the page (the QC files have "
+                           "them all).", minimum=1)
+    backend: str = option("auto", "Compute backend of the per-group HWE tests (--hwe-by).",
+                          choices=("auto", "numpy", "host", "cupy"), fingerprint=False)
+
+
 #: options of each command that is also a pipeline step kind
 OPTION_SETS: dict[str, type] = {"ingest": IngestOptions, "verify": VerifyOptions, "freq": FreqOptions,
-                                "qc": QcOptions}
+                                "qc": QcOptions, "report": ReportOptions}
 
 #: command-line options that are not step parameters: what a pipeline declares as inputs/outputs, and display
 CLI_ONLY: dict[str, list[str]] = {
@@ -136,6 +153,7 @@ CLI_ONLY: dict[str, list[str]] = {
     "verify": ["STORE", "INPUTS", "--quiet"],
     "freq": ["STORE", "--out", "--overwrite"],
     "qc": ["STORE", "--out", "--overwrite"],
+    "report": ["STORE", "--qc", "--out", "--overwrite"],
 }
 
 

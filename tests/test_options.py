@@ -59,10 +59,10 @@ def test_docs_options_md_is_the_generated_reference():
 def test_help_imports_no_heavy_library():
     code = ("import sys\nfrom gdbtools.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "for cmd in ('ingest', 'freq', 'qc', 'run'):\n"
+            "for cmd in ('ingest', 'freq', 'qc', 'report', 'run'):\n"
             "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
             "import json\nprint(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('pandas', 'numba', 'dask', 'distributed', 'pyarrow', 'numpy', 'scipy'))))")
+            "('pandas', 'numba', 'dask', 'distributed', 'pyarrow', 'numpy', 'scipy', 'matplotlib'))))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     heavy = json.loads(proc.stdout.strip().splitlines()[-1])
     assert heavy == [], heavy

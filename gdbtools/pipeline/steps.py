@@ -1,7 +1,7 @@
 """The step kinds, in one plain table: kind -> (options dataclass, function, what it reads and writes).
 
 A step's parameters are the options of the command of the same name (:mod:`gdbtools.optionsets`), so a
-pipeline step and ``gdbtools ingest|verify|freq|qc`` take the same settings; the results are written by
+pipeline step and ``gdbtools ingest|verify|freq|qc|report`` take the same settings; the results are written by
 :mod:`gdbtools.outputs`, as the commands write them. Each function gets a
 :class:`~gdbtools.pipeline.runner.StepContext` (``ctx.options``, ``ctx.inputs``, ``ctx.outputs``) and returns
 a few numbers for the run record. Whether a step runs at all is the runner's decision.
@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import GdbError
 from ..options import specs, yaml_value
-from ..optionsets import FreqOptions, IngestOptions, QcOptions, VerifyOptions
+from ..optionsets import FreqOptions, IngestOptions, QcOptions, ReportOptions, VerifyOptions
 from .errors import PipelineError
 
 __all__ = ["StepKind", "STEPS", "PIPELINE_ARTIFACTS", "known_kinds"]
@@ -163,6 +163,16 @@ def qc_step(ctx) -> dict:
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) and k != "seconds"}
 
 
+def report_step(ctx) -> dict:
+    """One self-contained HTML page of the results of the step named qc, as `gdbtools report`."""
+    from ..report import write_report
+
+    res = write_report(ctx.inputs["store"], ctx.inputs["qc"], ctx.output, ctx.options, overwrite=True)
+    for table, why in res["missing"].items():
+        ctx.log(f"report: no {table} ({why})")
+    return {"images": res["images"], "bytes": res["bytes"]}
+
+
 #: every step kind, by name
 STEPS: dict[str, StepKind] = {
     "ingest": StepKind(IngestOptions, ingest_step, inputs=("vcf",), optional_inputs=("metadata",),
@@ -172,6 +182,7 @@ STEPS: dict[str, StepKind] = {
     "freq": StepKind(FreqOptions, freq_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.parquet"},
                      version=2),
     "qc": StepKind(QcOptions, qc_step, inputs=("store",), outputs={"{name}": "{dir}/{name}"}, version=2),
+    "report": StepKind(ReportOptions, report_step, inputs=("store", "qc"), outputs={"{name}": "{dir}/{name}.html"}),
 }
 
 
