@@ -35,6 +35,7 @@ DEFAULT_RHO = (0.0, 0.01, 0.04, 0.09, 0.16, 0.25, 0.5, 1.0)
 EIGEN_REL = 1e-5  # eigenvalues <= EIGEN_REL * mean(nonnegative eigenvalues) are dropped (SKAT's Get_Lambda)
 _RHO_MAX = 0.999
 _SKATO_DAVIES_LIM = 1 << 16
+_EPS_REL = np.finfo(float).eps ** 0.25
 
 
 def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
@@ -164,7 +165,8 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
         thr = float(np.min((qmin - par["tau"] * x) / (1 - rhos)))
         return (1.0 - _kappa_sf(thr, par)) * math.exp(-0.5 * x) / math.sqrt(2.0 * math.pi * x) if x > 0 else 0.0
 
-    integral, _ = scipy.integrate.quad(integrand, 0.0, 40.0, limit=1000, epsabs=1e-25)
+    # R's integrate() as the SKAT package calls it: abs.tol 1e-25, its default rel.tol eps^(1/4)
+    integral, _ = scipy.integrate.quad(integrand, 0.0, 40.0, limit=1000, epsabs=1e-25, epsrel=_EPS_REL)
     p = 1.0 - integral
     method = "liu" if all(mm == "liu" for mm in methods) else "davies"
     p = min(p, pmin * rhos.size)
