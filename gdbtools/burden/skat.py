@@ -48,14 +48,14 @@ def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
 
 
 def _prepare(null: NullModel, G, weights, backend):
-    """(S = Z^T r / sqrt(sigma2), A = Z^T P Z / 2, Z1^T row-mean product pieces) on the host."""
-    xp = backend.xp
+    """(Z1 = (I - Q Q^T) V^(1/2) Z / sqrt(2) on the device, S = Z^T r / sqrt(sigma2), A = Z1^T Z1 = Z^T P Z / 2
+    on the host)."""
     w = backend.to_device(np.asarray(weights, dtype=np.float64))
     Z = G * w[None, :]
     S = backend.to_host(Z.T @ null.residuals_on(backend)) / math.sqrt(null.sigma2)
-    PZ = null.project(Z, backend)
-    A = backend.to_host(Z.T @ PZ) / 2.0
-    return Z, PZ, S, 0.5 * (A + A.T), xp
+    Z1 = null.root_project(Z, backend) / math.sqrt(2.0)
+    A = backend.to_host(Z1.T @ Z1)
+    return Z1, S, 0.5 * (A + A.T)
 
 
 def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
@@ -77,7 +77,7 @@ def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
     """
     if G.shape[1] == 0:
         return math.nan, math.nan, "none"
-    _, _, S, A, _ = _prepare(null, G, weights, backend)
+    _, S, A = _prepare(null, G, weights, backend)
     q = float(S @ S) / 2.0
     lam = skat_eigenvalues(A)
     if lam.size == 0:
@@ -132,13 +132,10 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
     if G.shape[1] == 0:
         return math.nan, math.nan, "none", math.nan
     rhos = np.minimum(np.asarray(rho, dtype=np.float64), _RHO_MAX)
-    Z, PZ, S, A, xp = _prepare(null, G, weights, backend)
+    Z1, S, A = _prepare(null, G, weights, backend)
     m = S.size
     q_rho = ((1 - rhos) * float(S @ S) + rhos * float(S.sum()) ** 2) / 2.0
-    # Z1 = P^(1/2) Z / sqrt(2): Z1^T Z1 = A; its row mean zbar enters through v = Z1^T zbar and zz
-    q, sw, _ = null._on(backend)
-    B = Z * sw[:, None]
-    Z1 = (B - q @ (q.T @ B)) / math.sqrt(2.0)
+    # Z1's row mean zbar enters through v = Z1^T zbar and zz = zbar^T zbar
     zbar = Z1.mean(axis=1)
     v = backend.to_host(Z1.T @ zbar)
     zz = float(backend.to_host(zbar @ zbar))
