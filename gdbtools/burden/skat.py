@@ -28,6 +28,7 @@ import scipy.stats
 
 from gdbtools.burden.mixture import DaviesTail, liu_params, mixture_chi2_sf
 from gdbtools.burden.nullmodel import NullModel
+from gdbtools.burden.scoretests import SPA_CUTOFF, spa_pvalue
 
 __all__ = ["skat", "skato", "skat_eigenvalues", "DEFAULT_RHO", "EIGEN_REL"]
 
@@ -47,18 +48,41 @@ def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
     return ev[ev > nonneg.mean() * EIGEN_REL]
 
 
-def _prepare(null: NullModel, G, weights, backend):
+def _prepare(null: NullModel, G, weights, backend, spa_adjust: bool = False):
     """(Z1 = (I - Q Q^T) V^(1/2) Z / sqrt(2) on the device, S = Z^T r / sqrt(sigma2), A = Z1^T Z1 = Z^T P Z / 2
-    on the host)."""
+    on the host; with `spa_adjust` (logistic) A rescaled by :func:`_spa_variance_ratios`)."""
     w = backend.to_device(np.asarray(weights, dtype=np.float64))
     Z = G * w[None, :]
     S = backend.to_host(Z.T @ null.residuals_on(backend)) / math.sqrt(null.sigma2)
     Z1 = null.root_project(Z, backend) / math.sqrt(2.0)
     A = backend.to_host(Z1.T @ Z1)
-    return Z1, S, 0.5 * (A + A.T)
+    A = 0.5 * (A + A.T)
+    if spa_adjust and null.kind == "logistic":
+        d = np.sqrt(_spa_variance_ratios(null, Z1, S, A, backend))
+        A = A * np.outer(d, d)
+    return Z1, S, A
 
 
-def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
+def _spa_variance_ratios(null: NullModel, Z1, S: np.ndarray, A: np.ndarray, backend) -> np.ndarray:
+    """Per variant, ``Var_adj / Var``: for a variant score with ``|z| > 2`` the variance that makes its normal
+    p equal its saddle-point p (``S_j^2 / chi2_1.isf(p_spa)``), as SAIGE-GENE adjusts its variance matrix for
+    unbalanced case-control; 1 elsewhere."""
+    var = 2.0 * np.diag(A)
+    ratio = np.ones(S.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(var > 0, S / np.sqrt(var), 0.0)
+    far = np.flatnonzero(np.abs(z) > SPA_CUTOFF)
+    if far.size:
+        # g_j = P Z_j / w = sqrt(2) Z1_j / sqrt(w): the covariate-adjusted score of each sample
+        g = backend.to_host(Z1[:, backend.to_device(far)]) * (math.sqrt(2.0) / np.sqrt(null.weights))[:, None]
+        for i, j in enumerate(far):
+            chi = scipy.stats.chi2.isf(spa_pvalue(float(S[j]), g[:, i], null.mu), 1)
+            if math.isfinite(chi) and chi > 0:
+                ratio[j] = S[j] ** 2 / chi / var[j]
+    return ratio
+
+
+def skat(null: NullModel, G, weights, backend, *, spa_adjust: bool = False) -> tuple[float, float, str]:
     """SKAT of one variant set.
 
     Parameters
@@ -69,6 +93,9 @@ def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
     weights : (m,) float64
         Per-variant weights w (``Z = G diag(w)``; Beta(1, 25) of the MAF by convention).
     backend : gdbtools.backend.Backend
+    spa_adjust : bool
+        Logistic only: rescale the kernel's variances by each variant's saddle-point p (SAIGE-GENE's
+        adjustment; calibrates unbalanced case-control). Off by default, as the SKAT package and Hail.
 
     Returns
     -------
@@ -77,7 +104,7 @@ def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
     """
     if G.shape[1] == 0:
         return math.nan, math.nan, "none"
-    _, S, A = _prepare(null, G, weights, backend)
+    _, S, A = _prepare(null, G, weights, backend, spa_adjust)
     q = float(S @ S) / 2.0
     lam = skat_eigenvalues(A)
     if lam.size == 0:
@@ -121,7 +148,8 @@ def _kappa_sf(x: float, par: dict) -> float:
                                      pr["df"]))
 
 
-def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float, float, str, float]:
+def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
+          spa_adjust: bool = False) -> tuple[float, float, str, float]:
     """SKAT-O of one variant set (arguments as :func:`skat`; `rho` the grid of kernel correlations).
 
     Returns
@@ -132,7 +160,7 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
     if G.shape[1] == 0:
         return math.nan, math.nan, "none", math.nan
     rhos = np.minimum(np.asarray(rho, dtype=np.float64), _RHO_MAX)
-    Z1, S, A = _prepare(null, G, weights, backend)
+    Z1, S, A = _prepare(null, G, weights, backend, spa_adjust)
     m = S.size
     q_rho = ((1 - rhos) * float(S @ S) + rhos * float(S.sum()) ** 2) / 2.0
     # Z1's row mean zbar enters through v = Z1^T zbar and zz = zbar^T zbar

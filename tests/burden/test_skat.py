@@ -132,3 +132,31 @@ def test_skato__bounded_by_its_parts(kg_genes, rng):
         assert stat <= skat(null, G, w, be)[1] + 1e-12
         assert stat - 1e-9 <= p <= len(DEFAULT_RHO) * stat + 1e-12
         assert rho in DEFAULT_RHO and method in ("davies", "liu")
+
+
+def test_skat__spa_adjust(kg_genes, rng):
+    """spa_adjust changes nothing for a linear trait; for a 1:20 binary trait it rescales only the variants
+    whose score has |z| > 2, each to the variance that turns its normal p into its saddle-point p."""
+    import scipy.stats
+
+    from gdbtools.burden import burden_test
+    from gdbtools.burden.skat import _prepare
+
+    be = get_backend("numpy")
+    n = kg_genes[0][1].shape[0]
+    lin = _traits(rng, n, False)
+    G = np.column_stack([G for _, G in kg_genes[:6]])
+    w = beta_weights(G)
+    assert skat(lin, G, w, be, spa_adjust=True) == skat(lin, G, w, be)
+    X = covariates(rng, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ [-3.1, 0.3, -0.2, 0.2])))).astype(float)
+    y[np.argsort(-(G @ w))[:8]] = 1.0  # some carriers are cases: a few scores with |z| > 2
+    null = fit_null(y, X, binary=True, covariate_names=NAMES)
+    _, S, A = _prepare(null, G, w, be)
+    _, _, A_adj = _prepare(null, G, w, be, spa_adjust=True)
+    per_variant = burden_test(null, G * w, be)
+    far = np.abs(per_variant["stat"]) > 2
+    assert far.any() and (~far).any()
+    np.testing.assert_allclose(np.diag(A_adj)[~far], np.diag(A)[~far], rtol=1e-12)
+    chi = scipy.stats.chi2.isf(per_variant["p"][far], 1)  # burden_test's p of each variant: its SPA p
+    np.testing.assert_allclose(2 * np.diag(A_adj)[far], S[far] ** 2 / chi, rtol=1e-8)
