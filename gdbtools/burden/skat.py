@@ -128,7 +128,8 @@ def _param(A1: np.ndarray, v: np.ndarray, zz: float, rhos: np.ndarray) -> dict:
 
 
 def _kappa_sf(x: float, par: dict) -> float:
-    """``P(kappa > x)`` for SKAT-O's integrand (Davies at acc 1e-6, Liu when it faults)."""
+    """``P(kappa > x)`` for SKAT-O's integrand (Davies at acc 1e-6 with at most 2^16 terms; SKAT's Liu
+    approximation when Davies faults, e.g. for a remainder of two dominant eigenvalues)."""
     lam = par["lambda"]
     if lam.size == 0:
         return 0.0 if x >= 0 else 1.0
@@ -143,9 +144,9 @@ def _kappa_sf(x: float, par: dict) -> float:
     res = par["tail"](xs)
     if res.ifault in (0, 2) and math.isfinite(res.p):
         return min(max(res.p, 0.0), 1.0)
-    pr = liu_params(lam, modified=True)
-    return float(scipy.stats.chi2.sf((xs - pr["mu_q"]) / pr["sigma_q"] * math.sqrt(2 * pr["df"]) + pr["df"],
-                                     pr["df"]))
+    # SKAT's Liu branch: a chi-square with df = (sum l^2)^2 / sum l^4 matched to (mu_q, var_q)
+    df = float(np.sum(lam**2)) ** 2 / float(np.sum(lam**4))
+    return float(scipy.stats.chi2.sf((x - par["mu_q"]) / math.sqrt(par["var_q"]) * math.sqrt(2 * df) + df, df))
 
 
 def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
