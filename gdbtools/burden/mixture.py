@@ -270,7 +270,7 @@ def mixture_chi2_sf(q: float, lambdas, *, method: str = "auto") -> tuple[float, 
         return liu(q, lam), "liu"
     if method == "davies":
         return davies(q, lam).p, "davies"
-    accs = AUTO_ACCURACIES
+    accs: tuple[float, ...] = AUTO_ACCURACIES
     if _plan(q, lam, accs[1])[1] <= _CHEAP_TERMS:  # the finer accuracy costs little: start there
         accs = accs[1:]
     for acc in accs:

@@ -60,6 +60,7 @@ def _prepare(null: NullModel, G, weights, backend, spa_adjust: bool = False):
     if spa_adjust and null.kind == "logistic":
         d = np.sqrt(_spa_variance_ratios(null, Z1, S, A, backend))
         A = A * np.outer(d, d)
+        Z1 = Z1 * backend.to_device(d)[None, :]  # keeps A = Z1^T Z1 for SKAT-O's parameters
     return Z1, S, A
 
 
