@@ -160,3 +160,6 @@ def test_skat__spa_adjust(kg_genes, rng):
     np.testing.assert_allclose(np.diag(A_adj)[~far], np.diag(A)[~far], rtol=1e-12)
     chi = scipy.stats.chi2.isf(per_variant["p"][far], 1)  # burden_test's p of each variant: its SPA p
     np.testing.assert_allclose(2 * np.diag(A_adj)[far], S[far] ** 2 / chi, rtol=1e-8)
+    # SKAT-O on the adjusted kernel: its rho = 0 member is the adjusted SKAT
+    stat, p, _, _ = skato(null, G, w, be, spa_adjust=True)
+    assert stat <= skat(null, G, w, be, spa_adjust=True)[1] * (1 + 1e-9) and stat <= p
