@@ -114,6 +114,16 @@ def skat(null: NullModel, G, weights, backend, *, spa_adjust: bool = False) -> t
     return q, p, method
 
 
+def _rho_kernel(A: np.ndarray, r: float) -> np.ndarray:
+    """``R^(1/2) A R^(1/2)`` for ``R = (1 - r) I + r 1 1^T`` (its eigenvalues are those of SKAT's
+    ``L^T A L``), with the closed-form root ``R^(1/2) = a I + c 1 1^T``: O(m^2), no factorisation."""
+    m = A.shape[0]
+    a = math.sqrt(1.0 - r)
+    c = (math.sqrt(1.0 - r + m * r) - a) / m
+    col = A.sum(axis=1)
+    return a * a * A + a * c * (col[:, None] + col[None, :]) + c * c * float(col.sum())
+
+
 def _param(A1: np.ndarray, v: np.ndarray, zz: float, rhos: np.ndarray) -> dict:
     """SKAT-O's mixture parameters from ``A1 = Z1^T Z1``, ``v = Z1^T zbar`` and ``zz = zbar^T zbar``."""
     m = A1.shape[0]
@@ -163,7 +173,6 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
         return math.nan, math.nan, "none", math.nan
     rhos = np.minimum(np.asarray(rho, dtype=np.float64), _RHO_MAX)
     Z1, S, A = _prepare(null, G, weights, backend, spa_adjust)
-    m = S.size
     q_rho = ((1 - rhos) * float(S @ S) + rhos * float(S.sum()) ** 2) / 2.0
     # Z1's row mean zbar enters through v = Z1^T zbar and zz = zbar^T zbar
     zbar = Z1.mean(axis=1)
@@ -173,8 +182,7 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
     methods = []
     liu_q = []
     for i, r in enumerate(rhos):
-        L = np.linalg.cholesky((1 - r) * np.eye(m) + r * np.ones((m, m)))
-        lam = skat_eigenvalues(L.T @ A @ L)
+        lam = skat_eigenvalues(_rho_kernel(A, r))
         if lam.size == 0:
             return float("nan"), math.nan, "none", math.nan
         pvals[i], meth = mixture_chi2_sf(q_rho[i], lam)

@@ -163,3 +163,15 @@ def test_skat__spa_adjust(kg_genes, rng):
     # SKAT-O on the adjusted kernel: its rho = 0 member is the adjusted SKAT
     stat, p, _, _ = skato(null, G, w, be, spa_adjust=True)
     assert stat <= skat(null, G, w, be, spa_adjust=True)[1] * (1 + 1e-9) and stat <= p
+
+
+def test_rho_kernel__same_spectrum_as_the_cholesky_route(rng):
+    """SKAT-O's per-rho kernel via the closed-form root of R_rho: the eigenvalues of SKAT's L^T A L (1e-12)."""
+    from gdbtools.burden.skat import _rho_kernel
+
+    B = rng.normal(size=(9, 9))
+    A = B @ B.T
+    for r in np.minimum(DEFAULT_RHO, 0.999):
+        L = np.linalg.cholesky((1 - r) * np.eye(9) + r * np.ones((9, 9)))
+        np.testing.assert_allclose(np.linalg.eigvalsh(_rho_kernel(A, r)), np.linalg.eigvalsh(L.T @ A @ L),
+                                   rtol=1e-12, atol=1e-12 * np.abs(A).max())
