@@ -24,6 +24,7 @@ import math
 import numpy as np
 import scipy.integrate
 import scipy.linalg
+import scipy.special
 import scipy.stats
 
 from gdbtools.burden.mixture import DaviesTail, liu_params, mixture_chi2_sf
@@ -152,12 +153,13 @@ def _kappa_sf(x: float, par: dict) -> float:
         return float(scipy.stats.chi2.sf(xs / lam[0], 1))
     if "tail" not in par:
         par["tail"] = DaviesTail(lam, acc=1e-6, lim=_SKATO_DAVIES_LIM)
-    res = par["tail"](xs)
-    if res.ifault in (0, 2) and math.isfinite(res.p):
-        return min(max(res.p, 0.0), 1.0)
+    if par["tail"].ifault == 0:  # the grid's fault is known before any q: skip its sum when it fails
+        res = par["tail"](xs)
+        if res.ifault in (0, 2) and math.isfinite(res.p):
+            return min(max(res.p, 0.0), 1.0)
     # SKAT's Liu branch: a chi-square with df = (sum l^2)^2 / sum l^4 matched to (mu_q, var_q)
-    df = float(np.sum(lam**2)) ** 2 / float(np.sum(lam**4))
-    return float(scipy.stats.chi2.sf((x - par["mu_q"]) / math.sqrt(par["var_q"]) * math.sqrt(2 * df) + df, df))
+    df = par.setdefault("liu_df", float(np.sum(lam**2)) ** 2 / float(np.sum(lam**4)))
+    return float(scipy.special.chdtrc(df, (x - par["mu_q"]) / math.sqrt(par["var_q"]) * math.sqrt(2 * df) + df))
 
 
 def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
