@@ -15,10 +15,10 @@ PKG = Path(__file__).resolve().parents[1] / "gdbtools"
 
 # layer -> the gdbtools subpackages/modules it must never import
 FORBIDDEN = {
-    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs", "plot", "report"},
-    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs", "plot", "report"},
-    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs", "plot", "report"},
-    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs", "plot", "report"},
+    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs", "plot", "report", "burden"},
+    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs", "plot", "report", "burden"},
+    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs", "plot", "report", "burden"},
+    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs", "plot", "report", "burden"},
     "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs"},
     "pipeline": {"cli"},
     "outputs": {"cli", "pipeline", "report"},
@@ -26,6 +26,7 @@ FORBIDDEN = {
     "plot": {"cli", "pipeline", "stats", "ingest", "store", "backend", "cluster", "cohort", "outputs", "report"},
     "report": {"cli", "pipeline"},
     "views": {"cli", "pipeline", "cluster", "ingest", "outputs", "cohort", "backend"},
+    "burden": {"cli", "pipeline", "cluster", "outputs", "ingest", "cohort", "report", "plot", "views"},
     "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
 }
