@@ -267,6 +267,7 @@ def read_annotations(path: str | os.PathLike, variants: pd.DataFrame) -> pd.Data
         on += ["ref", "alt"]
     merged = key.merge(vk, on=on, how="inner")
     out = merged[["variant_index", "gene", "annotation"]].sort_values("variant_index", kind="stable")
+    out = out.drop_duplicates(["variant_index", "gene"])  # a line repeated: its first annotation
     out = out.reset_index(drop=True)
     out.attrs["report"] = {"path": os.fspath(path), "n_lines": len(table),
                            "n_lines_matched": int(merged["line"].nunique()),
