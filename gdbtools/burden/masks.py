@@ -136,8 +136,8 @@ def read_masks(path: str | os.PathLike | None = None) -> MaskSpec:
 
 def variant_classes(annotation, spec: MaskSpec) -> dict[str, np.ndarray]:
     """Class -> ``(m,) bool``: which of the variants' annotations (terms or class names) fall in each class."""
-    ann = np.asarray(["" if a is None or (isinstance(a, float) and np.isnan(a)) else str(a)
-                      for a in (annotation if annotation is not None else [])], dtype=object)
+    ann = np.asarray(["" if pd.isna(a) else str(a) for a in (annotation if annotation is not None else [])],
+                     dtype=object)
     out = {}
     for name, terms in spec.classes.items():
         accepted = set(terms) | {t.removesuffix("_variant") for t in terms} | {name}
