@@ -1,15 +1,42 @@
-"""Fixtures of the burden tests: real 1000 Genomes chr22 genotypes grouped by gene, simulated covariates, every
-backend present (the pattern of tests/backend/conftest.py)."""
+"""Fixtures of the burden tests.
+
+- data tests: real VCFs ingested as dense2 and hybrid2 stores (session-wide, read-only), small blocks so that
+  genes span several of them;
+- statistics tests: real 1000 Genomes chr22 genotypes grouped by gene, simulated covariates, every backend
+  present (the pattern of tests/backend/conftest.py).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from burden_oracles import HAIL, KG22, KG22_META
 from helpers import CI, need
 
 from gdbtools.backend import get_backend
 from gdbtools.backend.cupy_backend import gpu_available
 from gdbtools.errors import BackendError
+
+
+@pytest.fixture(scope="session")
+def burden_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("burden")
+
+
+def _ingest(src, out, encoding, meta=None, block_size=1024):
+    from gdbtools.ingest import ingest
+
+    return ingest(src, out, metadata=meta, workers=1, progress=False, block_size=block_size, encoding=encoding)
+
+
+@pytest.fixture(scope="session", params=["dense2", "hybrid2"])
+def kg22_store(request, data_dir, burden_tmp):
+    return _ingest(data_dir / KG22, burden_tmp / f"kg22_{request.param}", request.param, data_dir / KG22_META)
+
+
+@pytest.fixture(scope="session", params=["dense2", "hybrid2"])
+def hail_store(request, data_dir, burden_tmp):
+    return _ingest(data_dir / HAIL, burden_tmp / f"hail_{request.param}", request.param, block_size=64)
 
 KG1 = "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz"
 GENES = "gene_annotation_hg19/genes_refFlat_hg19.bed"
