@@ -15,7 +15,8 @@ PKG = Path(__file__).resolve().parents[1] / "gdbtools"
 
 # layer -> the gdbtools subpackages/modules it must never import
 FORBIDDEN = {
-    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs", "plot", "report", "burden"},
+    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs", "plot", "report",
+              "burden"},
     "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs", "plot", "report", "burden"},
     "stats": {"cli", "cluster", "pipeline", "ingest", "outputs", "plot", "report", "burden"},
     "ingest": {"stats", "cli", "pipeline", "cohort", "outputs", "plot", "report", "burden"},
