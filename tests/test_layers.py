@@ -15,14 +15,15 @@ PKG = Path(__file__).resolve().parents[1] / "gdbtools"
 
 # layer -> the gdbtools subpackages/modules it must never import
 FORBIDDEN = {
-    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs"},
-    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs"},
-    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs"},
-    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs"},
-    "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs"},
+    "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs", "release"},
+    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs", "release"},
+    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs", "release"},
+    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs", "release"},
+    "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs", "release"},
     "pipeline": {"cli"},
-    "outputs": {"cli", "pipeline"},
-    "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort"},
+    "outputs": {"cli", "pipeline", "release"},
+    "release": {"cli", "pipeline", "cluster", "ingest", "backend"},
+    "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort", "release"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import GdbError
 from ..options import specs, yaml_value
-from ..optionsets import FreqOptions, IngestOptions, QcOptions, VerifyOptions
+from ..optionsets import ExportOptions, FreqOptions, IngestOptions, QcOptions, VerifyOptions
 from .errors import PipelineError
 
 __all__ = ["StepKind", "STEPS", "PIPELINE_ARTIFACTS", "known_kinds"]
@@ -163,6 +163,17 @@ def qc_step(ctx) -> dict:
     return {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) and k != "seconds"}
 
 
+def export_step(ctx) -> dict:
+    """A frequency release through the privacy guard (VCF, Parquet or TSV by the output's name), as `gdbtools export`.
+    """
+    from ..outputs import open_selection
+    from ..release import export
+
+    res = export(open_selection(ctx.inputs["store"], ctx.options), ctx.options, ctx.output, overwrite=True,
+                 progress=ctx.progress)
+    return {k: v for k, v in res.items() if k not in ("path", "seconds")}
+
+
 #: every step kind, by name
 STEPS: dict[str, StepKind] = {
     "ingest": StepKind(IngestOptions, ingest_step, inputs=("vcf",), optional_inputs=("metadata",),
@@ -172,6 +183,7 @@ STEPS: dict[str, StepKind] = {
     "freq": StepKind(FreqOptions, freq_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.parquet"},
                      version=2),
     "qc": StepKind(QcOptions, qc_step, inputs=("store",), outputs={"{name}": "{dir}/{name}"}, version=2),
+    "export": StepKind(ExportOptions, export_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.vcf.gz"}),
 }
 
 
