@@ -200,14 +200,15 @@ def _strata_columns(freq: pd.DataFrame, strata: dict, policy: pv.Policy, n_total
         name = "+".join(columns)
         sizes = np.array([g["n_samples"] for g in groups])
         if policy.suppresses:
-            keep, ok = pv.group_size_rule(sizes, n_total, policy.min_group_size)
+            keep, ok = pv.group_size_rule(sizes, n_total, policy.min_group_size, combination=len(columns) > 1)
         else:
             keep, ok = np.ones(len(groups), dtype=bool), True
         kept = [g for g, k in zip(groups, keep) if k]
         entry: dict[str, Any] = {"stratum": name, "columns": list(columns),
                                  "n_groups_left_out_for_size": int((~keep).sum())}
         if not ok:
-            entry.update(published=False, reason=f"groups or remainder below {policy.min_group_size} samples")
+            entry.update(published=False, reason=f"groups or remainder below {policy.min_group_size} samples" + (
+                " (a combination is published only whole)" if len(columns) > 1 else ""))
             strata_meta.append(entry)
             continue
         if policy.suppresses:

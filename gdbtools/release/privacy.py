@@ -189,7 +189,8 @@ def partition_rule(groups: Mapping[str, np.ndarray], total: Mapping[str, np.ndar
     return ok
 
 
-def group_size_rule(sizes: np.ndarray, n_total: int, min_size: int) -> tuple[np.ndarray, bool]:
+def group_size_rule(sizes: np.ndarray, n_total: int, min_size: int, *, combination: bool = False
+                    ) -> tuple[np.ndarray, bool]:
     """Which groups of one stratum may be published: ``(keep (G,) bool, stratum_ok)``.
 
     A group needs at least ``min_size`` samples (small ancestry groups are not published). The samples of a
@@ -197,8 +198,17 @@ def group_size_rule(sizes: np.ndarray, n_total: int, min_size: int) -> tuple[np.
     counts anyone can compute as the total minus the kept groups: so while the remainder has 1 to
     ``min_size - 1`` samples, the smallest kept group is left out too (complementary suppression of groups).
     ``stratum_ok`` is false when no group is left.
+
+    ``combination``: the stratum crosses the other strata's columns (``Population+Gender``). Its groups are
+    parts of theirs, so a left-out part would follow from a published group minus its published parts
+    (``AC_ASW - AC_ASW_female``), and the remainder's parts by sex from ``AC_male`` minus the published
+    ``*_male`` groups: a combination stratum is published only whole, every group at least ``min_size``
+    and no sample without a value.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
+    if combination:
+        whole = bool(len(sizes)) and bool((sizes >= min_size).all()) and int(sizes.sum()) == int(n_total)
+        return np.full(len(sizes), whole), whole
     keep = sizes >= min_size
     remainder = int(n_total) - int(sizes[keep].sum())
     for g in np.argsort(sizes, kind="stable"):
@@ -286,7 +296,8 @@ def rules(policy: Policy) -> list[dict]:
         out.append({"rule": "group_size_rule", "text": f"groups of fewer than {policy.min_group_size} samples are "
                     "not published; while the samples in no published group of a stratum (its remainder, total "
                     f"minus the published groups) are 1 to {policy.min_group_size - 1}, the smallest published group "
-                    "joins them"})
+                    "joins them; a combination of columns is published only whole (every group at least "
+                    f"{policy.min_group_size} samples, every sample with a value)"})
     if policy.denies:
         out.append({"rule": "deny_list", "text": "no strata by the columns " + ", ".join(policy.deny)})
     if policy.frozen:
