@@ -265,7 +265,7 @@ def build_release(cohort: Cohort, opts: ExportOptions, *, progress: bool = True)
                        "deny": list(policy.deny), "max_missing": opts.max_missing, "excess_het_p": opts.excess_het_p},
         "policy": pv.rules(policy), "band": pv.band_label(policy.min_cell), "adj": bool(opts.adj),
         "n_samples": n_total, "n_variants": int(len(table)), "groups": published, "strata": strata_meta,
-        "filters": FILTERS,
+        "filters": FILTERS, "previous_release": None,
         "suppressed": {"AC_band": int(table["AC_band"].notna().sum()),
                        "rows_not_exact": int((~exact).sum()),
                        "rows_with_strata_withheld": int(table["strata_withheld"].notna().sum())},
