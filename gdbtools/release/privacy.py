@@ -35,7 +35,7 @@ import pandas as pd
 from ..optionsets import DEFAULT_DENY
 
 __all__ = ["TIERS", "DEFAULT_DENY", "CELL_FIELDS", "Policy", "RowOutcome", "small", "band_label", "row_rule",
-           "partition_rule", "group_size_rule", "denied_columns", "release_difference_rule", "people_counts",
+           "partition_rule", "group_size_rule", "band_min_ac", "denied_columns", "release_difference_rule", "people_counts",
            "sample_ids_in", "rules"]
 
 TIERS = ("public", "registered", "controlled")
@@ -88,6 +88,15 @@ def band_label(k: int) -> str:
     return f"1-{k - 1}"
 
 
+def band_min_ac(k: int) -> int | None:
+    """The smallest AC beside which a small nhomalt or AC_Hemi is shown as the band (see :func:`row_rule`).
+
+    ``2k + 3``: below it, whether the band is there pins the het count. For ``k < 5`` the small het counts of
+    one parity are a single value (k = 4: het 2 for an even AC), so no band is shown at all (``None``).
+    """
+    return 2 * k + 3 if k >= 5 else None
+
+
 def people_counts(cells: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The carrier counts the rules test: AC (alleles), AC_Het, hom (``AC_Hom // 2``), AC_Hemi, nhomalt."""
     return {"AC": cells["AC"], "AC_Het": cells["AC_Het"], "hom": np.asarray(cells["AC_Hom"]) // 2,
@@ -133,9 +142,15 @@ def row_rule(cells: Mapping[str, np.ndarray], an: np.ndarray, k: int) -> RowOutc
     1. AC small: AC is the band, AF the upper bound ``(k-1)/AN``, and AC_Het, AC_Hom, AC_Hemi and nhomalt are
        withheld (even zeros: with AC <= 4 a zero or a band beside it can pin the rest, e.g. AC 1-4 with
        het and hom both 1-4 forces hom = 1);
-    2. AC >= k: AC and AF are exact; AC_Het and AC_Hom are withheld; nhomalt and AC_Hemi are the band where
-       small and exact where not -- but where both would be exact (the small count is het or hom) nhomalt is
-       withheld too, since ``hom = nhomalt - AC_Hemi`` and ``het = AC - 2 hom - AC_Hemi`` would follow.
+    2. AC >= k: AC and AF are exact; AC_Het, AC_Hom, AC_Hemi and nhomalt are withheld, and nhomalt and AC_Hemi
+       are shown as the band where they are small and AC >= :func:`band_min_ac` (2k + 3). An exact nhomalt or
+       AC_Hemi beside AC would give the rest (on an autosome AC_Hemi is 0, so ``hom = nhomalt`` and
+       ``het = AC - 2 hom``). Which cells carry a band is itself seen: at AC 11, a row without the nhomalt
+       band has hom 0 or >= 5, and het small, so het + 2 hom = 11 leaves only het 1, hom 5. From AC 2k + 3 on,
+       every such view keeps two possible values at least (het 1 or 3, or 2 or 4, by the parity of AC).
+
+    ``tests/release/test_privacy_attacks.py`` checks by brute force, over every row of het, hom and hemi
+    counts 0-9, that nothing this shows leaves a count of 1 to k-1 with a single possible value.
 
     AN is published (it counts called alleles, not carriers); the upper bound ``(k-1)/AN`` is the same for
     every AC of the band, so AN and AF together do not give AC.
@@ -147,10 +162,11 @@ def row_rule(cells: Mapping[str, np.ndarray], an: np.ndarray, k: int) -> RowOutc
         any_small |= small(v, k)
     ac_small = small(ac, k)
     rest = any_small & ~ac_small  # rule 2 rows
-    band = {"AC": ac_small, "nhomalt": rest & small(pc["nhomalt"], k), "AC_Hemi": rest & small(pc["AC_Hemi"], k)}
-    both_exact = rest & ~band["nhomalt"] & ~band["AC_Hemi"]
-    withheld = {"AC": ac_small, "AC_Het": any_small, "AC_Hom": any_small,
-                "AC_Hemi": ac_small | band["AC_Hemi"], "nhomalt": ac_small | band["nhomalt"] | both_exact}
+    may_band = rest & (ac >= band_min_ac(k)) if band_min_ac(k) is not None else np.zeros(ac.shape, dtype=bool)
+    band = {"AC": ac_small, "nhomalt": may_band & small(pc["nhomalt"], k),
+            "AC_Hemi": may_band & small(pc["AC_Hemi"], k)}
+    withheld = {f: any_small for f in CELL_FIELDS}
+    withheld["AC"] = ac_small
     values = {name: _nullable(np.asarray(cells[name]), withheld[name]) for name in CELL_FIELDS}
     with np.errstate(invalid="ignore", divide="ignore"):
         exact_af = np.where(an > 0, ac / np.where(an > 0, an, 1), np.nan)
@@ -285,9 +301,10 @@ def rules(policy: Policy) -> list[dict]:
     if policy.bands:
         out.append({"rule": "row_rule", "text": f"counts of the whole selection of 1 to {k - 1} are shown as the "
                     f"band '{band}': AC small -> AC band, AF the upper bound {k - 1}/AN (AF_upper), AC_Het, "
-                    "AC_Hom, AC_Hemi, nhomalt withheld; AC >= k and another count small -> AC_Het and AC_Hom "
-                    "withheld, nhomalt and AC_Hemi banded where small (nhomalt withheld where both would be "
-                    "exact); HWE, ExcHet and count-based FILTERs only on rows where every count is exact"})
+                    "AC_Hom, AC_Hemi, nhomalt withheld; AC >= k and another count small -> AC exact, AC_Het, "
+                    "AC_Hom, AC_Hemi, nhomalt withheld, nhomalt and AC_Hemi shown as the band where small and "
+                    f"AC >= {band_min_ac(k)}; HWE, "
+                    "ExcHet and count-based FILTERs only on rows where every count is exact"})
     if policy.suppresses:
         out.append({"rule": "partition_rule", "text": f"a stratum is published at a variant only where every cell "
                     f"(AC, AC_Het, AC_Hom/2, AC_Hemi, nhomalt) of each group, of its complement and of the "
