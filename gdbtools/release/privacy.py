@@ -35,8 +35,8 @@ import pandas as pd
 from ..optionsets import DEFAULT_DENY
 
 __all__ = ["TIERS", "DEFAULT_DENY", "CELL_FIELDS", "Policy", "RowOutcome", "small", "band_label", "row_rule",
-           "partition_rule", "group_size_rule", "band_min_ac", "denied_columns", "release_difference_rule", "people_counts",
-           "sample_ids_in", "rules"]
+           "partition_rule", "group_size_rule", "band_min_ac", "denied_columns", "release_difference_rule",
+           "people_counts", "sample_ids_in", "rules"]
 
 TIERS = ("public", "registered", "controlled")
 #: the count fields of a row that the guard reads (per group: ``<field>_<label>``)
@@ -162,7 +162,8 @@ def row_rule(cells: Mapping[str, np.ndarray], an: np.ndarray, k: int) -> RowOutc
         any_small |= small(v, k)
     ac_small = small(ac, k)
     rest = any_small & ~ac_small  # rule 2 rows
-    may_band = rest & (ac >= band_min_ac(k)) if band_min_ac(k) is not None else np.zeros(ac.shape, dtype=bool)
+    threshold = band_min_ac(k)
+    may_band = rest & (ac >= threshold) if threshold is not None else np.zeros(ac.shape, dtype=bool)
     band = {"AC": ac_small, "nhomalt": may_band & small(pc["nhomalt"], k),
             "AC_Hemi": may_band & small(pc["AC_Hemi"], k)}
     withheld = {f: any_small for f in CELL_FIELDS}

@@ -158,6 +158,12 @@ def test_attack__an_and_af_together_do_not_give_a_banded_ac(kg22_public, kg22_tr
         assert (pub[c].isna() == pub["AC_" + c[3:]].isna()).all(), c
 
 
+def _parts(pub: pd.DataFrame, name: str, stratum: dict, total: np.ndarray) -> np.ndarray:
+    """(V, G + 1): the published groups of a stratum and its remainder (last)."""
+    g = np.stack([_value(pub, name, f"_{x}") for x in stratum["groups"]], axis=1)
+    return np.concatenate([g, (total - g.sum(axis=1))[:, None]], axis=1)
+
+
 def _frechet(a: np.ndarray, b: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(0, a + b - total), np.minimum(a, b)
 
@@ -177,11 +183,7 @@ def test_attack__combining_two_strata_columns_pins_no_count_of_1_to_4(which, kg2
     for name in FIELDS:
         total = _value(pub, name, "")
 
-        def parts(s):
-            g = np.stack([_value(pub, name, f"_{x}") for x in s["groups"]], axis=1)
-            return np.concatenate([g, (total - g.sum(axis=1))[:, None]], axis=1)  # the remainder last
-
-        pa, pb = parts(a), parts(b)
+        pa, pb = (_parts(pub, name, s, total) for s in (a, b))
         for i, j in itertools.product(range(pa.shape[1]), range(pb.shape[1])):
             lo, hi = _frechet(pa[:, i], pb[:, j], total)
             ok = ~np.isnan(lo) & ~np.isnan(hi)
