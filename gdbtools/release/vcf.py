@@ -170,7 +170,7 @@ def read_vcf(path: str | os.PathLike) -> pd.DataFrame:
         elif typ == "Float":
             df[tag] = df[tag].astype("Float64")
         elif typ == "Flag":
-            df[tag] = df[tag].fillna(False).astype(bool)
+            df[tag] = df[tag].map(lambda v: v is True).astype(bool)
         else:
             df[tag] = df[tag].astype("string")
     return df
