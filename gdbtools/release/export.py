@@ -145,7 +145,7 @@ def _total_columns(freq: pd.DataFrame, vqc: pd.DataFrame, policy: pv.Policy) -> 
         with np.errstate(invalid="ignore", divide="ignore"):
             af = np.where(an > 0, ac / np.where(an > 0, an, 1), np.nan)
         none = np.zeros(n, dtype=bool)
-        row = pv.RowOutcome(values={f: pv._nullable(cells[f], none) for f in pv.CELL_FIELDS},
+        row = pv.RowOutcome(values={f: pv.published_counts(cells[f], none) for f in pv.CELL_FIELDS},
                             band={f: none for f in ("AC", "nhomalt", "AC_Hemi")}, af=af, af_upper=none,
                             exact=~none)
     label = pv.band_label(k)
@@ -223,7 +223,7 @@ def _strata_columns(freq: pd.DataFrame, strata: dict, policy: pv.Policy, n_total
                 if f == "AF":
                     cols[f"AF_{g['label']}"] = _float(np.where(rows_ok, src.astype(np.float64), np.nan))
                 else:
-                    cols[f"{f}_{g['label']}"] = pv._nullable(src, ~rows_ok)
+                    cols[f"{f}_{g['label']}"] = pv.published_counts(src, ~rows_ok)
             published.append({"label": g["label"], "stratum": name, **g["values"], "n_samples": g["n_samples"]})
         entry.update(published=True, groups=[g["label"] for g in kept],
                      n_variants_withheld=int((~rows_ok).sum()))

@@ -36,7 +36,7 @@ from ..optionsets import DEFAULT_DENY
 
 __all__ = ["TIERS", "DEFAULT_DENY", "CELL_FIELDS", "Policy", "RowOutcome", "small", "band_label", "row_rule",
            "partition_rule", "group_size_rule", "band_min_ac", "denied_columns", "release_difference_rule",
-           "people_counts", "sample_ids_in", "rules"]
+           "people_counts", "published_counts", "sample_ids_in", "rules"]
 
 TIERS = ("public", "registered", "controlled")
 #: the count fields of a row that the guard reads (per group: ``<field>_<label>``)
@@ -120,7 +120,8 @@ class RowOutcome:
     exact: np.ndarray
 
 
-def _nullable(x: np.ndarray, withheld: np.ndarray) -> pd.arrays.IntegerArray:
+def published_counts(x: np.ndarray, withheld: np.ndarray) -> pd.arrays.IntegerArray:
+    """``(V,) Int32``: the counts ``x`` with ``<NA>`` where ``withheld``."""
     return pd.arrays.IntegerArray(np.asarray(x, dtype=np.int32), np.asarray(withheld, dtype=bool))
 
 
@@ -150,7 +151,8 @@ def row_rule(cells: Mapping[str, np.ndarray], an: np.ndarray, k: int) -> RowOutc
        every such view keeps two possible values at least (het 1 or 3, or 2 or 4, by the parity of AC).
 
     ``tests/release/test_privacy_attacks.py`` checks by brute force, over every row of het, hom and hemi
-    counts 0-9, that nothing this shows leaves a count of 1 to k-1 with a single possible value.
+    counts 0-14 (k = 4, 5, 6, 10; autosomes and chrX), that nothing this shows leaves a count of 1 to k-1
+    with a single possible value.
 
     AN is published (it counts called alleles, not carriers); the upper bound ``(k-1)/AN`` is the same for
     every AC of the band, so AN and AF together do not give AC.
@@ -168,7 +170,7 @@ def row_rule(cells: Mapping[str, np.ndarray], an: np.ndarray, k: int) -> RowOutc
             "AC_Hemi": may_band & small(pc["AC_Hemi"], k)}
     withheld = {f: any_small for f in CELL_FIELDS}
     withheld["AC"] = ac_small
-    values = {name: _nullable(np.asarray(cells[name]), withheld[name]) for name in CELL_FIELDS}
+    values = {name: published_counts(np.asarray(cells[name]), withheld[name]) for name in CELL_FIELDS}
     with np.errstate(invalid="ignore", divide="ignore"):
         exact_af = np.where(an > 0, ac / np.where(an > 0, an, 1), np.nan)
         upper = np.where(an > 0, (k - 1) / np.where(an > 0, an, 1), np.nan)
