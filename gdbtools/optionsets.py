@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from .options import markdown, option
 
 __all__ = ["IngestOptions", "VerifyOptions", "SelectOptions", "FreqOptions", "QcOptions", "ReportOptions",
-           "OPTION_SETS",
-           "CLI_ONLY", "options_markdown"]
+           "ExportOptions", "DEFAULT_DENY", "OPTION_SETS", "CLI_ONLY", "options_markdown"]
 
 
 @dataclass(frozen=True)
@@ -143,9 +142,44 @@ class ReportOptions:
                           choices=("auto", "numpy", "host", "cupy"), fingerprint=False)
 
 
+#: sample columns no public stratum may use (the privacy guard's default deny list, docs/RELEASE.md)
+DEFAULT_DENY = ("age", "region", "indication", "hospital")
+
+
+@dataclass(frozen=True)
+class ExportOptions(SelectOptions):
+    """A frequency release through the privacy guard: counts by group, QC FILTERs (:func:`gdbtools.release.export`)."""
+
+    tier: str = option("public", "Who the release is for: public (every rule of the privacy guard), registered "
+                       "(exact counts; strata suppressed and small groups left out), controlled (no rule but: no "
+                       "sample-level data).", choices=("public", "registered", "controlled"))
+    by: tuple[str, ...] = option((), "Sample column to stratify by (repeatable; two or more also give their "
+                                 "combination).", cli="--by|-b")
+    format: str = option("auto", "Release file format (auto: from the --out name: .vcf.gz, .parquet, .tsv/.tsv.gz).",
+                         choices=("auto", "vcf", "parquet", "tsv"))
+    adj: bool = option(True, "Counts after the genotype filters (adj) or of the raw calls.", cli="--adj/--raw")
+    release_version: str | None = option(None, "Version of this release (required for the public tier), e.g. 2026-12.")
+    previous_release: str | None = option(None, "The previous public release (any format): the new one is refused "
+                                          "where a published count differs from it by 1 to min_cell - 1.")
+    min_cell: int = option(5, "Smallest count published exactly (k): counts of 1 to k-1 are banded or suppressed.",
+                           minimum=2)
+    min_group_size: int = option(20, "Fewest samples of a published group (and of a stratum's remainder).",
+                                 minimum=1)
+    deny: tuple[str, ...] = option(DEFAULT_DENY, "Sample column no public stratum may use (repeatable; giving any "
+                                   "replaces the default list; 'none' for an empty list).")
+    max_missing: float = option(0.05, "FILTER LowCallRate where the fraction of missing calls (F_MISSING) is above.",
+                                minimum=0)
+    excess_het_p: float = option(1e-6, "FILTER ExcHet where the excess-heterozygosity p-value (ExcHet) is below.",
+                                 minimum=0)
+
+    def deny_list(self) -> tuple[str, ...]:
+        """The deny list with 'none' removed."""
+        return tuple(d for d in self.deny if d.lower() != "none")
+
+
 #: options of each command that is also a pipeline step kind
 OPTION_SETS: dict[str, type] = {"ingest": IngestOptions, "verify": VerifyOptions, "freq": FreqOptions,
-                                "qc": QcOptions, "report": ReportOptions}
+                                "qc": QcOptions, "report": ReportOptions, "export": ExportOptions}
 
 #: command-line options that are not step parameters: what a pipeline declares as inputs/outputs, and display
 CLI_ONLY: dict[str, list[str]] = {
@@ -154,6 +188,7 @@ CLI_ONLY: dict[str, list[str]] = {
     "freq": ["STORE", "--out", "--overwrite"],
     "qc": ["STORE", "--out", "--overwrite"],
     "report": ["STORE", "--qc", "--out", "--overwrite"],
+    "export": ["STORE", "--out", "--overwrite"],
 }
 
 

@@ -16,19 +16,22 @@ PKG = Path(__file__).resolve().parents[1] / "gdbtools"
 # layer -> the gdbtools subpackages/modules it must never import
 FORBIDDEN = {
     "store": {"stats", "ingest", "cli", "pipeline", "cluster", "backend", "cohort", "outputs", "plot", "report",
-              "burden"},
-    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs", "plot", "report", "burden"},
-    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs", "plot", "report", "burden"},
-    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs", "plot", "report", "burden"},
-    "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs"},
+              "burden", "release"},
+    "backend": {"stats", "ingest", "cli", "pipeline", "cluster", "cohort", "outputs", "plot", "report", "burden",
+                "release"},
+    "stats": {"cli", "cluster", "pipeline", "ingest", "outputs", "plot", "report", "burden", "release"},
+    "ingest": {"stats", "cli", "pipeline", "cohort", "outputs", "plot", "report", "burden", "release"},
+    "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs", "release"},
     "pipeline": {"cli"},
-    "outputs": {"cli", "pipeline", "report"},
+    "outputs": {"cli", "pipeline", "report", "release"},
     # the pictures: tables in, matplotlib figures out; they know contigs (genome), not the store or the statistics
-    "plot": {"cli", "pipeline", "stats", "ingest", "store", "backend", "cluster", "cohort", "outputs", "report"},
-    "report": {"cli", "pipeline"},
-    "views": {"cli", "pipeline", "cluster", "ingest", "outputs", "cohort", "backend"},
-    "burden": {"cli", "pipeline", "cluster", "outputs", "ingest", "cohort", "report", "plot", "views"},
-    "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort"},
+    "plot": {"cli", "pipeline", "stats", "ingest", "store", "backend", "cluster", "cohort", "outputs", "report",
+             "release"},
+    "report": {"cli", "pipeline", "release"},
+    "views": {"cli", "pipeline", "cluster", "ingest", "outputs", "cohort", "backend", "release"},
+    "burden": {"cli", "pipeline", "cluster", "outputs", "ingest", "cohort", "report", "plot", "views", "release"},
+    "release": {"cli", "pipeline", "cluster", "ingest", "backend"},
+    "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort", "release"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
 }
 

@@ -1,4 +1,4 @@
-"""``gdbtools freq`` and ``gdbtools qc``: frequency and QC tables of a cohort store.
+"""``gdbtools freq``, ``gdbtools qc`` and ``gdbtools export``: frequency and QC tables, and releases, of a cohort store.
 
 The options come from :mod:`gdbtools.optionsets`, the files are written by :mod:`gdbtools.outputs` (the
 pipeline's steps call the same functions). Nothing heavy is imported until a command runs.
@@ -11,7 +11,7 @@ import time
 import click
 
 from ..options import click_options, from_kwargs
-from ..optionsets import FreqOptions, QcOptions
+from ..optionsets import ExportOptions, FreqOptions, QcOptions
 from . import main
 
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Replace an existing result at --out (whole: nothing "
@@ -78,3 +78,35 @@ def qc_cmd(store, out, overwrite, **kwargs):
                        echo=lambda line: click.secho(line, fg="yellow", err=True))
     click.echo(" ".join(f"{k}={v}" for k, v in summary.items()
                         if k not in ("provenance", "written", "skipped")))
+
+
+@main.command("export")
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Release file: .vcf.gz (with .tbi), .parquet or .tsv(.gz); a .meta.json sidecar beside it.")
+@_OVERWRITE
+@click_options(ExportOptions)
+def export_cmd(store, out, overwrite, **kwargs):
+    """A frequency release (counts by group, QC FILTERs) through the privacy guard, with its provenance.
+
+    \b
+    Examples:
+      gdbtools export store/ --tier public --by population --by sex --release-version 2026-12 --out r.vcf.gz
+      gdbtools export store/ --tier public --by population --release-version 2027-03 \\
+          --previous-release r.vcf.gz --out r2.vcf.gz
+      gdbtools export store/ --tier controlled --by population --format parquet --out c.parquet
+    \b
+    Tiers (docs/RELEASE.md): public bands counts of 1-4 ("1-4"; AF an upper bound), publishes a stratum
+    only where it and its complement have no count of 1-4, leaves out groups below --min-group-size and
+    refuses --deny columns and a release that differs from --previous-release by 1-4 at any count;
+    registered has exact counts with the strata rules; controlled has no rule but this: no sample-level
+    data in any tier. The rules and thresholds applied are in each release's metadata.
+    """
+    from ..outputs import open_selection
+    from ..release import export
+
+    opts = from_kwargs(ExportOptions, kwargs)
+    res = export(open_selection(store, opts), opts, out, overwrite=overwrite)
+    click.echo(f"{res['tier']} release {res['version'] or '(unversioned)'}: {res['n_variants']} variants x "
+               f"{res['n_groups']} groups -> {out}; AC banded at {res['AC_band']} variants, strata withheld at "
+               f"{res['rows_with_strata_withheld']}")

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import GdbError
 from ..options import specs, yaml_value
-from ..optionsets import FreqOptions, IngestOptions, QcOptions, ReportOptions, VerifyOptions
+from ..optionsets import ExportOptions, FreqOptions, IngestOptions, QcOptions, ReportOptions, VerifyOptions
 from .errors import PipelineError
 
 __all__ = ["StepKind", "STEPS", "PIPELINE_ARTIFACTS", "known_kinds"]
@@ -173,6 +173,17 @@ def report_step(ctx) -> dict:
     return {"images": res["images"], "bytes": res["bytes"]}
 
 
+def export_step(ctx) -> dict:
+    """A frequency release through the privacy guard (VCF, Parquet or TSV by the output's name), as `gdbtools export`.
+    """
+    from ..outputs import open_selection
+    from ..release import export
+
+    res = export(open_selection(ctx.inputs["store"], ctx.options), ctx.options, ctx.output, overwrite=True,
+                 progress=ctx.progress)
+    return {k: v for k, v in res.items() if k not in ("path", "seconds")}
+
+
 #: every step kind, by name
 STEPS: dict[str, StepKind] = {
     "ingest": StepKind(IngestOptions, ingest_step, inputs=("vcf",), optional_inputs=("metadata",),
@@ -183,6 +194,7 @@ STEPS: dict[str, StepKind] = {
                      version=2),
     "qc": StepKind(QcOptions, qc_step, inputs=("store",), outputs={"{name}": "{dir}/{name}"}, version=2),
     "report": StepKind(ReportOptions, report_step, inputs=("store", "qc"), outputs={"{name}": "{dir}/{name}.html"}),
+    "export": StepKind(ExportOptions, export_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.vcf.gz"}),
 }
 
 

@@ -368,3 +368,18 @@ def test_run__failed_freq_step_resumes_there_after_the_fix(delivery, tmp_path):
     spec["steps"][2]["by"] = ["population"]
     fixed = run(write_pipeline(path, spec), quiet=True)
     assert outcomes(fixed) == {"ingest": "skipped", "verify": "skipped", "freq": "done"}
+
+
+@needs_stats
+def test_run__export_step_writes_what_the_command_writes(delivery, tmp_path):
+    from gdbtools.release.vcf import read_vcf
+
+    spec = basic(delivery, {"kind": "export", "tier": "public", "by": ["population"], "release_version": "1"})
+    first = run(write_pipeline(tmp_path / "p.yaml", spec), quiet=True)
+    assert outcomes(first) == {"ingest": "done", "export": "done"}
+    ours = tmp_path / "results" / "export.vcf.gz"
+    assert ours.exists() and (tmp_path / "results" / "export.vcf.gz.tbi").exists()
+    run_cli("export", tmp_path / "store", "--tier", "public", "--by", "population", "--release-version", "1",
+            "--out", tmp_path / "cli.vcf.gz")
+    pd.testing.assert_frame_equal(read_vcf(ours), read_vcf(tmp_path / "cli.vcf.gz"))
+    assert read_provenance(ours.with_name(ours.name + ".meta.json"))["params"]["tier"] == "public"
