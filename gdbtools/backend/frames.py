@@ -1,0 +1,216 @@
+"""Batched decoding of genotype blocks from their compressed frames: the layout every backend shares.
+
+A batch is several blocks' :class:`~gdbtools.store.format.BlockFrames`.  :func:`batch_layout` packs their
+compressed frames into one byte buffer and gives each frame a place in one output buffer; a decoder (zstd
+on the host, nvCOMP's batched zstd on a GPU) fills the output; :func:`block_planes` then rearranges each
+block's plane-major frames ``(planes, n, W)`` into its planes ``(planes, D, W)`` with two copies (all full
+frames at once, then the last, partial one) and :func:`~gdbtools.store.format.sparse_from_raw` reads its
+sparse rows, both with the decoder's array module, so nothing returns to the host.
+
+Output layout, per block: the dense frames back to back (frame ``k`` at ``k * frame_bytes``), then the
+sparse frame; every region starts at a multiple of ``align`` bytes.  The planes of block ``b`` live in a
+``(planes, F * n0, W)`` buffer (``F`` frames of ``n0`` variants, the last one possibly shorter); plane ``p``
+is its ``[p, :D]``: C-contiguous ``(D, W)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from ..store.format import BlockFrames, SparseRows, sparse_from_raw
+
+__all__ = ["BatchLayout", "DecodedBlock", "DecodedBatch", "batch_layout", "block_planes", "decoded_blocks",
+           "host_decode", "decode_batch_host"]
+
+ALIGN = 16  # bytes; nvCOMP's decompression alignment is at most this (checked by the device decoder)
+
+
+class DecodedBlock(NamedTuple):
+    """One decoded block on a backend's device.
+
+    Attributes
+    ----------
+    planes : dict
+        Plane name (``lo``, ``hi``, ``fail``) -> ``(D, W) uint32`` dense rows, C-contiguous.
+    sparse : SparseRows or None
+        The sparse rows (``hybrid2``), arrays on the device with :attr:`SparseRows.row` set; ``None`` for
+        ``dense2``.
+    """
+
+    planes: dict
+    sparse: SparseRows | None
+
+
+class DecodedBatch:
+    """The blocks of one batch decode (:attr:`blocks`, a list of :class:`DecodedBlock` in the batch's order).
+
+    Their arrays may live in buffers the decoder reuses for a later batch: call :meth:`release` once the
+    work queued on them is issued (on a GPU the reuse waits for that work on the device, not on the host).
+    """
+
+    def __init__(self, blocks: list[DecodedBlock], on_release=None):
+        self.blocks = blocks
+        self._on_release = on_release
+
+    def release(self) -> None:
+        if self._on_release is not None:
+            self._on_release()
+            self._on_release = None
+
+
+def _up(n: int, align: int) -> int:
+    return -(-n // align) * align
+
+
+@dataclass
+class BatchLayout:
+    """Where each frame of a batch lies in the packed input and the decoded output.
+
+    Attributes
+    ----------
+    blocks : list of BlockFrames
+    src : (B,) uint8
+        Every frame's compressed bytes, each starting at a multiple of ``align`` (host memory).
+    table : (K, 5) int64
+        Per frame (dense frames of block 0, its sparse frame, then block 1 ...): offset in `src`, compressed
+        bytes, offset in the output, decompressed bytes, block (index in `blocks`).  Empty frames (a sparse
+        part without rows) are left out.
+    out_bytes : int
+        Size of the output buffer.
+    dense_at, sparse_at : list of int
+        Per block, the output offset of its first dense frame and of its sparse frame (-1 without one).
+    planes_at : list of int
+        Per block, the offset of its ``(planes, F * n0, W)`` plane buffer in a planes buffer of
+        `planes_bytes` bytes.
+    """
+
+    blocks: list
+    src: np.ndarray
+    table: np.ndarray
+    out_bytes: int
+    dense_at: list
+    sparse_at: list
+    planes_at: list
+    planes_bytes: int
+
+    @property
+    def src_bytes(self) -> int:
+        return int(self.src.shape[0])
+
+
+def batch_layout(blocks: list[BlockFrames], align: int = ALIGN, src: np.ndarray | None = None) -> BatchLayout:
+    """Pack the compressed frames of `blocks` and place their outputs (:class:`BatchLayout`).
+
+    `src`, when given, is a host ``uint8`` buffer to pack into (e.g. pinned memory reused across batches),
+    at least as long as the packed frames; else a new NumPy array.
+    """
+    rows, out, src_len, planes_len = [], 0, 0, 0
+    dense_at, sparse_at, planes_at = [], [], []
+    pieces = []
+    for b, bf in enumerate(blocks):
+        out = _up(out, align)
+        dense_at.append(out)
+        for off, size, raw, _first, _n in bf.frames.tolist():
+            src_len = _up(src_len, align)
+            rows.append((src_len, size, out, raw, b))
+            pieces.append((src_len, bf.data, off, size))
+            src_len += size
+            out += raw
+        planes_at.append(planes_len)
+        n_frames = bf.frames.shape[0]
+        n0 = int(bf.frames[0, 4]) if n_frames else 0
+        planes_len = _up(planes_len + len(bf.header.planes) * n_frames * n0 * bf.header.n_words * 4, align)
+        raw_sparse = bf.raw_sparse_bytes
+        if bf.sparse is not None and bf.sparse.shape[0] and raw_sparse:
+            out = _up(out, align)
+            src_len = _up(src_len, align)
+            sparse_at.append(out)
+            rows.append((src_len, bf.sparse.shape[0], out, raw_sparse, b))
+            pieces.append((src_len, bf.sparse, 0, bf.sparse.shape[0]))
+            src_len += bf.sparse.shape[0]
+            out += raw_sparse
+        else:
+            sparse_at.append(-1)
+    if src is None:
+        src = np.empty(src_len, dtype=np.uint8)
+    elif src.shape[0] < src_len or src.dtype != np.uint8:
+        raise ValueError(f"the packing buffer holds {src.shape[0]} bytes, the batch needs {src_len} (uint8)")
+    for at, data, off, size in pieces:
+        src[at:at + size] = data[off:off + size]
+    table = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    return BatchLayout(list(blocks), src[:src_len], table, _up(out, align), dense_at, sparse_at, planes_at,
+                       max(planes_len, align))
+
+
+def block_planes(xp, out, planes_buf, layout: BatchLayout, i: int):
+    """Block `i`'s planes ``(planes, F * n0, W) uint32`` (a view of `planes_buf`) filled from the decoded
+    frames in `out` (both ``uint8`` arrays of `xp`): one copy for the full frames, one for the last."""
+    bf = layout.blocks[i]
+    n_planes, w = len(bf.header.planes), bf.header.n_words
+    n_frames = bf.frames.shape[0]
+    n0 = int(bf.frames[0, 4]) if n_frames else 0
+    size = n_planes * n_frames * n0 * w
+    dst = planes_buf[layout.planes_at[i]:layout.planes_at[i] + 4 * size].view(np.uint32).reshape(
+        n_planes, n_frames * n0, w)
+    if size == 0:
+        return dst
+    n_last = int(bf.frames[-1, 4])
+    full = n_frames if n_last == n0 else n_frames - 1
+    frame_words = n_planes * n0 * w
+    at = layout.dense_at[i]
+    words = out[at:at + 4 * (full * frame_words + n_planes * n_last * w)].view(np.uint32)
+    dst4 = dst.reshape(n_planes, n_frames, n0, w)
+    if full:
+        dst4[:, :full] = words[:full * frame_words].reshape(full, n_planes, n0, w).transpose(1, 0, 2, 3)
+    if full < n_frames:
+        dst4[:, full, :n_last] = words[full * frame_words:].reshape(n_planes, n_last, w)
+    return dst
+
+
+def decoded_blocks(xp, out, planes_buf, layout: BatchLayout) -> list[DecodedBlock]:
+    """Every block of the batch as a :class:`DecodedBlock` (arrays of `xp`) from the decoded output."""
+    result = []
+    for i, bf in enumerate(layout.blocks):
+        header = bf.header
+        d = header.n_dense
+        buf = block_planes(xp, out, planes_buf, layout, i)
+        planes = {name: buf[k, :d] for k, name in enumerate(header.planes)}
+        sparse = None
+        if bf.sparse is not None:
+            at = layout.sparse_at[i]
+            raw = out[at:at + bf.raw_sparse_bytes] if at >= 0 else out[:0]
+            sparse = sparse_from_raw(xp, raw, header, bf.path)
+        result.append(DecodedBlock(planes, sparse))
+    return result
+
+
+def host_decode(layout: BatchLayout, out: np.ndarray | None = None) -> np.ndarray:
+    """The output of a batch decoded on the host with ``zstandard``: the frames of ``layout.table``
+    decompressed into ``(out_bytes,) uint8`` (the reference of a device decoder)."""
+    import zstandard
+
+    from ..store.format import _damaged
+
+    if out is None:
+        out = np.empty(layout.out_bytes, dtype=np.uint8)
+    decompressor = zstandard.ZstdDecompressor()
+    src = memoryview(layout.src)
+    for s_off, s_size, o_off, o_size, b in layout.table.tolist():
+        try:
+            raw = decompressor.decompress(src[s_off:s_off + s_size], max_output_size=o_size)
+        except zstandard.ZstdError as exc:
+            raise _damaged(layout.blocks[b].path, f"does not decompress ({exc})") from exc
+        if len(raw) != o_size:
+            raise _damaged(layout.blocks[b].path, "frame has the wrong size")
+        out[o_off:o_off + o_size] = np.frombuffer(raw, dtype=np.uint8)
+    return out
+
+
+def decode_batch_host(layout: BatchLayout) -> DecodedBatch:
+    """A batch decoded on the host: :class:`DecodedBlock` of NumPy arrays."""
+    out = host_decode(layout)
+    planes_buf = np.empty(layout.planes_bytes, dtype=np.uint8)
+    return DecodedBatch(decoded_blocks(np, out, planes_buf, layout))
