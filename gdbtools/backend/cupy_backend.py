@@ -5,10 +5,11 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import warnings
 
 import numpy as np
 
-from gdbtools.backend import kernels
+from gdbtools.backend import frames, kernels
 from gdbtools.backend._base import Backend, HweResult
 from gdbtools.errors import BackendError
 
@@ -72,8 +73,34 @@ class CupyBackend(Backend):
                                    file=kernels.kernel_dir() / file_name,
                                    fix="check that NVRTC is installed (pip install 'cupy-cuda13x[ctk]')") from exc
 
+        self._decoder = None
+        self.decode_fallback: str | None = None  # why blocks are decoded on the host (None: on the GPU)
+
     def __repr__(self) -> str:
         return f"<gdbtools backend 'cupy' (device {self.device_id})>"
+
+    def decode_blocks(self, blocks) -> frames.DecodedBatch:
+        """:meth:`Backend.decode_blocks` on the GPU with nvCOMP (:mod:`gdbtools.backend.nvcomp_decode`); where
+        nvCOMP is missing, decoded on the host and moved (the reason in :attr:`decode_fallback`, warned once)."""
+        blocks = list(blocks)
+        if not blocks:
+            return frames.DecodedBatch([])
+        decoder = self._gpu_decoder()
+        if decoder is None:
+            return frames.to_backend(frames.decode_batch_host(frames.batch_layout(blocks)), self.to_device)
+        return decoder.decode(blocks)
+
+    def _gpu_decoder(self):
+        if self._decoder is None and self.decode_fallback is None:
+            from gdbtools.backend.nvcomp_decode import NvcompDecoder
+
+            try:
+                self._decoder = NvcompDecoder()
+            except BackendError as exc:
+                self.decode_fallback = exc.message
+                warnings.warn(f"gdbtools: blocks are decoded on the host, not the GPU ({exc.message})",
+                              RuntimeWarning, stacklevel=3)
+        return self._decoder
 
     def _check_same_gpu(self, name: str, a) -> None:
         dev = getattr(a, "device", None)

@@ -23,7 +23,7 @@ import numpy as np
 from ..store.format import BlockFrames, SparseRows, sparse_from_raw
 
 __all__ = ["BatchLayout", "DecodedBlock", "DecodedBatch", "batch_layout", "block_planes", "decoded_blocks",
-           "host_decode", "decode_batch_host"]
+           "host_decode", "decode_batch_host", "to_backend"]
 
 ALIGN = 16  # bytes; nvCOMP's decompression alignment is at most this (checked by the device decoder)
 
@@ -72,8 +72,9 @@ class BatchLayout:
     Attributes
     ----------
     blocks : list of BlockFrames
-    src : (B,) uint8
-        Every frame's compressed bytes, each starting at a multiple of ``align`` (host memory).
+    src : (B,) uint8 or None
+        Every frame's compressed bytes, each starting at a multiple of ``align`` (host memory; set by
+        :meth:`pack`).
     table : (K, 5) int64
         Per frame (dense frames of block 0, its sparse frame, then block 1 ...): offset in `src`, compressed
         bytes, offset in the output, decompressed bytes, block (index in `blocks`).  Empty frames (a sparse
@@ -85,28 +86,38 @@ class BatchLayout:
     planes_at : list of int
         Per block, the offset of its ``(planes, F * n0, W)`` plane buffer in a planes buffer of
         `planes_bytes` bytes.
+    src_bytes : int
+        Size of the packed input.
     """
 
     blocks: list
-    src: np.ndarray
+    src: np.ndarray | None
     table: np.ndarray
     out_bytes: int
     dense_at: list
     sparse_at: list
     planes_at: list
     planes_bytes: int
+    src_bytes: int
+    _pieces: list
 
-    @property
-    def src_bytes(self) -> int:
-        return int(self.src.shape[0])
+    def pack(self, buf: np.ndarray | None = None) -> BatchLayout:
+        """Copy every compressed frame to its place in :attr:`src`: `buf` (a host ``uint8`` buffer of at least
+        :attr:`src_bytes`, e.g. pinned memory reused across batches) or a new NumPy array; returns self."""
+        if buf is None:
+            buf = np.empty(self.src_bytes, dtype=np.uint8)
+        elif buf.dtype != np.uint8 or buf.shape[0] < self.src_bytes:
+            raise ValueError(f"the packing buffer holds {buf.shape[0]} bytes, the batch needs {self.src_bytes} "
+                             "(uint8)")
+        for at, data, off, size in self._pieces:
+            buf[at:at + size] = data[off:off + size]
+        self.src = buf[:self.src_bytes]
+        return self
 
 
-def batch_layout(blocks: list[BlockFrames], align: int = ALIGN, src: np.ndarray | None = None) -> BatchLayout:
-    """Pack the compressed frames of `blocks` and place their outputs (:class:`BatchLayout`).
-
-    `src`, when given, is a host ``uint8`` buffer to pack into (e.g. pinned memory reused across batches),
-    at least as long as the packed frames; else a new NumPy array.
-    """
+def batch_layout(blocks: list[BlockFrames], align: int = ALIGN) -> BatchLayout:
+    """Place the compressed frames of `blocks` and their outputs (:class:`BatchLayout`; :meth:`BatchLayout.pack`
+    then copies the frames into the packed input)."""
     rows, out, src_len, planes_len = [], 0, 0, 0
     dense_at, sparse_at, planes_at = [], [], []
     pieces = []
@@ -134,15 +145,9 @@ def batch_layout(blocks: list[BlockFrames], align: int = ALIGN, src: np.ndarray 
             out += raw_sparse
         else:
             sparse_at.append(-1)
-    if src is None:
-        src = np.empty(src_len, dtype=np.uint8)
-    elif src.shape[0] < src_len or src.dtype != np.uint8:
-        raise ValueError(f"the packing buffer holds {src.shape[0]} bytes, the batch needs {src_len} (uint8)")
-    for at, data, off, size in pieces:
-        src[at:at + size] = data[off:off + size]
     table = np.array(rows, dtype=np.int64).reshape(-1, 5)
-    return BatchLayout(list(blocks), src[:src_len], table, _up(out, align), dense_at, sparse_at, planes_at,
-                       max(planes_len, align))
+    return BatchLayout(list(blocks), None, table, _up(out, align), dense_at, sparse_at, planes_at,
+                       max(planes_len, align), src_len, pieces)
 
 
 def block_planes(xp, out, planes_buf, layout: BatchLayout, i: int):
@@ -170,20 +175,19 @@ def block_planes(xp, out, planes_buf, layout: BatchLayout, i: int):
     return dst
 
 
-def decoded_blocks(xp, out, planes_buf, layout: BatchLayout) -> list[DecodedBlock]:
-    """Every block of the batch as a :class:`DecodedBlock` (arrays of `xp`) from the decoded output."""
+def decoded_blocks(xp, out, layout: BatchLayout, planes: list) -> list[DecodedBlock]:
+    """Every block of the batch as a :class:`DecodedBlock` (arrays of `xp`): its rows of `planes` (the
+    :func:`block_planes` of each block) and its sparse rows read from the decoded output `out`."""
     result = []
     for i, bf in enumerate(layout.blocks):
         header = bf.header
         d = header.n_dense
-        buf = block_planes(xp, out, planes_buf, layout, i)
-        planes = {name: buf[k, :d] for k, name in enumerate(header.planes)}
         sparse = None
         if bf.sparse is not None:
             at = layout.sparse_at[i]
             raw = out[at:at + bf.raw_sparse_bytes] if at >= 0 else out[:0]
             sparse = sparse_from_raw(xp, raw, header, bf.path)
-        result.append(DecodedBlock(planes, sparse))
+        result.append(DecodedBlock({name: planes[i][k, :d] for k, name in enumerate(header.planes)}, sparse))
     return result
 
 
@@ -194,10 +198,13 @@ def host_decode(layout: BatchLayout, out: np.ndarray | None = None) -> np.ndarra
 
     from ..store.format import _damaged
 
+    if layout.src is None:
+        layout.pack()
+    assert layout.src is not None
     if out is None:
         out = np.empty(layout.out_bytes, dtype=np.uint8)
     decompressor = zstandard.ZstdDecompressor()
-    src = memoryview(layout.src)
+    src = memoryview(layout.src.data)
     for s_off, s_size, o_off, o_size, b in layout.table.tolist():
         try:
             raw = decompressor.decompress(src[s_off:s_off + s_size], max_output_size=o_size)
@@ -213,4 +220,11 @@ def decode_batch_host(layout: BatchLayout) -> DecodedBatch:
     """A batch decoded on the host: :class:`DecodedBlock` of NumPy arrays."""
     out = host_decode(layout)
     planes_buf = np.empty(layout.planes_bytes, dtype=np.uint8)
-    return DecodedBatch(decoded_blocks(np, out, planes_buf, layout))
+    planes = [block_planes(np, out, planes_buf, layout, i) for i in range(len(layout.blocks))]
+    return DecodedBatch(decoded_blocks(np, out, layout, planes))
+
+
+def to_backend(batch: DecodedBatch, to_device) -> DecodedBatch:
+    """A batch decoded on the host moved with `to_device` (a backend's): the fallback of a device decoder."""
+    return DecodedBatch([DecodedBlock({k: to_device(v) for k, v in b.planes.items()},
+                                      None if b.sparse is None else b.sparse.to(to_device)) for b in batch.blocks])
