@@ -157,8 +157,10 @@ class SparseRows:
         """The sparse variants with rows in ``start:stop``, renumbered from ``start``."""
         k0, k1 = (int(i) for i in np.searchsorted(_np(self.rows), [start, stop]))
         e0, e1 = int(self.ptr[k0]), int(self.ptr[k1])
-        return SparseRows(self.rows[k0:k1] - start, self.ptr[k0:k1 + 1] - e0, self.sample[e0:e1],
-                          self.code[e0:e1])
+        out = SparseRows(self.rows[k0:k1] - start, self.ptr[k0:k1 + 1] - e0, self.sample[e0:e1], self.code[e0:e1])
+        if self._row is not None:  # made on a device: keep it there
+            out._row = self._row[e0:e1] - start
+        return out
 
     def to(self, conv) -> SparseRows:
         """The same rows with every array (and :attr:`row`, computed here on the host) passed through `conv`,
