@@ -141,3 +141,57 @@ def test_compute__empty_selection_gives_empty_tables(small_store):
     res = cohort.compute(freq=["sex"], variant_qc=True, sample_qc=True, client=False)
     assert len(res.freq) == 0 and len(res.variant_qc) == 0
     assert len(res.sample_qc) == 300 and (res.sample_qc["n_called"] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["numpy", "host"])
+def test_compute__backend_decode_gives_the_host_decode_result(small_store, reference, monkeypatch, name):
+    """The batched path (frames read, the backend decodes 4 blocks a call, one batch ahead) gives the tables of
+    today's path (zstd in reader threads); the host backend's twin is what a GPU pass runs around nvCOMP."""
+    try:
+        get_backend(name)
+    except BackendError as exc:
+        pytest.skip(f"{name} backend unavailable: {exc.message}")
+    monkeypatch.setenv("GDBTOOLS_DECODE", "backend")
+    reads = []
+    original = small_store.read_block_frames.__func__
+    monkeypatch.setattr(type(small_store), "read_block_frames",
+                        lambda self, i, **kw: reads.append(i) or original(self, i, **kw))
+    got = gdbtools.open(small_store.path).compute(backend=name, client=False, **KW)
+    assert sorted(reads) == list(range(len(small_store.blocks_meta)))  # every block read once, as frames
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(reference, table), getattr(got, table), check_exact=True)
+
+
+def test_compute__backend_decode_of_a_trimmed_selection(small_store, monkeypatch):
+    """Blocks cut by a region (slices of decoded blocks) and a sample subset: same tables on both paths."""
+    cohort = gdbtools.open(small_store.path)
+    sel = cohort.select(samples=cohort.store.samples["sample_id"][::3].tolist(), region="chrX:2700000-2800000")
+    results = {}
+    for mode in ("host", "backend"):
+        monkeypatch.setenv("GDBTOOLS_DECODE", mode)
+        results[mode] = sel.compute(freq=["population"], variant_qc=True, sample_qc=True, qc_adj=True,
+                                    backend="numpy", client=False)
+    for table in ("freq", "variant_qc", "sample_qc"):
+        pd.testing.assert_frame_equal(getattr(results["host"], table), getattr(results["backend"], table))
+    assert len(results["host"].freq) > 10
+
+
+def test_compute__device_copies_back_a_constant_per_block(small_store, monkeypatch):
+    """Device-to-host copies (``Backend.to_host``) of a pass with every table: at most one per block (the
+    group-0 totals of sample QC) plus a constant at the end, whatever the number of groups and views."""
+    from gdbtools.backend.numpy_backend import NumpyBackend
+
+    calls = []
+    original = NumpyBackend.to_host
+    monkeypatch.setattr(NumpyBackend, "to_host", lambda self, a: calls.append(np.shape(a)) or original(self, a))
+    monkeypatch.setenv("GDBTOOLS_DECODE", "backend")
+    gdbtools.open(small_store.path).compute(backend="numpy", client=False, **KW)
+    n_blocks = len(small_store.blocks_meta)
+    assert n_blocks >= 4
+    assert len(calls) <= n_blocks + 8, (len(calls), n_blocks)
+
+
+def test_decode_mode__unknown_value_is_refused(small_store, monkeypatch):
+    monkeypatch.setenv("GDBTOOLS_DECODE", "gpu")
+    with pytest.raises(GdbError, match="GDBTOOLS_DECODE"):
+        gdbtools.open(small_store.path).compute(freq=True, backend="numpy", client=False)
