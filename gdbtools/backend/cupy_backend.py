@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -73,7 +74,7 @@ class CupyBackend(Backend):
                                    file=kernels.kernel_dir() / file_name,
                                    fix="check that NVRTC is installed (pip install 'cupy-cuda13x[ctk]')") from exc
 
-        self._decoder = None
+        self._decoders = threading.local()  # one decoder (its streams and buffer slots) per thread
         self.decode_fallback: str | None = None  # why blocks are decoded on the host (None: on the GPU)
 
     def __repr__(self) -> str:
@@ -91,16 +92,17 @@ class CupyBackend(Backend):
         return decoder.decode(blocks)
 
     def _gpu_decoder(self):
-        if self._decoder is None and self.decode_fallback is None:
+        decoder = getattr(self._decoders, "decoder", None)
+        if decoder is None and self.decode_fallback is None:
             from gdbtools.backend.nvcomp_decode import NvcompDecoder
 
             try:
-                self._decoder = NvcompDecoder()
+                decoder = self._decoders.decoder = NvcompDecoder()
             except BackendError as exc:
                 self.decode_fallback = exc.message
                 warnings.warn(f"gdbtools: blocks are decoded on the host, not the GPU ({exc.message})",
                               RuntimeWarning, stacklevel=3)
-        return self._decoder
+        return decoder
 
     def _check_same_gpu(self, name: str, a) -> None:
         dev = getattr(a, "device", None)

@@ -1,7 +1,9 @@
 """Blocks decoded on the GPU: nvCOMP's batched zstd on compressed frames staged through pinned memory.
 
 Used by the ``"cupy"`` backend (:meth:`CupyBackend.decode_blocks`); needs a GPU and the ``nvidia-nvcomp-cu12``
-/ ``-cu13`` wheel (module ``nvidia.nvcomp``, nvCOMP 5+ Python API: ``Codec``, ``as_arrays``, ``BatchArray``).
+/ ``-cu13`` wheel (module ``nvidia.nvcomp``; its 6.0 Python API, read from the wheel: ``Codec(algorithm="Zstd",
+bitstream_kind=BitstreamKind.RAW, device_id, cuda_stream)``, ``as_arrays(buffer, offsets, sizes, cuda_stream)``,
+``Codec.decode(srcs, out=...)``, ``BatchArray.buffer_sizes``).
 Everything around the two device calls (the packing of frames, the output layout, the frame -> plane
 rearrangement, the sparse rows) is :mod:`gdbtools.backend.frames`, tested on the CPU with the host twin;
 ``scripts/gpu-check`` compares this decoder with it byte for byte.
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gdbtools.backend import frames as fr
-from gdbtools.errors import BackendError
+from gdbtools.errors import BackendError, StoreError
 
 __all__ = ["NvcompDecoder", "nvcomp_missing"]
 
@@ -34,9 +36,9 @@ def nvcomp_missing() -> str | None:
     except Exception as exc:  # ImportError, or a missing libnvcomp under it
         return f"nvidia.nvcomp does not import ({exc.__class__.__name__}: {exc}); pip install nvidia-nvcomp-cu12 " \
                "(or -cu13)"
-    for name in ("Codec", "as_arrays", "BitstreamKind"):
+    for name in ("Codec", "as_arrays", "BitstreamKind", "BatchArray"):
         if not hasattr(nvcomp, name):
-            return f"nvidia.nvcomp {getattr(nvcomp, '__version__', '?')} has no {name} (nvCOMP 5 or later needed)"
+            return f"nvidia.nvcomp {getattr(nvcomp, '__version__', '?')} has no {name} (nvCOMP 6 or later needed)"
     return None
 
 
@@ -104,13 +106,16 @@ class NvcompDecoder:
             slot.ensure(layout.src_bytes, layout.out_bytes, layout.planes_bytes)
             layout.pack(slot.pinned)
             src, out = slot.src, slot.out
-            src[:layout.src_bytes].set(layout.src, stream=self.stream)
+            if layout.src_bytes:
+                src[:layout.src_bytes].set(layout.src, stream=self.stream)
             slot.uploaded.record(self.stream)
             table = layout.table.tolist()
             if table:
-                srcs = self.nvcomp.as_arrays([src[s:s + n] for s, n, _, _, _ in table], cuda_stream=self.stream.ptr)
-                outs = self.nvcomp.as_arrays([out[o:o + n] for _, _, o, n, _ in table], cuda_stream=self.stream.ptr)
-                self.codec.decode(srcs, out=outs)
+                # one buffer each, carved by the layout's offsets (nvcomp.as_arrays(buffer, offsets, sizes, stream))
+                srcs = self.nvcomp.as_arrays(src, [r[0] for r in table], [r[1] for r in table], self.stream.ptr)
+                outs = self.nvcomp.as_arrays(out, [r[2] for r in table], [r[3] for r in table], self.stream.ptr)
+                result = self.codec.decode(srcs, out=outs)
+                self._check_sizes(result, layout)
             planes = [fr.block_planes(cp, out, slot.planes, layout, i) for i in range(len(layout.blocks))]
             ready = self.stream.record()
         compute = cp.cuda.get_current_stream()
@@ -118,3 +123,16 @@ class NvcompDecoder:
         # views of the slot's buffers; the sparse rows' ptr and row are made on the caller's stream
         blocks_out = fr.decoded_blocks(cp, out, layout, planes)
         return fr.DecodedBatch(blocks_out, lambda: slot.released.record(cp.cuda.get_current_stream()))
+
+    @staticmethod
+    def _check_sizes(result, layout: fr.BatchLayout) -> None:
+        """The decoded size of every frame is the layout's (reading them waits for nvCOMP's work on the host,
+        as its set-up does anyway); a damaged frame names its block file."""
+        sizes = list(result.buffer_sizes)
+        want = layout.table[:, 3].tolist()
+        if sizes != want:
+            k = next((i for i, (a, b) in enumerate(zip(sizes, want)) if a != b), min(len(sizes), len(want)))
+            path = layout.blocks[int(layout.table[min(k, len(want) - 1), 4])].path
+            raise StoreError(f"genotype block frame decodes to {sizes[k] if k < len(sizes) else 'nothing'} bytes "
+                             f"on the GPU, not {want[min(k, len(want) - 1)]}", file=path,
+                             fix="the store is damaged; run `gdbtools verify` and re-ingest")

@@ -139,3 +139,15 @@ def test_decode_blocks__a_damaged_frame_names_its_file(stores, tmp_path):
     damaged = type(bf)(bf.header, data, bf.frames, bf.sparse, "blocks/damaged.gdb")
     with pytest.raises(StoreError, match="damaged.gdb"):
         get_backend("numpy").decode_blocks([store.read_block_frames(0), damaged])
+
+
+def test_nvcomp__importable_wherever_a_gpu_is_required():
+    """Where a GPU is required (the device check), nvCOMP must be there; elsewhere its absence is a reason that
+    names the package to install (the cupy backend then decodes on the host and warns once)."""
+    from gdbtools.backend.nvcomp_decode import nvcomp_missing
+
+    reason = nvcomp_missing()
+    if REQUIRE_GPU:
+        assert reason is None, reason
+    elif reason is not None:
+        assert "nvidia-nvcomp-cu12" in reason
