@@ -81,7 +81,9 @@ def test_decode_block__equals_store_read_block(small_store):
 
 
 def test_compute__one_read_per_block(small_store, monkeypatch):
-    """freq + variant QC + sample QC + batch check read every block exactly once (the fused pass)."""
+    """freq + variant QC + sample QC + batch check read every block exactly once (the fused pass; decoded on
+    the host here, the backend's batched decoding below)."""
+    monkeypatch.setenv("GDBTOOLS_DECODE", "host")
     reads = []
     original = readahead.decode_block
     monkeypatch.setattr(readahead, "decode_block", lambda store, i, pool: reads.append(i) or original(store, i, pool))
