@@ -150,9 +150,10 @@ def batch_layout(blocks: list[BlockFrames], align: int = ALIGN) -> BatchLayout:
                        max(planes_len, align), src_len, pieces)
 
 
-def block_planes(xp, out, planes_buf, layout: BatchLayout, i: int):
+def block_planes(out, planes_buf, layout: BatchLayout, i: int):
     """Block `i`'s planes ``(planes, F * n0, W) uint32`` (a view of `planes_buf`) filled from the decoded
-    frames in `out` (both ``uint8`` arrays of `xp`): one copy for the full frames, one for the last."""
+    frames in `out` (both ``uint8`` arrays of one array module, on its device): one copy for the full frames,
+    one for the last."""
     bf = layout.blocks[i]
     n_planes, w = len(bf.header.planes), bf.header.n_words
     n_frames = bf.frames.shape[0]
@@ -196,7 +197,11 @@ def host_decode(layout: BatchLayout, out: np.ndarray | None = None) -> np.ndarra
     decompressed into ``(out_bytes,) uint8`` (the reference of a device decoder)."""
     import zstandard
 
-    from ..store.format import _damaged
+    from ..errors import StoreError
+
+    def _damaged(path, what):
+        return StoreError(f"genotype block {what}", file=path,
+                          fix="the store is damaged; run `gdbtools verify` and re-ingest")
 
     if layout.src is None:
         layout.pack()
@@ -220,7 +225,7 @@ def decode_batch_host(layout: BatchLayout) -> DecodedBatch:
     """A batch decoded on the host: :class:`DecodedBlock` of NumPy arrays."""
     out = host_decode(layout)
     planes_buf = np.empty(layout.planes_bytes, dtype=np.uint8)
-    planes = [block_planes(np, out, planes_buf, layout, i) for i in range(len(layout.blocks))]
+    planes = [block_planes(out, planes_buf, layout, i) for i in range(len(layout.blocks))]
     return DecodedBatch(decoded_blocks(np, out, layout, planes))
 
 

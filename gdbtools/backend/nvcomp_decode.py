@@ -116,7 +116,7 @@ class NvcompDecoder:
                 outs = self.nvcomp.as_arrays(out, [r[2] for r in table], [r[3] for r in table], self.stream.ptr)
                 result = self.codec.decode(srcs, out=outs)
                 self._check_sizes(result, layout)
-            planes = [fr.block_planes(cp, out, slot.planes, layout, i) for i in range(len(layout.blocks))]
+            planes = [fr.block_planes(out, slot.planes, layout, i) for i in range(len(layout.blocks))]
             ready = self.stream.record()
         compute = cp.cuda.get_current_stream()
         compute.wait_event(ready)
