@@ -82,14 +82,27 @@ class CupyBackend(Backend):
 
     def decode_blocks(self, blocks) -> frames.DecodedBatch:
         """:meth:`Backend.decode_blocks` on the GPU with nvCOMP (:mod:`gdbtools.backend.nvcomp_decode`); where
-        nvCOMP is missing, decoded on the host and moved (the reason in :attr:`decode_fallback`, warned once)."""
+        nvCOMP is missing, or its first batch fails, decoded on the host and moved (the reason in
+        :attr:`decode_fallback`, warned once; under ``GDBTOOLS_REQUIRE_GPU=1`` a failing batch raises)."""
         blocks = list(blocks)
         if not blocks:
             return frames.DecodedBatch([])
         decoder = self._gpu_decoder()
-        if decoder is None:
-            return frames.to_backend(frames.decode_batch_host(frames.batch_layout(blocks)), self.to_device)
-        return decoder.decode(blocks)
+        if decoder is not None:
+            try:
+                return decoder.decode(blocks)
+            except Exception as exc:  # the first batch failing: nvCOMP's API or set-up is not what we expect
+                # (a damaged block fails the host decode below too, and that error is raised)
+                if decoder.n_decoded or os.environ.get("GDBTOOLS_REQUIRE_GPU", "") not in ("", "0"):
+                    raise
+                self._decoders.decoder = None
+                self._fall_back(f"nvCOMP's first batch failed ({exc.__class__.__name__}: {exc})")
+        return frames.to_backend(frames.decode_batch_host(frames.batch_layout(blocks)), self.to_device)
+
+    def _fall_back(self, reason: str) -> None:
+        self.decode_fallback = reason
+        warnings.warn(f"gdbtools: blocks are decoded on the host, not the GPU ({reason})", RuntimeWarning,
+                      stacklevel=4)
 
     def _gpu_decoder(self):
         decoder = getattr(self._decoders, "decoder", None)
@@ -99,9 +112,7 @@ class CupyBackend(Backend):
             try:
                 decoder = self._decoders.decoder = NvcompDecoder()
             except BackendError as exc:
-                self.decode_fallback = exc.message
-                warnings.warn(f"gdbtools: blocks are decoded on the host, not the GPU ({exc.message})",
-                              RuntimeWarning, stacklevel=3)
+                self._fall_back(exc.message)
         return decoder
 
     def _check_same_gpu(self, name: str, a) -> None:

@@ -93,6 +93,7 @@ class NvcompDecoder:
         self.align = max(fr.ALIGN, int(self.codec.get_required_decompression_alignment()))
         self.slots = [_Slot(cupy) for _ in range(N_SLOTS)]
         self.n_batches = 0
+        self.n_decoded = 0  # batches decoded without error
 
     def decode(self, blocks) -> fr.DecodedBatch:
         """:meth:`Backend.decode_blocks` on the GPU."""
@@ -122,6 +123,7 @@ class NvcompDecoder:
         compute.wait_event(ready)
         # views of the slot's buffers; the sparse rows' ptr and row are made on the caller's stream
         blocks_out = fr.decoded_blocks(cp, out, layout, planes)
+        self.n_decoded += 1
         return fr.DecodedBatch(blocks_out, lambda: slot.released.record(cp.cuda.get_current_stream()))
 
     @staticmethod
