@@ -98,8 +98,8 @@ def run(backend: str, stores: dict, pass_store, d2d_GB_per_s: float | None = Non
 
 def summary_lines(d: dict) -> list[str]:
     """Markdown lines of the section for ``summary.md``."""
-    where = ("on the GPU (nvCOMP batched zstd)" if d.get("on_device") else
-             f"on the host ({d.get('decode_fallback') or d['backend'] + ' backend'})")
+    where = ("on the GPU, nvCOMP batched zstd" if d.get("on_device") else
+             f"on the host: {d['decode_fallback']}" if d.get("decode_fallback") else "its host twin")
     par = "; ".join(f"{k} ({v['encoding']}, {v['blocks']} blocks): {'equal' if v['equal'] else 'DIFFERENT'}"
                     for k, v in d["parity"].items())
     t = d["throughput"]
