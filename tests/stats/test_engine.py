@@ -197,3 +197,43 @@ def test_decode_mode__unknown_value_is_refused(small_store, monkeypatch):
     monkeypatch.setenv("GDBTOOLS_DECODE", "gpu")
     with pytest.raises(GdbError, match="GDBTOOLS_DECODE"):
         gdbtools.open(small_store.path).compute(freq=True, backend="numpy", client=False)
+
+
+def test_backend_block_reader__two_batches_at_most_released_in_order(small_store):
+    """The contract the GPU decoder's two buffer slots rely on: when a batch is decoded, at most one earlier
+    batch is still held (decoded, not released); each batch is released once, in order, after its last block;
+    the blocks come in order and equal ``Store.read_block``."""
+    from gdbtools.backend import frames
+    from gdbtools.backend.numpy_backend import NumpyBackend
+
+    events: list = []
+
+    class Recording(NumpyBackend):
+        def decode_blocks(self, blocks):
+            held = sum(1 for e in events if e[0] == "decode") - sum(1 for e in events if e[0] == "release")
+            k = sum(1 for e in events if e[0] == "decode")
+            events.append(("decode", k, held))
+            batch = super().decode_blocks(blocks)
+            return frames.DecodedBatch(batch.blocks, lambda: events.append(("release", k, None)))
+
+    specs = [readahead.BlockSpec(i, 0, m["n_variants"], m["variant_offset"], m["contig"])
+             for i, m in enumerate(small_store.blocks_meta)]
+    reader = readahead.BackendBlockReader(small_store, specs, Recording(), threads=2, batch=3)
+    seen = []
+    for spec, block, done in reader:
+        ref = small_store.read_block(spec.index)
+        for plane in ("lo", "hi", "fail"):
+            np.testing.assert_array_equal(getattr(block, plane), getattr(ref, plane))
+        seen.append(spec.index)
+        events.append(("block", spec.index // 3, None))
+        done()
+    assert seen == list(range(len(specs)))
+    n_batches = -(-len(specs) // 3)
+    assert n_batches >= 3
+    assert [e[1] for e in events if e[0] == "release"] == list(range(n_batches))
+    assert max(e[2] for e in events if e[0] == "decode") <= 1
+    for k in range(n_batches):  # released after its last block, before the batch two later is decoded
+        at = events.index(("release", k, None))
+        assert max(i for i, e in enumerate(events) if e[:2] == ("block", k)) < at
+        later = [i for i, e in enumerate(events) if e[0] == "decode" and e[1] == k + 2]
+        assert all(at < i for i in later)
