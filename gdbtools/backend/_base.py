@@ -95,6 +95,12 @@ class Backend:
             return frames_ops.DecodedBatch([])
         return self._decode_layout(frames_ops.batch_layout(blocks))
 
+    @property
+    def decodes_on_device(self) -> bool:
+        """Whether :meth:`decode_blocks` decodes on this backend's device (the ``cupy`` backend with nvCOMP);
+        else it decodes on the host, one thread, and a pass is better off decoding in reader threads."""
+        return False
+
     def _decode_layout(self, layout: frames_ops.BatchLayout) -> frames_ops.DecodedBatch:
         return frames_ops.decode_batch_host(layout)
 

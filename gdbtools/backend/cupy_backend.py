@@ -99,6 +99,10 @@ class CupyBackend(Backend):
                 self._fall_back(f"nvCOMP's first batch failed ({exc.__class__.__name__}: {exc})")
         return frames.to_backend(frames.decode_batch_host(frames.batch_layout(blocks)), self.to_device)
 
+    @property
+    def decodes_on_device(self) -> bool:
+        return self._gpu_decoder() is not None
+
     def _fall_back(self, reason: str) -> None:
         self.decode_fallback = reason
         warnings.warn(f"gdbtools: blocks are decoded on the host, not the GPU ({reason})", RuntimeWarning,

@@ -193,7 +193,12 @@ def test_compute__device_copies_back_a_constant_per_block(small_store, monkeypat
     assert len(calls) <= n_blocks + 8, (len(calls), n_blocks)
 
 
-def test_decode_mode__unknown_value_is_refused(small_store, monkeypatch):
+def test_decode_mode__host_backends_decode_in_reader_threads_unless_asked(small_store, monkeypatch):
+    be = get_backend("numpy")
+    assert not be.decodes_on_device
+    for mode, batched in (("auto", False), ("", False), ("host", False), ("backend", True)):
+        monkeypatch.setenv("GDBTOOLS_DECODE", mode)
+        assert readahead.use_backend_decode(be) is batched
     monkeypatch.setenv("GDBTOOLS_DECODE", "gpu")
     with pytest.raises(GdbError, match="GDBTOOLS_DECODE"):
         gdbtools.open(small_store.path).compute(freq=True, backend="numpy", client=False)

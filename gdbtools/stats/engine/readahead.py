@@ -119,14 +119,15 @@ class BlockReader:
 def use_backend_decode(backend) -> bool:
     """Whether the pass has the backend decode the blocks (:class:`BackendBlockReader`).
 
-    ``$GDBTOOLS_DECODE``: ``auto`` (the default) when the backend computes on a device (``backend.on_device``),
-    so that blocks are decoded there; ``backend`` always (on the host backends: the host twin of the batched
-    decode); ``host`` never (zstd in reader threads, then ``to_device``).
+    ``$GDBTOOLS_DECODE``: ``auto`` (the default) when the backend decodes on its device
+    (``backend.decodes_on_device``: the ``cupy`` backend with nvCOMP); ``backend`` always (on the host
+    backends: the host twin of the batched decode); ``host`` never (zstd in reader threads, then
+    ``to_device``).
     """
     mode = os.environ.get("GDBTOOLS_DECODE", "auto") or "auto"
     if mode not in DECODE_MODES:
         raise GdbError(f"GDBTOOLS_DECODE={mode!r} is not a decode mode", fix=f"use one of {', '.join(DECODE_MODES)}")
-    return mode == "backend" or (mode == "auto" and bool(backend.on_device))
+    return mode == "backend" or (mode == "auto" and bool(backend.decodes_on_device))
 
 
 class BackendBlockReader:
