@@ -193,42 +193,6 @@ def pass_row(label: str, res, seconds: float, n_genotypes: int) -> dict:
             "Ggeno_per_s": round(n_genotypes / info["seconds_pass"] / 1e9, 2), "timers": info["pass_timers"]}
 
 
-def io_split(store, on_device: bool) -> dict:
-    """Read, decode and host-to-device transfer of every block, each timed alone (single thread)."""
-    from gdbtools.store.format import decode_block
-
-    paths = [store.path / b["path"] for b in store.blocks_meta]
-    t0 = time.perf_counter()
-    data = [p.read_bytes() for p in paths]
-    t_read = time.perf_counter() - t0
-    compressed = sum(len(d) for d in data)
-    t_decode, t_h2d, decoded = 0.0, 0.0, 0
-    cp: Any = None
-    if on_device:
-        import cupy
-
-        cp = cupy
-    for d, p in zip(data, paths):
-        t1 = time.perf_counter()
-        _, planes, sparse = decode_block(d, p)
-        t_decode += time.perf_counter() - t1
-        arrays = list(planes.values()) + ([] if sparse is None else [sparse.rows, sparse.ptr, sparse.sample,
-                                                                      sparse.code])
-        decoded += sum(a.nbytes for a in arrays)
-        if cp is not None:
-            t2 = time.perf_counter()
-            moved = [cp.asarray(a) for a in arrays]
-            cp.cuda.Stream.null.synchronize()
-            t_h2d += time.perf_counter() - t2
-            del moved
-    res = {"blocks": len(paths), "compressed_MB": round(compressed / 1e6, 1), "decoded_MB": round(decoded / 1e6, 1),
-           "read_s": round(t_read, 3), "read_GB_per_s": round(compressed / t_read / 1e9, 2),
-           "decode_s": round(t_decode, 3), "decode_GB_per_s_out": round(decoded / t_decode / 1e9, 2)}
-    if cp is not None:
-        res.update({"h2d_s": round(t_h2d, 3), "h2d_GB_per_s": round(decoded / t_h2d / 1e9, 2)})
-    return res
-
-
 def dask_pass(store, ref, n_genotypes: int) -> dict:
     import cupy
 
@@ -436,7 +400,7 @@ def main(argv=None) -> int:
                 r["passes"].append(row)
                 log(f"  {name}: {row['seconds_pass']} s, {row['Ggeno_per_s']} Ggeno/s, timers {row['timers']}")
                 save()
-            r["io"] = step("read / decode / transfer", io_split, store, bool(dev))
+            r["io"] = step("read / decode / transfer", gpu_decode.io_split, store, bool(dev))
             dense = step("dense2 store", lambda: write_synthetic_store(tmp / "dense2", args.samples,
                                                                        min(args.variants, 10_000), encoding="dense2"))
             if dense is not None:

@@ -1,4 +1,6 @@
-"""The block-decoding section of the device check (``bench/gpu_check.py``): blocks decoded by the backend.
+"""The block-decoding sections of the device check (``bench/gpu_check.py``): host steps, and the backend's.
+
+- ``io_split``: read, host decode and host-to-device transfer of every block, each timed alone;
 
 - ``parity``: every block of a ``hybrid2`` and a ``dense2`` store decoded by ``Backend.decode_blocks``
   (:data:`~gdbtools.stats.engine.readahead.DECODE_BATCH` blocks a call, as the pass does) equals
@@ -15,13 +17,50 @@ device the check runs it on the ``host`` backend's twin, so CI exercises the sec
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from gdbtools.backend import get_backend
 from gdbtools.stats.engine.readahead import DECODE_BATCH
 
-__all__ = ["parity", "throughput", "run"]
+__all__ = ["io_split", "parity", "throughput", "run", "summary_lines"]
+
+
+def io_split(store, on_device: bool) -> dict:
+    """Read, decode and host-to-device transfer of every block, each timed alone (single thread)."""
+    from gdbtools.store.format import decode_block
+
+    paths = [store.path / b["path"] for b in store.blocks_meta]
+    t0 = time.perf_counter()
+    data = [p.read_bytes() for p in paths]
+    t_read = time.perf_counter() - t0
+    compressed = sum(len(d) for d in data)
+    t_decode, t_h2d, decoded = 0.0, 0.0, 0
+    cp: Any = None
+    if on_device:
+        import cupy
+
+        cp = cupy
+    for d, p in zip(data, paths):
+        t1 = time.perf_counter()
+        _, planes, sparse = decode_block(d, p)
+        t_decode += time.perf_counter() - t1
+        arrays = list(planes.values()) + ([] if sparse is None else [sparse.rows, sparse.ptr, sparse.sample,
+                                                                      sparse.code])
+        decoded += sum(a.nbytes for a in arrays)
+        if cp is not None:
+            t2 = time.perf_counter()
+            moved = [cp.asarray(a) for a in arrays]
+            cp.cuda.Stream.null.synchronize()
+            t_h2d += time.perf_counter() - t2
+            del moved
+    res = {"blocks": len(paths), "compressed_MB": round(compressed / 1e6, 1), "decoded_MB": round(decoded / 1e6, 1),
+           "read_s": round(t_read, 3), "read_GB_per_s": round(compressed / t_read / 1e9, 2),
+           "decode_s": round(t_decode, 3), "decode_GB_per_s_out": round(decoded / t_decode / 1e9, 2)}
+    if cp is not None:
+        res.update({"h2d_s": round(t_h2d, 3), "h2d_GB_per_s": round(decoded / t_h2d / 1e9, 2)})
+    return res
 
 
 def _differences(be, store, index: int, decoded) -> list[str]:
