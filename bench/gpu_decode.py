@@ -1,7 +1,6 @@
 """The block-decoding sections of the device check (``bench/gpu_check.py``): host steps, and the backend's.
 
 - ``io_split``: read, host decode and host-to-device transfer of every block, each timed alone;
-
 - ``parity``: every block of a ``hybrid2`` and a ``dense2`` store decoded by ``Backend.decode_blocks``
   (:data:`~gdbtools.stats.engine.readahead.DECODE_BATCH` blocks a call, as the pass does) equals
   ``Store.read_block`` (zstd on the host) byte for byte: planes, sparse rows, dtypes;
