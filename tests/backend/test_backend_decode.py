@@ -151,3 +151,41 @@ def test_nvcomp__importable_wherever_a_gpu_is_required():
         assert reason is None, reason
     elif reason is not None:
         assert "nvidia-nvcomp-cu12" in reason
+
+
+@pytest.mark.parametrize("case", ["all-sparse", "all-dense", "one-variant", "frames-of-7", "no-fail-plane"])
+def test_decode_blocks__edge_blocks_equal_decode_block(backend, rng, case):
+    """Blocks written by ``encode_block`` itself: every row sparse (no dense frame), no sparse row, a single
+    variant, frames of 7 variants, two planes only; in one batch, against ``format.decode_block``."""
+    from gdbtools.store.bitplanes import pack_codes
+    from gdbtools.store.format import block_frames, decode_block, encode_block
+
+    n_samples, n_variants = 150, {"one-variant": 1}.get(case, 200)
+    codes = np.zeros((n_variants, n_samples), np.int8)
+    if case != "all-sparse":  # common variants: dense rows
+        codes[::2] = rng.choice(4, size=codes[::2].shape, p=[0.5, 0.3, 0.15, 0.05])
+    codes[1::2, :3] = 1  # rare variants: sparse rows in hybrid2
+    lo, hi = pack_codes(codes)
+    planes = {"lo": lo, "hi": hi}
+    if case != "no-fail-plane":
+        rate = 0.0 if case == "all-sparse" else 0.02
+        failing = rng.random(codes.shape) < rate
+        failing[:, 5] = True  # one failing call per variant: rows stay under the sparse limit (150 // 16)
+        planes["fail"] = pack_codes(np.where(failing, 3, 0))[0]
+    encoding = "dense2" if case == "all-dense" else "hybrid2"
+    data = [encode_block(planes, n_samples, encoding=encoding, frame_variants=7 if case == "frames-of-7" else 64)
+            for _ in range(2)]
+    batch = backend.decode_blocks([block_frames(d, f"block{i}.gdb") for i, d in enumerate(data)])
+    for d, got in zip(data, batch.blocks):
+        header, want_planes, want_sparse = decode_block(d)
+        if case == "all-sparse":
+            assert header.n_dense == 0
+        for name, want in want_planes.items():
+            np.testing.assert_array_equal(_host(backend, got.planes[name]), want)
+        assert set(got.planes) == set(want_planes)
+        if want_sparse is None:
+            assert got.sparse is None
+        else:
+            for name in ("rows", "ptr", "sample", "code", "row"):
+                np.testing.assert_array_equal(_host(backend, getattr(got.sparse, name)), getattr(want_sparse, name))
+    batch.release()
