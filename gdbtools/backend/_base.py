@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from gdbtools.backend import frames as frames_ops
 from gdbtools.backend import sparse as sparse_ops
 from gdbtools.backend import tables
 from gdbtools.errors import BackendError
@@ -71,6 +72,37 @@ class Backend:
     def to_host(self, a) -> np.ndarray:
         """A NumPy array with the values of `a` (an array of :attr:`xp` or NumPy); a no-op for NumPy input."""
         return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+    def decode_blocks(self, blocks) -> frames_ops.DecodedBatch:
+        """Decode several blocks from their compressed frames, onto this backend's device.
+
+        Parameters
+        ----------
+        blocks : sequence of gdbtools.store.format.BlockFrames
+            From ``Store.read_block_frames``; any mix of ``dense2`` and ``hybrid2`` blocks.
+
+        Returns
+        -------
+        gdbtools.backend.frames.DecodedBatch
+            ``.blocks[i]``: the planes ``(D, W) uint32`` and sparse rows of block i, arrays of :attr:`xp`,
+            equal to what ``Store.read_block`` gives.  Call ``.release()`` when the work on them is issued.
+
+        On the host all frames are decoded with ``zstandard`` (:func:`gdbtools.backend.frames.host_decode`);
+        the ``cupy`` backend decodes them on the GPU in one nvCOMP batched call.
+        """
+        blocks = list(blocks)
+        if not blocks:
+            return frames_ops.DecodedBatch([])
+        return self._decode_layout(frames_ops.batch_layout(blocks))
+
+    @property
+    def decodes_on_device(self) -> bool:
+        """Whether :meth:`decode_blocks` decodes on this backend's device (the ``cupy`` backend with nvCOMP);
+        else it decodes on the host, one thread, and a pass is better off decoding in reader threads."""
+        return False
+
+    def _decode_layout(self, layout: frames_ops.BatchLayout) -> frames_ops.DecodedBatch:
+        return frames_ops.decode_batch_host(layout)
 
     # ------------------------------------------------------------------------------------------ public API
     def variant_group_counts(self, lo, hi, masks, fail=None):

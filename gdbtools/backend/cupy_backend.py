@@ -5,10 +5,12 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import threading
+import warnings
 
 import numpy as np
 
-from gdbtools.backend import kernels
+from gdbtools.backend import frames, kernels
 from gdbtools.backend._base import Backend, HweResult
 from gdbtools.errors import BackendError
 
@@ -73,8 +75,50 @@ class CupyBackend(Backend):
                                    file=kernels.kernel_dir() / file_name,
                                    fix="check that NVRTC is installed (pip install 'cupy-cuda13x[ctk]')") from exc
 
+        self._decoders = threading.local()  # one decoder (its streams and buffer slots) per thread
+        self.decode_fallback: str | None = None  # why blocks are decoded on the host (None: on the GPU)
+
     def __repr__(self) -> str:
         return f"<gdbtools backend 'cupy' (device {self.device_id})>"
+
+    def decode_blocks(self, blocks) -> frames.DecodedBatch:
+        """:meth:`Backend.decode_blocks` on the GPU with nvCOMP (:mod:`gdbtools.backend.nvcomp_decode`); where
+        nvCOMP is missing, or its first batch fails, decoded on the host and moved (the reason in
+        :attr:`decode_fallback`, warned once; under ``GDBTOOLS_REQUIRE_GPU=1`` a failing batch raises)."""
+        blocks = list(blocks)
+        if not blocks:
+            return frames.DecodedBatch([])
+        decoder = self._gpu_decoder()
+        if decoder is not None:
+            try:
+                return decoder.decode(blocks)
+            except Exception as exc:  # the first batch failing: nvCOMP's API or set-up is not what we expect
+                # (a damaged block fails the host decode below too, and that error is raised)
+                if decoder.n_decoded or os.environ.get("GDBTOOLS_REQUIRE_GPU", "") not in ("", "0"):
+                    raise
+                self._decoders.decoder = None
+                self._fall_back(f"nvCOMP's first batch failed ({exc.__class__.__name__}: {exc})")
+        return frames.to_backend(frames.decode_batch_host(frames.batch_layout(blocks)), self.to_device)
+
+    @property
+    def decodes_on_device(self) -> bool:
+        return self._gpu_decoder() is not None
+
+    def _fall_back(self, reason: str) -> None:
+        self.decode_fallback = reason
+        warnings.warn(f"gdbtools: blocks are decoded on the host, not the GPU ({reason})", RuntimeWarning,
+                      stacklevel=4)
+
+    def _gpu_decoder(self):
+        decoder = getattr(self._decoders, "decoder", None)
+        if decoder is None and self.decode_fallback is None:
+            from gdbtools.backend.nvcomp_decode import NvcompDecoder
+
+            try:
+                decoder = self._decoders.decoder = NvcompDecoder()
+            except BackendError as exc:
+                self._fall_back(exc.message)
+        return decoder
 
     def _check_same_gpu(self, name: str, a) -> None:
         dev = getattr(a, "device", None)

@@ -63,7 +63,8 @@ from .bitplanes import CODE_FAIL_BIT
 
 __all__ = ["FORMAT_VERSION", "ENCODING_DENSE", "ENCODING_HYBRID", "DEFAULT_ENCODING", "KNOWN_ENCODINGS",
            "FRAME_VARIANTS", "encode_block", "decode_block", "BlockHeader", "SparseRows", "default_sparse_max",
-           "read_block_header", "sha256_file", "atomic_write_bytes",
+           "read_block_header", "BlockFrames", "block_frames", "FRAME_COLUMNS", "sparse_from_raw", "sparse_raw_size",
+           "sha256_file", "atomic_write_bytes",
            "atomic_write_json", "write_guard"]
 
 FORMAT_VERSION = 1
@@ -156,8 +157,10 @@ class SparseRows:
         """The sparse variants with rows in ``start:stop``, renumbered from ``start``."""
         k0, k1 = (int(i) for i in np.searchsorted(_np(self.rows), [start, stop]))
         e0, e1 = int(self.ptr[k0]), int(self.ptr[k1])
-        return SparseRows(self.rows[k0:k1] - start, self.ptr[k0:k1 + 1] - e0, self.sample[e0:e1],
-                          self.code[e0:e1])
+        out = SparseRows(self.rows[k0:k1] - start, self.ptr[k0:k1 + 1] - e0, self.sample[e0:e1], self.code[e0:e1])
+        if self._row is not None:  # made on a device: keep it there
+            out._row = self._row[e0:e1] - start
+        return out
 
     def to(self, conv) -> SparseRows:
         """The same rows with every array (and :attr:`row`, computed here on the host) passed through `conv`,
@@ -281,23 +284,105 @@ def _decode_block(data, path, alloc):
     sparse = None
     if header.encoding == ENCODING_HYBRID:
         info = header.sparse
-        s_rows, nnz, offset = int(info["rows"]), int(info["nnz"]), header.sparse_offset
+        offset = header.sparse_offset
         raw = decompressor.decompress(view[offset:offset + int(info["bytes"])]) if info["bytes"] else b""
-        sb = int(info.get("sample_bytes", 4))
-        if len(raw) != 8 * s_rows + (sb + 1) * nnz or s_rows + v != header.n_variants:
-            raise _damaged(path, "sparse part has the wrong size")
-        rows = np.frombuffer(raw, "<i4", s_rows, 0)
-        counts = np.frombuffer(raw, "<i4", s_rows, 4 * s_rows)
-        sample = np.frombuffer(raw, "<u2" if sb == 2 else "<i4", nnz, 8 * s_rows)
-        code = np.frombuffer(raw, np.uint8, nnz, 8 * s_rows + sb * nnz)
-        ptr = np.zeros(s_rows + 1, dtype=np.int64)
-        np.cumsum(counts, out=ptr[1:])
-        if ptr[-1] != nnz:
+        sparse = sparse_from_raw(np, np.frombuffer(raw, np.uint8), header, path)
+        if sparse.ptr[-1] != sparse.nnz:
             raise _damaged(path, "sparse part is inconsistent")
-        if nnz and (int(sample.min()) < 0 or int(sample.max()) >= header.n_samples):
+        if sparse.nnz and (int(sparse.sample.min()) < 0 or int(sparse.sample.max()) >= header.n_samples):
             raise _damaged(path, "sparse part names a sample beyond the cohort")
-        sparse = SparseRows(rows, ptr, sample, code)
     return header, {name: out[i] for i, name in enumerate(header.planes)}, sparse
+
+
+def sparse_raw_size(header: BlockHeader) -> int:
+    """Bytes of a ``hybrid2`` block's decompressed sparse frame (0 for ``dense2``)."""
+    info = header.sparse
+    if header.encoding != ENCODING_HYBRID or not info:
+        return 0
+    return 8 * int(info["rows"]) + (int(info.get("sample_bytes", 4)) + 1) * int(info["nnz"])
+
+
+def sparse_from_raw(xp, raw, header: BlockHeader, path: str | os.PathLike = "<block>") -> SparseRows:
+    """The :class:`SparseRows` of a ``hybrid2`` block from its decompressed sparse frame.
+
+    `raw` is the frame's bytes as a ``(sparse_raw_size(header),) uint8`` array of `xp` (NumPy, or a device
+    array module), starting at an address aligned to 4 bytes; ``rows``, ``sample`` and ``code`` are views of
+    it, ``ptr`` and the entries' :attr:`SparseRows.row` are computed with `xp` (no host copy).  Only the
+    sizes are checked here (no value is read back from a device).
+    """
+    info = header.sparse or {}
+    s_rows, nnz = int(info.get("rows", 0)), int(info.get("nnz", 0))
+    sb = int(info.get("sample_bytes", 4))
+    if raw.shape[0] != sparse_raw_size(header) or s_rows + header.n_dense != header.n_variants:
+        raise _damaged(path, "sparse part has the wrong size")
+    rows = raw[:4 * s_rows].view(np.int32)
+    counts = raw[4 * s_rows:8 * s_rows].view(np.int32)
+    sample = raw[8 * s_rows:8 * s_rows + sb * nnz].view(np.uint16 if sb == 2 else np.int32)
+    code = raw[8 * s_rows + sb * nnz:]
+    ptr = xp.zeros(s_rows + 1, dtype=np.int64)
+    if s_rows:
+        ptr[1:] = xp.cumsum(counts, dtype=np.int64)
+    out = SparseRows(rows, ptr, sample, code)
+    # the row of each entry: the sparse variant whose entry range holds it (searchsorted works on any device)
+    out._row = rows[xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=np.int64), side="right")] if nnz else rows[:0]
+    return out
+
+
+# The columns of :attr:`BlockFrames.frames`.
+FRAME_COLUMNS = ("offset", "size", "raw_size", "first", "n")
+
+
+@dataclass(frozen=True)
+class BlockFrames:
+    """A block's compressed frames, read but not decoded: what a batched decoder (nvCOMP on a GPU) needs.
+
+    Attributes
+    ----------
+    header : BlockHeader
+    data : (B,) uint8
+        The dense frames' compressed bytes, back to back as in the file (a view of the file's bytes).
+    frames : (F, 5) int64
+        One row per dense frame (:data:`FRAME_COLUMNS`): offset in `data`, compressed bytes, decompressed
+        bytes (``planes * n * n_words * 4``), first dense variant, variants ``n``.  Each frame decompresses to
+        ``(planes, n, n_words)`` little-endian uint32, plane-major; every frame but the last holds the same
+        number of variants.
+    sparse : (S,) uint8 or None
+        The compressed sparse frame of a ``hybrid2`` block (``None`` for ``dense2``; empty when the block
+        has no sparse row); it decompresses to :func:`sparse_raw_size` bytes (:func:`sparse_from_raw`).
+    path : str
+    """
+
+    header: BlockHeader
+    data: np.ndarray
+    frames: np.ndarray
+    sparse: np.ndarray | None
+    path: str
+
+    @property
+    def raw_dense_bytes(self) -> int:
+        return int(self.frames[:, 2].sum())
+
+    @property
+    def raw_sparse_bytes(self) -> int:
+        return sparse_raw_size(self.header)
+
+
+def block_frames(data: bytes, path: str | os.PathLike = "<block>") -> BlockFrames:
+    """Split a block file's bytes into its compressed frames (:class:`BlockFrames`) without decoding them."""
+    header = read_block_header(data, path)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_planes, w = len(header.planes), header.n_words
+    frames = np.array([(offset - header.payload_offset, size, n_planes * nvar * w * 4, first, nvar)
+                       for first, nvar, offset, size in header.frame_spans()], dtype=np.int64).reshape(-1, 5)
+    if header.sparse_offset > buf.shape[0] or (frames.shape[0] > 1 and (frames[:-1, 4] != frames[0, 4]).any()):
+        raise _damaged(path, "frames do not match the header")
+    sparse = None
+    if header.encoding == ENCODING_HYBRID:
+        info = header.sparse or {}
+        sparse = buf[header.sparse_offset:header.sparse_offset + int(info.get("bytes", 0))]
+        if sparse.shape[0] != int(info.get("bytes", 0)):
+            raise _damaged(path, "sparse part is truncated")
+    return BlockFrames(header, buf[header.payload_offset:header.sparse_offset], frames, sparse, str(path))
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import StoreError, StoreIncompleteError
 from ..genome import Region, get_build, parse_region
 from .bitplanes import CODE_FAIL_BIT, unpack_codes
-from .format import FORMAT_VERSION, KNOWN_ENCODINGS, SparseRows, decode_block
+from .format import FORMAT_VERSION, KNOWN_ENCODINGS, BlockFrames, SparseRows, _np, block_frames, decode_block
 
 if TYPE_CHECKING:  # pandas and pyarrow are imported on the first table read (keeps `import gdbtools` small)
     import pandas as pd
@@ -80,7 +80,7 @@ class Block:
         if self.sparse is None:
             return np.arange(self._n, dtype=np.int64)
         keep = np.ones(self._n, dtype=bool)
-        keep[self.sparse.rows] = False
+        keep[_np(self.sparse.rows)] = False  # (a block decoded on a device holds device arrays)
         return np.flatnonzero(keep)
 
     def _materialize(self):
@@ -285,6 +285,28 @@ class Store:
         across blocks); the block's planes are views of it.
         """
         meta = self.blocks_meta[index]
+        data, path = self._block_bytes(index, verify)
+        header, planes, sparse = decode_block(data, path, alloc)
+        self._check_shape(header, meta, path)
+        return Block(index, meta["variant_offset"], planes["lo"], planes["hi"], planes.get("fail"),
+                     self.n_samples, meta["contig"], sparse=sparse, n_variants=header.n_variants)
+
+    def read_block_frames(self, index: int, *, verify: bool = False) -> BlockFrames:
+        """Read block `index` without decoding it: its compressed frames and their layout
+        (:class:`~gdbtools.store.format.BlockFrames`), for a batched decoder such as a backend's
+        ``decode_blocks``; with ``verify=True`` check its SHA-256 first."""
+        data, path = self._block_bytes(index, verify)
+        frames = block_frames(data, path)
+        self._check_shape(frames.header, self.blocks_meta[index], path)
+        return frames
+
+    def _check_shape(self, header, meta: dict, path) -> None:
+        if header.n_variants != meta["n_variants"] or header.n_samples != self.n_samples:
+            raise StoreError("block shape disagrees with the manifest", file=path,
+                             fix="the store is damaged; re-run the ingest into a new directory")
+
+    def _block_bytes(self, index: int, verify: bool) -> tuple[bytes, Path]:
+        meta = self.blocks_meta[index]
         path = self.path / meta["path"]
         try:
             data = path.read_bytes()
@@ -295,12 +317,7 @@ class Store:
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 raise StoreError("genotype block checksum mismatch", file=path,
                                  fix="the block is corrupt; re-run the ingest into a new directory")
-        header, planes, sparse = decode_block(data, path, alloc)
-        if header.n_variants != meta["n_variants"] or header.n_samples != self.n_samples:
-            raise StoreError("block shape disagrees with the manifest", file=path,
-                             fix="the store is damaged; re-run the ingest into a new directory")
-        return Block(index, meta["variant_offset"], planes["lo"], planes["hi"], planes.get("fail"),
-                     self.n_samples, meta["contig"], sparse=sparse, n_variants=header.n_variants)
+        return data, path
 
     def block_indices(self, region: str | Region | None = None) -> list[int]:
         """Indices of the blocks that overlap `region` (all blocks when ``None``)."""

@@ -34,8 +34,12 @@ def test_gpu_check__without_a_device_runs_the_host_steps_and_exits_3(tmp_path):
     assert "none" in results["device"] and results["environment"]["packages"]["numpy"] == np.__version__
     assert [p["run"] for p in results["passes"]] == ["host"]
     assert results["store"]["variants"] == 3000 and results["io"]["blocks"] == results["store"]["blocks"]
+    decode = results["decode"]  # the batched decode section, on the host backend's twin
+    assert decode["ok"] and decode["backend"] == "host" and not decode["on_device"]
+    assert {k: v["encoding"] for k, v in decode["parity"].items()} == {"hybrid2": "hybrid2", "dense2": "dense2"}
+    assert decode["throughput"]["blocks"] == results["store"]["blocks"]
     summary = (out / "summary.md").read_text()
-    assert "no CUDA device" in summary and "| host |" in summary
+    assert "no CUDA device" in summary and "| host |" in summary and "Block decoding by the backend" in summary
     assert not any(p.name.startswith("gdb-gpu-check-") for p in tmp_path.iterdir())  # the store is removed
 
 
@@ -66,3 +70,25 @@ def test_simulate_store__same_store_whatever_the_workers_and_realistic_calls(tmp
     ti = v["allele_type"].eq("SNP") & v["is_transition"]
     tv = v["allele_type"].eq("SNP") & ~v["is_transition"]
     assert 1.6 < ti.sum() / tv.sum() < 2.5
+
+
+def test_gpu_wheels__nvcomp_wheels_are_installed_when_nvcomp_is_missing(tmp_path):
+    """``bench/gpu_wheels.py missing`` (what scripts/gpu-check installs) picks the folder's nvCOMP wheels (both
+    CUDA majors) when ``nvidia.nvcomp`` does not import here; never a compiled wheel of another CPython."""
+    import importlib.util
+
+    names = ["nvidia_nvcomp_cu12-6.0.0.12-py3-none-manylinux_2_28_x86_64.whl",
+             "nvidia_libnvcomp_cu13-6.0.0.12-py3-none-manylinux_2_28_x86_64.whl",
+             "zstandard-0.23.0-cp39-cp39-manylinux_2_17_x86_64.whl"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "gpu_wheels.py"), "missing", "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    missing, files = (proc.stdout.splitlines() + ["", ""])[:2]
+    try:
+        has_nvcomp = importlib.util.find_spec("nvidia.nvcomp") is not None
+    except ImportError:
+        has_nvcomp = False
+    assert ("nvidia.nvcomp" in missing.split()) == (not has_nvcomp)
+    picked = sorted(Path(f).name for f in files.split())
+    assert picked == ([] if has_nvcomp else sorted(names[:2]))

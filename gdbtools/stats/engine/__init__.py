@@ -5,7 +5,8 @@ One pass over the selected blocks computes everything a request asks for.  The p
 - :mod:`~.plan`: :class:`Plan` (what a pass computes), :class:`BlockSpec`, :class:`Task`, :class:`PassResult`;
 - :mod:`~.counts`: count derivation (kernel counts -> ``(V, G, 6)`` genotype counts by ploidy, totals,
   allele classes and variant states of sample QC);
-- :mod:`~.readahead`: block decoding ahead of the compute in threads, the buffer pool, the thread split;
+- :mod:`~.readahead`: block decoding ahead of the compute (on the host in threads, or batched by the backend
+  on its device), the buffer pool, the thread split;
 - :mod:`~.device`: the plan's masks on the backend's device;
 - :mod:`~.task`: one task (a run of blocks) in named steps: variant counts, HWE, sample counts, F sums;
 - :mod:`~.schedule`: the pass in this process or as named Dask tasks, and the reduction.
@@ -40,7 +41,17 @@ from .counts import (
                      variant_states,
 )
 from .plan import BlockSpec, PassResult, Plan, Task
-from .readahead import READ_AHEAD, BlockReader, BufferPool, decode_block, open_store_cached, thread_split
+from .readahead import (
+                        DECODE_BATCH,
+                        READ_AHEAD,
+                        BackendBlockReader,
+                        BlockReader,
+                        BufferPool,
+                        decode_block,
+                        open_store_cached,
+                        thread_split,
+                        use_backend_decode,
+)
 from .schedule import TASK_VARIANTS, resolve_backend, run_pass, split_tasks
 from .task import TaskRun, run_task
 
@@ -49,4 +60,4 @@ __all__ = ["REF", "HET", "HOM", "HAP_REF", "HAP_ALT", "MISSING", "COUNT_FIELDS",
            "PassResult", "run_pass", "run_task", "TaskRun", "resolve_backend", "derive_counts",
            "genotype_totals", "thread_split", "F_ZONES", "STATE_POLY", "STATE_SINGLETON", "STATE_MONO",
            "READ_AHEAD", "BlockReader", "BufferPool", "decode_block", "open_store_cached", "TASK_VARIANTS",
-           "split_tasks"]
+           "split_tasks", "DECODE_BATCH", "BackendBlockReader", "use_backend_decode"]

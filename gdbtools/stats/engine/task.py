@@ -1,5 +1,10 @@
 """One task of the pass: a run of consecutive blocks -> its partials (host NumPy arrays).
 
+Blocks come decoded on the host (reader threads, then ``to_device``) or by the backend on its device
+(:func:`~.readahead.use_backend_decode`).  Per-variant results stay on the device until the task ends; per
+block the host reads back only the group-0 totals that sample QC needs (the variant states), plus the sparse
+row numbers of a block decoded on the device (its dense rows).
+
 Per block, in named steps (:class:`TaskRun`):
 
 1. :meth:`~TaskRun.variant_counts`: ``variant_group_counts`` (dense rows) and ``sparse_group_counts``
@@ -32,7 +37,7 @@ from .._wsum import fixed_weights, missing_weight_sums
 from .counts import HET, HOM, REF, STATE_MONO, derive_counts, genotype_totals, variant_states
 from .device import device_masks
 from .plan import Plan, Task
-from .readahead import BlockReader, open_store_cached, threads_here
+from .readahead import BackendBlockReader, BlockReader, open_store_cached, threads_here, use_backend_decode
 
 __all__ = ["run_task", "TaskRun", "TIMERS"]
 
@@ -98,18 +103,21 @@ class TaskRun:
         """Read the task's blocks (ahead, in background threads) and apply the steps to each."""
         clock = time.perf_counter
         t_start = clock()
-        reader = BlockReader(open_store_cached(self.plan.store_path), task.blocks, self.readers)
+        store = open_store_cached(self.plan.store_path)
+        reader = (BackendBlockReader(store, task.blocks, self.be, self.readers) if use_backend_decode(self.be)
+                  else BlockReader(store, task.blocks, self.readers))
         blocks = iter(reader)
-        buf = None
+        done: Callable[[], None] | None = None
         row0 = 0
         while True:
-            reader.pool.put(buf)  # the previous block's planes are no longer referenced
+            if done is not None:
+                done()  # the previous block's work is issued: its buffers may be reused
             t0 = clock()
             item = next(blocks, None)
             self.timers["read_wait"] += clock() - t0
             if item is None:
                 break
-            spec, block, buf = item
+            spec, block, done = item
             nv = spec.stop - spec.start
             zone, atype = task.zone[row0:row0 + nv], task.atype[row0:row0 + nv]
             row0 += nv
@@ -135,8 +143,8 @@ class TaskRun:
     def block(self, b: BlockOnDevice) -> None:
         """All steps on one block."""
         views = self.variant_counts(b)
-        for view, groups in self.keep.items():
-            self.variant_parts[view].append(self.be.to_host(views[view][:, groups]))
+        for view, groups in self.keep.items():  # on the device until the task ends
+            self.variant_parts[view].append(views[view][:, groups])
         if self.plan.hwe_view is not None:
             self.hwe(views[self.plan.hwe_view])
         if self.want_samples:
@@ -172,7 +180,7 @@ class TaskRun:
         t0 = time.perf_counter()
         c = counts[:, 0]
         res = self.be.hwe_exact_unique(c[:, HET], c[:, REF], c[:, HOM])
-        self.hwe_parts.append(np.stack([self.be.to_host(r) for r in res], axis=1))
+        self.hwe_parts.append(self.xp.stack(list(res), axis=1))  # on the device until the task ends
         self.timers["hwe"] += time.perf_counter() - t0
 
     def _acc(self, name: str):
@@ -239,11 +247,13 @@ class TaskRun:
             target = self.class_counts if name == "class_counts" else self.filtered
             target += total.transpose(2, 0, 1)
         plan = self.plan
+        host, xp = self.be.to_host, self.xp
         out: dict[str, Any] = {
             "index": np.concatenate(self.index_parts) if self.index_parts else np.zeros(0, np.int64),
-            "counts": {view: (np.concatenate(parts) if parts else np.zeros((0, len(self.keep[view]), 6), np.int32))
+            "counts": {view: (host(xp.concatenate(parts)) if parts else np.zeros((0, len(self.keep[view]), 6),
+                                                                                  np.int32))
                        for view, parts in self.variant_parts.items()},
-            "hwe": ((np.concatenate(self.hwe_parts) if self.hwe_parts else np.zeros((0, 4)))
+            "hwe": ((host(xp.concatenate(self.hwe_parts)) if self.hwe_parts else np.zeros((0, 4)))
                     if plan.hwe_view else None),
             "has_adj": self.has_adj,
             "timers": self.timers,
