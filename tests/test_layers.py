@@ -24,6 +24,7 @@ FORBIDDEN = {
     "outputs": {"cli", "pipeline"},
     "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
+    "tsv": {"*"},  # the TSV text writer neither
 }
 
 
