@@ -67,7 +67,8 @@ def _every_dtype() -> pd.DataFrame:
     text = np.array([f"s{i}" for i in range(n)], dtype=object)
     text[10:15] = ["a\tb", 'q"uote', "line\nbreak", "", "cr\rx"]
     return pd.DataFrame({
-        "f64": floats, "f32": floats.astype(np.float32), "i32": rng.integers(-5, 5, n).astype(np.int32),
+        "f64": floats, "f32": floats.astype(np.float32),
+        "repeated": np.resize([0.0, -0.0, 1.5, np.nan, 9312.0], n), "i32": rng.integers(-5, 5, n).astype(np.int32),
         "i64": rng.integers(0, 2**40, n), "u8": rng.integers(0, 255, n).astype(np.uint8),
         "flag": rng.random(n) < 0.5, "text": text,
         "string": pd.array([None if i % 5 == 0 else f"g{i % 3}" for i in range(n)], dtype="string"),
