@@ -157,8 +157,9 @@ def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = No
 
 
 def _write_tsv(df: pd.DataFrame, out: Path) -> None:
-    """pandas' ``to_csv(sep="\\t", na_rep="NA")`` text, written column-wise (:mod:`gdbtools.tsv`, 10x faster);
-    pandas itself for what that does not format (a MultiIndex, dates)."""
+    """pandas' ``to_csv(sep="\\t", na_rep="NA")`` text, written column-wise (:mod:`gdbtools.tsv`; 0.055 s
+    instead of 0.134 s for the 5,000 x 46 outlier table); pandas itself for what that does not format (a
+    MultiIndex, dates)."""
     from .tsv import write_tsv
 
     try:
