@@ -4,13 +4,6 @@ Load VCF/BCF cohorts into a columnar cohort store (:mod:`gdbtools.store`, :mod:`
 allele frequencies, QC and gene tests on it with NumPy or CuPy kernels.
 """
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("gdbtools")
-except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
-
 from .errors import GdbError
 
 __all__ = ["__version__", "GdbError", "Store", "open_store", "open", "Cohort", "describe"]
@@ -19,7 +12,34 @@ _SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", 
                "plot", "report")
 
 
+def _version() -> str:
+    """The installed distribution's version, read on first use: the ``Version:`` line of the first
+    ``gdbtools-*.dist-info/METADATA`` on ``sys.path`` (the one importlib.metadata finds; importing that module
+    costs ~30 ms of every command's start), else importlib.metadata."""
+    import glob
+    import os
+    import sys
+
+    for entry in sys.path:
+        for meta in sorted(glob.glob(os.path.join(entry or ".", "gdbtools-*.dist-info", "METADATA"))):
+            with open(meta, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.startswith("Version:"):
+                        return line.split(":", 1)[1].strip()
+                    if not line.strip():
+                        break
+    from importlib import metadata
+
+    try:
+        return metadata.version("gdbtools")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0+unknown"
+
+
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front
+    if name == "__version__":
+        globals()["__version__"] = version = _version()
+        return version
     if name in ("Store", "open_store"):  # the store pulls in pandas: imported on first use (CLI cold start)
         from . import store
 

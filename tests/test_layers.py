@@ -33,6 +33,7 @@ FORBIDDEN = {
     "release": {"cli", "pipeline", "cluster", "ingest", "backend"},
     "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort", "release"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
+    "tsv": {"*"},  # the TSV text writer neither
 }
 
 

@@ -66,3 +66,11 @@ def test_help_imports_no_heavy_library():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     heavy = json.loads(proc.stdout.strip().splitlines()[-1])
     assert heavy == [], heavy
+
+
+def test_version__is_the_installed_distributions_read_without_importlib_metadata():
+    code = ("import sys, gdbtools\nv = gdbtools.__version__\nloaded = 'importlib.metadata' in sys.modules\n"
+            "from importlib import metadata\nprint(v, metadata.version('gdbtools'), loaded)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    ours, installed, loaded = proc.stdout.split()
+    assert ours == installed and loaded == "False"

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .engine.counts import genotype_totals
+from .gammainc import gammainccinv
 from .selection import Group
 
 __all__ = ["GRPMAX_EXCLUDE", "filtering_allele_frequency", "freq_table", "freq_meta", "PER_GROUP", "META_KEYS"]
@@ -42,7 +43,8 @@ def filtering_allele_frequency(ac, an, ci: float = 0.95) -> np.ndarray:
     The highest true allele frequency at which the observed `ac` (or more) would still be seen with
     probability ``1 - ci`` under a Poisson model: ``lambda / an`` where ``P(X <= ac - 1 | lambda) = ci``.
     Hail finds it by root finding on a grid of 1e-6 and returns a value up to about 1e-6 *below* this one;
-    here it is the exact root (``scipy.special.gammainccinv``).
+    here it is the exact root (:func:`gdbtools.stats.gammainc.gammainccinv`: SciPy's ``gammainccinv``
+    without importing SciPy, equal to it within a relative 1e-12).
 
     Parameters
     ----------
@@ -55,16 +57,22 @@ def filtering_allele_frequency(ac, an, ci: float = 0.95) -> np.ndarray:
     (V,) float64
         0 where ``ac <= 1`` or ``an == 0`` (Hail: "FAF should not be calculated on singletons").
     """
-    from scipy import special
-
-    ac = np.asarray(ac, dtype=np.float64)
-    an = np.asarray(an, dtype=np.float64)
+    ac, an = np.asarray(ac), np.asarray(an, dtype=np.float64)
     out = np.zeros(np.broadcast(ac, an).shape, dtype=np.float64)
     ok = (ac > 1) & (an > 0)
     if np.any(ok):
         # Q(ac, lambda) = P(Poisson(lambda) <= ac - 1) = ci; lambda depends on ac only: once per distinct ac
-        uniq, inverse = np.unique(ac[ok], return_inverse=True)
-        out[ok] = special.gammainccinv(uniq, ci)[inverse] / an[ok]
+        counts = ac[ok]
+        if counts.dtype.kind in "iu":  # integer counts: distinct values by a lookup table, not a sort
+            seen = np.zeros(int(counts.max()) + 1, dtype=bool)
+            seen[counts] = True
+            uniq = np.flatnonzero(seen)
+            inverse = np.cumsum(seen) - 1
+            lam = gammainccinv(uniq.astype(np.float64), ci)[inverse[counts]]
+        else:
+            uniq, inverse = np.unique(counts.astype(np.float64), return_inverse=True)
+            lam = gammainccinv(uniq, ci)[inverse]
+        out[ok] = lam / an[ok]
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -11,6 +13,17 @@ __all__ = ["sample_outliers", "OUTLIER_METRICS", "MAD_SCALE"]
 OUTLIER_METRICS = ("n_snp", "r_ti_tv", "r_insertion_deletion", "n_insertion", "n_deletion", "r_het_hom_var",
                    "n_het", "n_hom_var", "n_transition", "n_transversion")
 MAD_SCALE = 1.4826  # consistency constant: the MAD of a normal distribution times this is its sd
+
+
+def _group_median(x: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """Each value's group median, NaN skipped (pandas' ``groupby(key).transform("median")``: the middle value, or
+    the mean of the two middle ones)."""
+    out = np.full(len(x), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a group of NaN only: its median is NaN
+        for rows in members:
+            out[rows] = np.nanmedian(x[rows])
+    return out
 
 
 def sample_outliers(sample_qc: pd.DataFrame, groups: pd.Series | None = None, *, metrics=OUTLIER_METRICS,
@@ -48,17 +61,19 @@ def sample_outliers(sample_qc: pd.DataFrame, groups: pd.Series | None = None, *,
         group_out = key.array
         key = key.fillna("NA")
     out = {"sample_id": sample_qc["sample_id"].astype("string").array, "group": group_out}
+    _, code = np.unique(key.to_numpy(dtype=object), return_inverse=True)
+    members = np.split(np.argsort(code, kind="stable"), np.cumsum(np.bincount(code))[:-1]) if len(code) else []
     fails = []
     for m in metrics:
-        x = sample_qc[m].astype(np.float64)
-        med = x.groupby(key).transform("median")
-        mad = MAD_SCALE * (x - med).abs().groupby(key).transform("median")
-        fail = ((x < med - n_mads * mad) | (x > med + n_mads * mad)) & x.notna()
-        out[m] = x.to_numpy()
-        out[f"{m}_median"] = med.to_numpy(dtype=np.float64)
-        out[f"{m}_mad"] = mad.to_numpy(dtype=np.float64)
-        out[f"fail_{m}"] = fail.to_numpy(dtype=bool)
-        fails.append(fail.to_numpy(dtype=bool))
+        x = sample_qc[m].to_numpy(dtype=np.float64, na_value=np.nan)
+        med = _group_median(x, members)
+        mad = MAD_SCALE * _group_median(np.abs(x - med), members)
+        fail = ((x < med - n_mads * mad) | (x > med + n_mads * mad)) & ~np.isnan(x)
+        out[m] = x
+        out[f"{m}_median"] = med
+        out[f"{m}_mad"] = mad
+        out[f"fail_{m}"] = fail
+        fails.append(fail)
     fail_matrix = np.stack(fails, axis=1) if fails else np.zeros((len(sample_qc), 0), bool)
     names = np.array(list(metrics), dtype=object)
     out["qc_metrics_filters"] = pd.array([",".join(names[row]) for row in fail_matrix], dtype="string")

@@ -207,3 +207,23 @@ def test_sample_outliers__nan_never_fails_and_one_group():
     out = sample_outliers(sqc, None, metrics=["x"], n_mads=4)
     assert out["fail_x"].tolist() == [False, False, False, False, False, True]
     assert out["group"].isna().all()
+
+
+def test_sample_outliers__medians_are_pandas_groupby_medians():
+    """The NumPy group medians and MADs against pandas' groupby-transform, with NaN values and null groups."""
+    rng = np.random.default_rng(11)
+    n = 3001
+    sqc = pd.DataFrame({"sample_id": [f"s{i}" for i in range(n)], "n_het": rng.normal(100, 10, n).round(),
+                        "r_ti_tv": rng.gamma(4, 0.5, n)}, index=pd.Index(np.arange(n), name="sample_index"))
+    sqc.loc[sqc.index[::13], "r_ti_tv"] = np.nan
+    groups = pd.Series(rng.choice(["afr", "nfe", "eas", None], n), index=sqc.index, dtype="string")
+    out = sample_outliers(sqc, groups, metrics=("n_het", "r_ti_tv"), n_mads=3.0)
+    key = groups.fillna("NA")
+    for m in ("n_het", "r_ti_tv"):
+        med = sqc[m].groupby(key).transform("median")
+        mad = 1.4826 * (sqc[m] - med).abs().groupby(key).transform("median")
+        np.testing.assert_array_equal(out[f"{m}_median"].to_numpy(), med.to_numpy())
+        np.testing.assert_array_equal(out[f"{m}_mad"].to_numpy(), mad.to_numpy())
+        fail = ((sqc[m] < med - 3 * mad) | (sqc[m] > med + 3 * mad)) & sqc[m].notna()
+        np.testing.assert_array_equal(out[f"fail_{m}"].to_numpy(), fail.to_numpy())
+    assert out["outlier"].any() and not out["outlier"].all()
