@@ -10,11 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-KG22 = "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz"
-KG22_META = "1kg_phase1_chr22_1092/1KG_phase1_chr22_samples.tsv"
-HM = "hapmap2_snprelate_279/hapmap_geno_snprelate_hg18.vcf.gz"
-HM_META = "hapmap2_snprelate_279/hapmap_geno_samples.tsv"
+from release_helpers import HM, HM_META, KG22, KG22_META, export_opts
 
 
 @pytest.fixture(scope="session")
@@ -38,14 +34,6 @@ def hm(data_dir, release_tmp):
 
     store = ingest(data_dir / HM, release_tmp / "hm", metadata=data_dir / HM_META, workers=1, progress=False)
     return gdbtools.open(store.path)
-
-
-def export_opts(**kw):
-    """ExportOptions with the tests' defaults (host backend: no warning about a missing GPU)."""
-    from gdbtools.optionsets import ExportOptions
-
-    kw.setdefault("backend", "host")
-    return ExportOptions(**kw)
 
 
 @pytest.fixture(scope="session")

@@ -105,3 +105,17 @@ def people(t: pd.DataFrame, sfx: str = "") -> dict[str, np.ndarray]:
     return {"AC": t[f"AC{sfx}"].to_numpy(np.int64), "het": t[f"AC_Het{sfx}"].to_numpy(np.int64),
             "hom": t[f"AC_Hom{sfx}"].to_numpy(np.int64) // 2, "hemi": t[f"AC_Hemi{sfx}"].to_numpy(np.int64),
             "nhomalt": t[f"nhomalt{sfx}"].to_numpy(np.int64)}
+
+# the call sets of the release tests (paths under the shared data directory)
+KG22 = "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz"
+KG22_META = "1kg_phase1_chr22_1092/1KG_phase1_chr22_samples.tsv"
+HM = "hapmap2_snprelate_279/hapmap_geno_snprelate_hg18.vcf.gz"
+HM_META = "hapmap2_snprelate_279/hapmap_geno_samples.tsv"
+
+
+def export_opts(**kw):
+    """ExportOptions with the tests' defaults (host backend: no warning about a missing GPU)."""
+    from gdbtools.optionsets import ExportOptions
+
+    kw.setdefault("backend", "host")
+    return ExportOptions(**kw)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import release_helpers as rh
-from conftest import export_opts
+from release_helpers import export_opts
 
 K = 5
 FIELDS = {"AC": "AC", "het": "AC_Het", "hom": "AC_Hom", "hemi": "AC_Hemi", "nhomalt": "nhomalt"}
@@ -287,7 +287,7 @@ def test_attack__differencing_two_releases_is_refused(kg22, tmp_path):
 
 def test_every_export__contains_no_sample_id(kg22, hm, kg22_releases, hm_releases, data_dir):
     """Every file of every release (VCF text and index, Parquet values and metadata, TSV, sidecars)."""
-    from conftest import KG22
+    from release_helpers import KG22
 
     files = [p for d in {p.parent for p in [*kg22_releases.values(), *hm_releases.values()]} for p in d.iterdir()]
     assert {p.name.split(".", 1)[1] for p in files} >= {"vcf.gz", "vcf.gz.tbi", "vcf.gz.meta.json", "parquet",

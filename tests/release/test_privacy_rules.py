@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import export_opts
+from release_helpers import export_opts
 
 K = 5
 

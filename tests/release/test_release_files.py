@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import release_helpers as rh
-from conftest import HM, KG22, export_opts
 from helpers import run_cli
+from release_helpers import HM, KG22, export_opts
 
 COUNTS = ["AC", "AN", "AC_Het", "AC_Hom", "AC_Hemi", "NS"]
 
