@@ -59,7 +59,7 @@ def test_docs_options_md_is_the_generated_reference():
 def test_help_imports_no_heavy_library():
     code = ("import sys\nfrom gdbtools.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "for cmd in ('ingest', 'freq', 'qc', 'run'):\n"
+            "for cmd in ('ingest', 'freq', 'qc', 'burden', 'run'):\n"
             "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
             "import json\nprint(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pandas', 'numba', 'dask', 'distributed', 'pyarrow', 'numpy', 'scipy'))))")
