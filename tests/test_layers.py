@@ -22,6 +22,7 @@ FORBIDDEN = {
     "cluster": {"stats", "ingest", "cli", "pipeline", "store", "cohort", "outputs"},
     "pipeline": {"cli"},
     "outputs": {"cli", "pipeline"},
+    "burden": {"cli", "pipeline", "cluster", "outputs", "ingest"},
     "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
 }

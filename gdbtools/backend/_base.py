@@ -182,6 +182,67 @@ class Backend:
             self._missing_weight_sums(lo, hi, fail, wfix, out)
         return out
 
+    def dosages(self, lo, hi, rows, samples, fill, out, fail=None):
+        """The dosage matrix of some rows of the planes and some samples, as float64 (``kernels/dosages.cu``).
+
+        Parameters
+        ----------
+        lo, hi : (V, W) uint32
+            The genotype bit-planes.
+        rows : (M,) int32
+            The plane rows (variants) wanted, in ``0 .. V - 1`` (any order, repeats allowed): the columns of `out`.
+        samples : (N,) int32
+            The samples wanted, in ``0 .. 32 W - 1`` (any order): the rows of `out`.
+        fill : (M,) float64
+            The value of a missing call of each column (e.g. ``2 p`` for mean imputation, or NaN).
+        out : (N, M) float64, C-contiguous
+            Written IN PLACE: ``out[i, j]`` = the alt-allele count of sample ``samples[i]`` at row ``rows[j]``
+            (0 hom-ref, 1 het, 2 hom-alt or haploid alt), or ``fill[j]`` where the call is missing.
+        fail : (V, W) uint32, optional
+            With it, the adj view: calls failing the genotype filters are missing too.
+
+        Returns
+        -------
+        out
+        """
+        lo, hi, fail = self._planes(lo, hi, fail)
+        rows, samples, fill = self._dosage_args(rows, samples, fill, out)
+        if rows.size and int(rows.max()) >= lo.shape[0]:
+            raise ValueError(f"rows has values >= the {lo.shape[0]} rows of the planes")
+        if samples.size and int(samples.max()) >= 32 * lo.shape[1]:
+            raise ValueError(f"samples has values >= the {32 * lo.shape[1]} samples of the planes")
+        if rows.size and samples.size:
+            self._dosages(lo, hi, fail, rows, samples, fill, out)
+        return out
+
+    def sparse_dosages(self, sparse, rows, samples, fill, out, view: int = sparse_ops.VIEW_RAW):
+        """:meth:`dosages` of sparse rows of a ``hybrid2`` block (:class:`gdbtools.store.format.SparseRows`, on
+        this backend's device): `rows` ``(M,) int32`` are block rows that are sparse (``sparse.rows``), `out`
+        ``(N, M) float64`` is written whole (0 where a sample has no entry), `view` is
+        :data:`~gdbtools.backend.sparse.VIEW_RAW` or ``VIEW_ADJ`` (failing calls missing)."""
+        sp = self._sparse(sparse)
+        rows, samples, fill = self._dosage_args(rows, samples, fill, out)
+        if int(view) not in (sparse_ops.VIEW_RAW, sparse_ops.VIEW_ADJ):
+            raise ValueError(f"view must be VIEW_RAW or VIEW_ADJ, got {view}")
+        if rows.size and not bool(self.xp.isin(rows, sp.rows).all()):
+            raise ValueError("rows has rows that are not sparse rows of the block")
+        self._sparse_dosages(sp, rows, samples, fill, out, int(view))
+        return out
+
+    def _dosage_args(self, rows, samples, fill, out):
+        rows = self._array("rows", rows, np.int32, ndim=1)
+        samples = self._array("samples", samples, np.int32, ndim=1)
+        fill = self._array("fill", fill, np.float64, ndim=1)
+        if fill.shape != rows.shape:
+            raise ValueError(f"fill has {fill.shape[0]} values for {rows.shape[0]} rows")
+        if (rows.size and int(rows.min()) < 0) or (samples.size and int(samples.min()) < 0):
+            raise ValueError("rows and samples must be >= 0")
+        self._check_device("out", out)
+        if out.dtype != np.float64 or out.shape != (samples.shape[0], rows.shape[0]) or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float64 array of shape {(samples.shape[0], rows.shape[0])}, "
+                             f"got {out.dtype} {out.shape}")
+        return rows, samples, fill
+
     def hwe_exact(self, n_het, n_hom1, n_hom2) -> HweResult:
         """The Hardy-Weinberg exact test on count triples (call it on de-duplicated triples).
 
@@ -408,6 +469,9 @@ class Backend:
     def _sparse_missing_weight_sums(self, sp, wfix, out, view) -> None:
         sparse_ops.missing_weight_sums(self.xp, sp.row, sp.sample, sp.code, wfix, out, view)
 
+    def _sparse_dosages(self, sp, rows, samples, fill, out, view) -> None:
+        sparse_ops.dosages(self.xp, sp.rows, sp.ptr, sp.sample, sp.code, rows, samples, fill, out, view)
+
     # -------------------------------------------------------------------------------- for the subclasses
     def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
         raise NotImplementedError
@@ -427,6 +491,9 @@ class Backend:
         raise NotImplementedError
 
     def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
+        raise NotImplementedError
+
+    def _dosages(self, lo, hi, fail, rows, samples, fill, out) -> None:
         raise NotImplementedError
 
     def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:

@@ -15,6 +15,7 @@ from gdbtools.errors import BackendError
 __all__ = ["CupyBackend", "gpu_available"]
 
 MAX_CHUNK = 4095  # kernels/sample_counts.cu: kCounterBits = 12 on the GPU
+DOSAGE_THREADS = 256  # kernels/dosages.cu: kDosageThreads
 WSUM_THREADS = 128  # kernels/weight_sums.cu: kWsumThreads (the shared accumulators are laid out for it)
 _TARGET_THREADS = 1 << 20  # enough resident work for the largest GPUs (H100: 132 SMs x 2048 threads)
 
@@ -154,3 +155,10 @@ class CupyBackend(Backend):
         fn((n_chunks, lane_blocks), (block,), (lo, hi, lo if fail is None else fail, wfix, np.int64(n_variants),
                                                np.int32(rows_per_chunk), np.int32(n_words),
                                                np.int32(out.shape[0]), out))
+
+    def _dosages(self, lo, hi, fail, rows, samples, fill, out) -> None:
+        n = samples.shape[0]
+        block = DOSAGE_THREADS
+        fn = self._fn[f"gdb::dosages<{'true' if fail is not None else 'false'}>"]
+        fn((-(-n // block),), (block,), (lo, hi, lo if fail is None else fail, rows, np.int32(rows.shape[0]),
+                                         samples, np.int64(n), np.int32(block), np.int32(lo.shape[1]), fill, out))

@@ -21,6 +21,7 @@ _SIGNATURES = {
     "gdb_host_sample_class_counts": (_P, _P, _P, _P, _P, _P, _I32, _I32, _I32, _I32, _P, _I32),
     "gdb_host_hwe_exact": (_P, _P, _P, _I64, _P, _P, _P, _P, _I32),
     "gdb_host_missing_weight_sums": (_P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_dosages": (_P, _P, _P, _P, _I32, _P, _I64, _I32, _I32, _P, _P, _I32),
     "gdb_host_sparse_group_counts_u16": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
     "gdb_host_sparse_group_counts_i32": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
     "gdb_host_sparse_sample_class_counts_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
@@ -112,6 +113,11 @@ class HostBackend(Backend):
         rows_per_chunk = max(256, min(4096, -(-n_variants * lanes // (8 * self.n_threads))))
         self._lib.gdb_host_missing_weight_sums(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(wfix), n_variants,
                                                rows_per_chunk, n_words, out.shape[0], _ptr(out), self.n_threads)
+
+    def _dosages(self, lo, hi, fail, rows, samples, fill, out) -> None:
+        # blocks of 1024 samples: a thread writes 1024 rows of `out` while the gene's words stay in its cache
+        self._lib.gdb_host_dosages(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(rows), rows.shape[0], _ptr(samples),
+                                   samples.shape[0], 1024, lo.shape[1], _ptr(fill), _ptr(out), self.n_threads)
 
     # sparse rows (hybrid2 blocks): C++ loops of the host library (kernels/variant_counts.cu,
     # kernels/sparse_host.h), so that no statistics call starts numba (~0.6 s in a fresh process)

@@ -50,12 +50,13 @@ __all__ = [
 
 # The kernel files and the template instantiations the CuPy backend asks NVRTC for (single source of truth,
 # also used by the nvcc compile check).
-KERNEL_FILES = ("variant_counts.cu", "sample_counts.cu", "hwe.cu", "weight_sums.cu")
+KERNEL_FILES = ("variant_counts.cu", "sample_counts.cu", "hwe.cu", "weight_sums.cu", "dosages.cu")
 NAME_EXPRESSIONS = {
     "variant_counts.cu": ("gdb::variant_group_counts<false>", "gdb::variant_group_counts<true>"),
     "sample_counts.cu": ("gdb::sample_class_counts<false>", "gdb::sample_class_counts<true>"),
     "hwe.cu": ("gdb::hwe_exact",),
     "weight_sums.cu": ("gdb::missing_weight_sums<false>", "gdb::missing_weight_sums<true>"),
+    "dosages.cu": ("gdb::dosages<false>", "gdb::dosages<true>"),
 }
 HEADER_FILES = ("gdb_device.cuh", "host_shim.h", "sparse_host.h", "hwe_x.h", "fisher.h")  # the last three host only
 

@@ -33,6 +33,9 @@ class NumpyBackend(Backend):
     def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
         twins.missing_weight_sums(lo, hi, wfix, out, fail)
 
+    def _dosages(self, lo, hi, fail, rows, samples, fill, out) -> None:
+        twins.dosages(lo, hi, rows, samples, fill, out, fail)
+
     def _hwe_x_exact(self, het, hom1, hom2, male1, male2, p, p_midp) -> None:
         from gdbtools.backend import twin_hwe_x  # plain Python, one tuple at a time
 

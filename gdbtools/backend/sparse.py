@@ -24,7 +24,7 @@ import numpy as np
 from ..store.bitplanes import CODE_FAIL_BIT
 
 __all__ = ["VIEW_RAW", "VIEW_ADJ", "VIEW_FAIL", "MaskAtoms", "mask_atoms", "entry_kinds", "group_counts",
-           "sample_class_counts", "missing_weight_sums"]
+           "sample_class_counts", "missing_weight_sums", "dosages"]
 
 VIEW_RAW, VIEW_ADJ, VIEW_FAIL = 0, 1, 2
 
@@ -143,6 +143,41 @@ def missing_weight_sums(xp, row, sample, code, wfix, out, view: int) -> None:
     w = wfix[row]
     take = (kinds == 2) & (w != 0)
     _scatter_add(xp, out, sample[take].astype(np.int64), w[take])
+
+
+def dosages(xp, sp_rows, ptr, sample, code, rows, samples, fill, out, view: int) -> None:
+    """Write the dosages of block rows `rows` ``(M,) int32`` (rows of `sp_rows`, the sparse rows ``(S,) int32``
+    whose entries are ``ptr[k]:ptr[k + 1]``) and samples `samples` ``(N,) int32`` into `out` ``(N, M) float64``:
+    0 for a sample without an entry, else 1 (het), 2 (hom-alt) or ``fill[j]`` ``(M,) float64`` (missing; with
+    ``VIEW_ADJ`` also a failing call): the dense ``dosages`` kernel's values.  Repeats in `rows` or `samples`
+    are allowed."""
+    out[...] = 0
+    if sample.shape[0] == 0 or rows.shape[0] == 0 or samples.shape[0] == 0:
+        return
+    k = xp.searchsorted(sp_rows, rows)
+    first, count = ptr[k], ptr[k + 1] - ptr[k]
+    n_entries = int(count.sum())
+    if n_entries == 0:
+        return
+    col = xp.repeat(xp.arange(rows.shape[0], dtype=np.int64), count)  # the column of each matched entry
+    start = xp.cumsum(count) - count
+    entry = xp.arange(n_entries, dtype=np.int64) - xp.repeat(start, count) + xp.repeat(first, count)
+    uniq, inverse = xp.unique(samples, return_inverse=True)
+    pos = xp.full(int(max(int(sample.max()), int(uniq.max()))) + 1, -1, dtype=np.int64)
+    pos[uniq] = xp.arange(uniq.shape[0], dtype=np.int64)
+    p = pos[sample[entry]]
+    kinds = entry_kinds(xp, code[entry], view)
+    take = (p >= 0) & (kinds >= 0)
+    p, c, kinds = p[take], col[take], kinds[take]
+    value = xp.where(kinds == 2, fill[c], (kinds + 1).astype(np.float64))
+    if uniq.shape[0] == samples.shape[0]:  # samples distinct: `inverse` is a permutation
+        order = xp.empty_like(inverse)
+        order[inverse.reshape(-1)] = xp.arange(samples.shape[0], dtype=order.dtype)
+        out[order[p], c] = value
+        return
+    dense = xp.zeros((uniq.shape[0], rows.shape[0]), dtype=np.float64)
+    dense[p, c] = value
+    out[...] = dense[inverse.reshape(-1)]
 
 
 # The element types ``cupyx.scatter_add`` accepts (CuPy's atomicAdd overloads): int64 is not among them.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["variant_group_counts", "sample_class_counts", "missing_weight_sums", "hwe_exact"]
+__all__ = ["variant_group_counts", "sample_class_counts", "missing_weight_sums", "dosages", "hwe_exact"]
 
 _CHUNK_ELEMENTS = 1 << 22  # bound on the temporaries of variant_group_counts (elements)
 
@@ -131,6 +131,34 @@ def missing_weight_sums(lo: np.ndarray, hi: np.ndarray, wfix: np.ndarray, out: n
         low = (w & ((1 << _WSUM_SPLIT) - 1)).astype(np.float64) @ bits
         with np.errstate(over="ignore"):
             out += (high.astype(np.int64) << _WSUM_SPLIT) + low.astype(np.int64)
+    return out
+
+
+def dosages(lo: np.ndarray, hi: np.ndarray, rows: np.ndarray, samples: np.ndarray, fill: np.ndarray,
+            out: np.ndarray, fail: np.ndarray | None = None) -> np.ndarray:
+    """Write the dosages of plane rows `rows` and samples `samples` into `out` (``kernels/dosages.cu``).
+
+    Parameters
+    ----------
+    lo, hi : (V, W) uint32
+    rows : (M,) int32
+    samples : (N,) int32
+    fill : (M,) float64, the value of a missing call per column
+    out : (N, M) float64, written in place: 0, 1, 2 (alt alleles) or ``fill[j]``
+    fail : (V, W) uint32, optional (adj view: failing calls are missing)
+
+    Returns
+    -------
+    out
+    """
+    word = samples >> 5
+    bit = (samples & 31).astype(np.uint32)
+    a = (lo[rows][:, word] >> bit) & 1  # (M, N)
+    b = (hi[rows][:, word] >> bit) & 1
+    if fail is not None:
+        f = (fail[rows][:, word] >> bit) & 1
+        a, b = a | f, b | f
+    out[...] = np.where((a & b) == 1, fill[:, None], (a + 2 * b).astype(np.float64)).T
     return out
 
 

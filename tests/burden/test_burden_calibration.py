@@ -37,14 +37,14 @@ TESTS = ("burden", "skat", "skato", "acatv")
 
 
 @pytest.fixture(scope="module")
-def genes22(kg22_store, kg22_pheno_tsv, kg22_genes):
+def genes22(chr22_store, chr22_pheno_tsv, chr22_genes):
     """(vset, GeneMatrix, bins) of every chr22 gene with rare variants, built once, host backend."""
     be = get_backend("numpy")
-    phen = load_phenotypes(kg22_pheno_tsv, kg22_store.samples, "q", [])
-    sets = gene_sets(kg22_store, kg22_store.variants(), genes=kg22_genes)
+    phen = load_phenotypes(chr22_pheno_tsv, chr22_store.samples, "q", [])
+    sets = gene_sets(chr22_store, chr22_store.variants(), genes=chr22_genes)
     spec = read_masks(None)
     out = []
-    for vset, gm in gene_matrices(kg22_store, sets, phen.sample_index, be, progress=False):
+    for vset, gm in gene_matrices(chr22_store, sets, phen.sample_index, be, progress=False):
         bins = mask_bins(vset, spec, gm.af, gm.mac, [0.01], False)
         cols = np.concatenate([np.asarray(b.columns, dtype=np.int64) for b in bins]) if bins else np.array([], int)
         if cols.size and int(np.asarray(gm.mac)[cols].sum()) >= MIN_MAC:
@@ -53,9 +53,9 @@ def genes22(kg22_store, kg22_pheno_tsv, kg22_genes):
     return be, phen.sample_index, out
 
 
-def _pvalues(kg22_store, pheno: pd.DataFrame, genes22, trait_columns, binary: bool, covariates) -> pd.DataFrame:
+def _pvalues(chr22_store, pheno: pd.DataFrame, genes22, trait_columns, binary: bool, covariates) -> pd.DataFrame:
     be, sample_index, genes = genes22
-    ids = kg22_store.samples["sample_id"].astype(str).to_numpy()[sample_index]
+    ids = chr22_store.samples["sample_id"].astype(str).to_numpy()[sample_index]
     table = pheno.set_index("sample_id").loc[ids]
     X = np.column_stack([np.ones(len(table))] + [table[c].to_numpy(np.float64) for c in covariates])
     rows = []
@@ -82,22 +82,22 @@ def _check_uniform(p: pd.DataFrame, label: str) -> dict:
     return found
 
 
-def test_calibration__quantitative_null_is_uniform(kg22_store, kg22_pheno, genes22):
-    pheno = permuted(kg22_pheno, "q", N_PERMUTATIONS)
-    p = _pvalues(kg22_store, pheno, genes22, [f"q_perm{i}" for i in range(N_PERMUTATIONS)], False,
+def test_calibration__quantitative_null_is_uniform(chr22_store, chr22_pheno, genes22):
+    pheno = permuted(chr22_pheno, "q", N_PERMUTATIONS)
+    p = _pvalues(chr22_store, pheno, genes22, [f"q_perm{i}" for i in range(N_PERMUTATIONS)], False,
                  ["sex", "age", "PC1", "PC2"])
     _check_uniform(p, "quantitative")
 
 
-def test_calibration__unbalanced_binary_null_is_uniform(kg22_store, kg22_pheno, genes22):
-    assert 15 <= (1 - kg22_pheno["b"].mean()) / kg22_pheno["b"].mean() <= 25  # about 1:20
-    pheno = permuted(kg22_pheno, "b", N_PERMUTATIONS)
-    p = _pvalues(kg22_store, pheno, genes22, [f"b_perm{i}" for i in range(N_PERMUTATIONS)], True,
+def test_calibration__unbalanced_binary_null_is_uniform(chr22_store, chr22_pheno, genes22):
+    assert 15 <= (1 - chr22_pheno["b"].mean()) / chr22_pheno["b"].mean() <= 25  # about 1:20
+    pheno = permuted(chr22_pheno, "b", N_PERMUTATIONS)
+    p = _pvalues(chr22_store, pheno, genes22, [f"b_perm{i}" for i in range(N_PERMUTATIONS)], True,
                  ["sex", "PC1", "PC2"])
     _check_uniform(p, "binary 1:20")
 
 
-def test_power__planted_genes_rank_first(kg22_store, kg22_pheno, kg22_genes, genes22, tmp_path):
+def test_power__planted_genes_rank_first(chr22_store, chr22_pheno, chr22_genes, genes22, tmp_path):
     """Every rare allele (AF <= 1%) in three genes adds 0.6 SD to the trait: those genes have the three smallest
     ACAT-O p-values of chr22, through `gdbtools burden`."""
     from click.testing import CliRunner
@@ -110,15 +110,15 @@ def test_power__planted_genes_rank_first(kg22_store, kg22_pheno, kg22_genes, gen
 
     by_mac = sorted(genes, key=lambda g: -rare_mac(g))
     chosen = [by_mac[i] for i in (2, 8, 20)]  # genes with many, fewer and few rare alleles
-    effect = np.zeros(kg22_store.n_samples)
+    effect = np.zeros(chr22_store.n_samples)
     for _vset, gm, bins in chosen:
         cols = np.concatenate([np.asarray(b.columns) for b in bins])
         effect[sample_index] += be.to_host(gm.G)[:, cols].sum(axis=1) * 0.6
-    pheno = kg22_pheno.copy()
+    pheno = chr22_pheno.copy()
     pheno["planted"] = pheno["q"] + effect
     out = tmp_path / "planted.parquet"
-    args = ["burden", kg22_store.path, "--phenotypes", write_tsv(pheno, tmp_path / "p.tsv"), "--trait", "planted",
-            "--covariates", "sex,age,PC1,PC2", "--genes", kg22_genes, "--out", out]
+    args = ["burden", chr22_store.path, "--phenotypes", write_tsv(pheno, tmp_path / "p.tsv"), "--trait", "planted",
+            "--covariates", "sex,age,PC1,PC2", "--genes", chr22_genes, "--out", out]
     r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     table = pd.read_parquet(out)

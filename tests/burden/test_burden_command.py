@@ -35,16 +35,16 @@ def burden_args(store, pheno, genes, out, *extra):
             "--genes", genes, "--region", REGION, "--out", out, "--backend", "numpy", *extra]
 
 
-def test_burden_cli__table_metadata_and_api_agree(kg22_store, kg22_pheno_tsv, kg22_genes, tmp_path):
+def test_burden_cli__table_metadata_and_api_agree(chr22_store, chr22_pheno_tsv, chr22_genes, tmp_path):
     out = tmp_path / "q.parquet"
-    r = cli(*burden_args(kg22_store, kg22_pheno_tsv, kg22_genes, out, "--max-af", "0.01", "--max-af", "0.05",
+    r = cli(*burden_args(chr22_store, chr22_pheno_tsv, chr22_genes, out, "--max-af", "0.01", "--max-af", "0.05",
                          "--singletons"))
     assert r.exit_code == 0, r.output
     table = pd.read_parquet(out)
     variables.check_table(table, "burden")
     assert list(table.columns) == list(variables.BURDEN)
-    api = gdbtools.open(kg22_store.path).select(region=REGION).burden(
-        kg22_pheno_tsv, "q", covariates=["sex", "age", "PC1", "PC2"], genes=kg22_genes, max_af=[0.01, 0.05],
+    api = gdbtools.open(chr22_store.path).select(region=REGION).burden(
+        chr22_pheno_tsv, "q", covariates=["sex", "age", "PC1", "PC2"], genes=chr22_genes, max_af=[0.01, 0.05],
         singletons=True, backend="numpy", progress=False)
     pd.testing.assert_frame_equal(table, api)
     # one row per gene x mask x bin x test, then one ACAT-O row per gene
@@ -70,9 +70,9 @@ def test_burden_cli__table_metadata_and_api_agree(kg22_store, kg22_pheno_tsv, kg
     assert prov["selection"]["regions"] == [REGION]
 
 
-def test_burden_cli__tsv_sidecar_and_overwrite_rules(kg22_store, kg22_pheno_tsv, kg22_genes, tmp_path):
+def test_burden_cli__tsv_sidecar_and_overwrite_rules(chr22_store, chr22_pheno_tsv, chr22_genes, tmp_path):
     out = tmp_path / "q.tsv"
-    args = burden_args(kg22_store, kg22_pheno_tsv, kg22_genes, out, "--tests", "burden,acato")
+    args = burden_args(chr22_store, chr22_pheno_tsv, chr22_genes, out, "--tests", "burden,acato")
     assert cli(*args).exit_code == 0
     table = pd.read_csv(out, sep="\t", index_col=0)
     assert set(table["test"]) == {"burden", "acato"}
@@ -83,12 +83,12 @@ def test_burden_cli__tsv_sidecar_and_overwrite_rules(kg22_store, kg22_pheno_tsv,
     assert cli(*args, "--overwrite").exit_code == 0
 
 
-def test_burden_process__binary_trait(kg22_store, kg22_pheno, kg22_pheno_tsv, kg22_genes, tmp_path):
+def test_burden_process__binary_trait(chr22_store, chr22_pheno, chr22_pheno_tsv, chr22_genes, tmp_path):
     out = tmp_path / "b.parquet"
-    proc = run_cli("burden", kg22_store.path, "--phenotypes", kg22_pheno_tsv, "--trait", "b", "--binary",
-                   "--covariates", "sex", "--covariates", "PC1,PC2", "--genes", kg22_genes, "--region", REGION,
+    proc = run_cli("burden", chr22_store.path, "--phenotypes", chr22_pheno_tsv, "--trait", "b", "--binary",
+                   "--covariates", "sex", "--covariates", "PC1,PC2", "--genes", chr22_genes, "--region", REGION,
                    "--tests", "burden,skat,acato", "--out", out)
-    n_cases = int(kg22_pheno["b"].sum())
+    n_cases = int(chr22_pheno["b"].sum())
     assert f"{n_cases} cases / {1092 - n_cases} controls" in proc.stdout
     table = pd.read_parquet(out)
     null = table.attrs["null_model"]
@@ -97,11 +97,11 @@ def test_burden_process__binary_trait(kg22_store, kg22_pheno, kg22_pheno_tsv, kg
     assert table["p"].notna().any()
 
 
-def test_burden__genes_without_qualifying_variants_are_listed(kg22_store, kg22_pheno_tsv, kg22_genes, tmp_path):
+def test_burden__genes_without_qualifying_variants_are_listed(chr22_store, chr22_pheno_tsv, chr22_genes, tmp_path):
     """1,092 samples: no variant has AF <= 1e-4 (the smallest is 1/2184), so that bin is empty in every gene,
     and a gene with common variants only has an empty 1% bin: all listed, counted in the metadata."""
-    cohort = gdbtools.open(kg22_store.path).select(region=REGION)
-    table = cohort.burden(kg22_pheno_tsv, "q", genes=kg22_genes, max_af=[0.01, 0.0001], tests=["burden", "skat"],
+    cohort = gdbtools.open(chr22_store.path).select(region=REGION)
+    table = cohort.burden(chr22_pheno_tsv, "q", genes=chr22_genes, max_af=[0.01, 0.0001], tests=["burden", "skat"],
                           backend="numpy", progress=False)
     tiny = table[table["bin"] == "0.0001"]
     assert len(tiny) == 2 * table["gene"].nunique() and (tiny["n_variants"] == 0).all() and tiny["p"].isna().all()
@@ -117,29 +117,29 @@ def _pheno(df: pd.DataFrame, tmp_path: Path, name: str = "p.tsv") -> Path:
     return write_tsv(df, tmp_path / name)
 
 
-def test_burden__sample_mismatch_is_counted_and_recorded(kg22_store, kg22_pheno, kg22_genes, tmp_path):
-    df = kg22_pheno.iloc[40:].copy()  # 40 store samples without phenotypes
+def test_burden__sample_mismatch_is_counted_and_recorded(chr22_store, chr22_pheno, chr22_genes, tmp_path):
+    df = chr22_pheno.iloc[40:].copy()  # 40 store samples without phenotypes
     extra = df.iloc[:3].copy()
     extra["sample_id"] = ["NOT_IN_STORE_1", "NOT_IN_STORE_2", "NOT_IN_STORE_3"]
     df = pd.concat([df, extra])
     df.loc[df.index[5:12], "q"] = np.nan      # 7 missing trait values
     df.loc[df.index[20:23], "age"] = np.nan   # 3 missing covariate values (other samples)
     out = tmp_path / "r.parquet"
-    r = cli(*burden_args(kg22_store, _pheno(df, tmp_path), kg22_genes, out, "--tests", "burden"))
+    r = cli(*burden_args(chr22_store, _pheno(df, tmp_path), chr22_genes, out, "--tests", "burden"))
     assert r.exit_code == 0, r.output
     report = pd.read_parquet(out).attrs["phenotypes"]
     text = json.dumps(report)
     assert report["n_used"] == 1092 - 40 - 7 - 3
-    assert "NOT_IN_STORE_1" in text and kg22_pheno["sample_id"].iloc[0] in text
+    assert "NOT_IN_STORE_1" in text and chr22_pheno["sample_id"].iloc[0] in text
     counts = {k: (v["n"] if isinstance(v, dict) else v) for k, v in report.items()}
     assert counts["in_file_not_store"] == 3 and counts["in_store_not_file"] == 40
     assert counts["missing_trait"] == 7
     assert pd.read_parquet(out).attrs["null_model"]["n"] == 1092 - 50
 
 
-def test_burden__samples_query_narrows_the_analysis(kg22_store, kg22_pheno_tsv, kg22_genes, tmp_path):
+def test_burden__samples_query_narrows_the_analysis(chr22_store, chr22_pheno_tsv, chr22_genes, tmp_path):
     out = tmp_path / "gbr.parquet"
-    r = cli(*burden_args(kg22_store, kg22_pheno_tsv, kg22_genes, out, "--tests", "burden", "--samples",
+    r = cli(*burden_args(chr22_store, chr22_pheno_tsv, chr22_genes, out, "--tests", "burden", "--samples",
                          "Population == 'GBR'"))
     assert r.exit_code == 0, r.output
     assert pd.read_parquet(out).attrs["null_model"]["n"] == 89
@@ -147,8 +147,8 @@ def test_burden__samples_query_narrows_the_analysis(kg22_store, kg22_pheno_tsv, 
 
 @pytest.mark.parametrize("case", ["non_numeric", "constant_covariate", "collinear", "binary_one_class",
                                   "binary_not_01", "unknown_trait"])
-def test_burden__clear_errors(case, kg22_store, kg22_pheno, kg22_genes, tmp_path):
-    df = kg22_pheno.copy()
+def test_burden__clear_errors(case, chr22_store, chr22_pheno, chr22_genes, tmp_path):
+    df = chr22_pheno.copy()
     trait, covariates, binary, expect = "q", COVARIATES, [], []
     if case == "non_numeric":
         df["q"] = df["q"].astype(object)
@@ -168,7 +168,7 @@ def test_burden__clear_errors(case, kg22_store, kg22_pheno, kg22_genes, tmp_path
         trait, binary, expect = "b", ["--binary"], ["0/1"]
     elif case == "unknown_trait":
         trait, expect = "ldl", ["ldl"]
-    args = burden_args(kg22_store, _pheno(df, tmp_path), kg22_genes, tmp_path / "x.parquet", *binary)
+    args = burden_args(chr22_store, _pheno(df, tmp_path), chr22_genes, tmp_path / "x.parquet", *binary)
     args[args.index("--trait") + 1] = trait
     args[args.index("--covariates") + 1] = covariates
     r = cli(*args)
@@ -179,32 +179,32 @@ def test_burden__clear_errors(case, kg22_store, kg22_pheno, kg22_genes, tmp_path
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_burden__bad_options_are_refused(kg22_store, kg22_pheno_tsv, kg22_genes, tmp_path):
-    base = burden_args(kg22_store, kg22_pheno_tsv, kg22_genes, tmp_path / "x.parquet")
+def test_burden__bad_options_are_refused(chr22_store, chr22_pheno_tsv, chr22_genes, tmp_path):
+    base = burden_args(chr22_store, chr22_pheno_tsv, chr22_genes, tmp_path / "x.parquet")
     r = cli(*base, "--tests", "burden,skat2")
     assert r.exit_code == 2 and "skat2" in r.stderr
     r = cli(*[a if a != tmp_path / "x.parquet" else tmp_path / "x.csv" for a in base])
     assert r.exit_code == 2 and ".parquet or .tsv" in r.stderr
     r = cli(*base, "--af-from", "info_AF")
     assert r.exit_code == 2 and "info_AF" in r.stderr
-    r = CliRunner().invoke(main, ["burden", str(kg22_store.path), "--out", str(tmp_path / "y.parquet")])
+    r = CliRunner().invoke(main, ["burden", str(chr22_store.path), "--out", str(tmp_path / "y.parquet")])
     assert r.exit_code == 2 and "--phenotypes" in r.output
 
 
-def test_burden_pipeline_step__reruns_when_the_phenotypes_change(kg22_store, kg22_pheno, kg22_genes, tmp_path):
+def test_burden_pipeline_step__reruns_when_the_phenotypes_change(chr22_store, chr22_pheno, chr22_genes, tmp_path):
     from gdbtools.pipeline import run
 
-    pheno = _pheno(kg22_pheno, tmp_path, "pheno.tsv")
-    spec = {"inputs": {"store": str(kg22_store.path)}, "outputs": {"dir": str(tmp_path / "res")},
+    pheno = _pheno(chr22_pheno, tmp_path, "pheno.tsv")
+    spec = {"inputs": {"store": str(chr22_store.path)}, "outputs": {"dir": str(tmp_path / "res")},
             "steps": [{"kind": "burden", "name": "q_burden", "phenotypes": "pheno.tsv", "trait": "q",
-                       "covariates": ["sex", "age"], "genes": str(kg22_genes), "regions": [REGION],
+                       "covariates": ["sex", "age"], "genes": str(chr22_genes), "regions": [REGION],
                        "tests": ["burden", "acato"], "backend": "numpy"}]}
     first = run(spec, base_dir=tmp_path, quiet=True)
     assert first.ok and first.step("q_burden")["outcome"] == "done"
     table = pd.read_parquet(tmp_path / "res" / "q_burden.parquet")
     assert table.attrs["null_model"]["n"] == 1092 and read_provenance(tmp_path / "res" / "q_burden.parquet")
     assert run(spec, base_dir=tmp_path, quiet=True).step("q_burden")["outcome"] == "skipped"
-    changed = kg22_pheno.copy()
+    changed = chr22_pheno.copy()
     changed.loc[:9, "q"] = np.nan
     write_tsv(changed, pheno)
     third = run(spec, base_dir=tmp_path, quiet=True)

@@ -40,13 +40,13 @@ def _backends() -> list[str]:
 
 
 @pytest.mark.parametrize("trait,binary", [("q", False), ("b", True)])
-def test_parity__every_backend_gives_the_same_table(trait, binary, kg22_store, kg22_pheno_tsv, kg22_genes):
-    cohort = gdbtools.open(kg22_store.path).select(region=REGION)
+def test_parity__every_backend_gives_the_same_table(trait, binary, chr22_store, chr22_pheno_tsv, chr22_genes):
+    cohort = gdbtools.open(chr22_store.path).select(region=REGION)
     backends = _backends()
     if len(backends) < 2 and not CI:
         pytest.skip("only the NumPy backend is present")
-    tables = {b: cohort.burden(kg22_pheno_tsv, trait, binary=binary, covariates=["sex", "PC1", "PC2"],
-                               genes=kg22_genes, max_af=[0.01, 0.05], singletons=True, backend=b, progress=False)
+    tables = {b: cohort.burden(chr22_pheno_tsv, trait, binary=binary, covariates=["sex", "PC1", "PC2"],
+                               genes=chr22_genes, max_af=[0.01, 0.05], singletons=True, backend=b, progress=False)
               for b in backends}
     ref = tables["numpy"]
     assert ref["p"].notna().sum() > 100
@@ -57,22 +57,22 @@ def test_parity__every_backend_gives_the_same_table(trait, binary, kg22_store, k
                                        equal_nan=True, err_msg=f"{name} vs numpy: {col}")
 
 
-def test_parity__scores_are_equal_exactly(kg22_store, kg22_pheno_tsv, kg22_genes):
+def test_parity__scores_are_equal_exactly(chr22_store, chr22_pheno_tsv, chr22_genes):
     from gdbtools.burden.genotypes import gene_matrices, scores
     from gdbtools.burden.masks import mask_bins, read_masks
     from gdbtools.burden.phenotypes import load_phenotypes
     from gdbtools.burden.sets import gene_sets
 
     backends = _backends()
-    phen = load_phenotypes(kg22_pheno_tsv, kg22_store.samples, "q", [])
-    variants = gdbtools.open(kg22_store.path).select(region=REGION).variants
-    sets = gene_sets(kg22_store, kg22_store.variants().loc[variants.index], genes=kg22_genes)
+    phen = load_phenotypes(chr22_pheno_tsv, chr22_store.samples, "q", [])
+    variants = gdbtools.open(chr22_store.path).select(region=REGION).variants
+    sets = gene_sets(chr22_store, chr22_store.variants().loc[variants.index], genes=chr22_genes)
     spec = read_masks(None)
     got: dict[str, list[np.ndarray]] = {}
     for name in backends:
         be = get_backend(name)
         out = got.setdefault(name, [])
-        for vset, gm in gene_matrices(kg22_store, sets, phen.sample_index, be, progress=False):
+        for vset, gm in gene_matrices(chr22_store, sets, phen.sample_index, be, progress=False):
             for mb in mask_bins(vset, spec, gm.af, gm.mac, [0.01, 0.05], True):
                 if len(mb.columns):
                     out += [be.to_host(scores(gm, mb, kind, be)) for kind in ("wsum", "sum", "max")]
