@@ -28,17 +28,17 @@ from ..optionsets import BURDEN_TESTS
 from ..stats.selection import Selection
 from ..stats.variables import BURDEN, check_table
 from .acat import acat, acat_v
-from .genotypes import beta_weights, gene_matrices, scores
+from .genotypes import gene_matrices
 from .masks import mask_bins, read_masks
 from .nullmodel import NullModel, fit_null
 from .phenotypes import load_phenotypes
+from .scores import SCORE_KINDS, beta_weights, scores
 from .scoretests import burden_test
 from .sets import gene_sets
 from .skat import skat, skato
 
-__all__ = ["burden", "gene_tests", "split_list", "SCORE_KINDS", "EXAMPLES"]
+__all__ = ["burden", "gene_tests", "split_list", "EXAMPLES"]
 
-SCORE_KINDS = ("wsum", "sum", "max")
 EXAMPLES = 10  #: genes named in the metadata as examples of a count
 
 
@@ -123,7 +123,7 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
         for t in per_test:
             if t == "burden":
                 burden_at.append((len(rows), len(score_cols)))
-                score_cols.append(scores(gm, mb, score, backend))
+                score_cols.append(scores(gm, mb, score, backend, weights=weights))
                 rows.append(_row(vset, mb, t, score, **common))
             elif t == "skat":
                 q, p, method = skat(null, G, w, backend)
@@ -290,7 +290,7 @@ def _metadata(table: pd.DataFrame, null: NullModel, phen, sets, tests, score, ma
     return {
         "null_model": null.summary(),
         "phenotypes": phen.report,
-        "genes": {"n_sets": len(sets), "n_with_a_p_value": int(len(genes_tested)),
+        "genes": {**dict(getattr(sets, "report", {})), "n_sets": len(sets), "n_with_a_p_value": int(len(genes_tested)),
                   "n_mask_bins_without_qualifying_variants": int(len(empty)),
                   "n_genes_without_qualifying_variants": len(no_variant_genes),
                   "genes_without_qualifying_variants": no_variant_genes[:EXAMPLES]},
