@@ -29,7 +29,7 @@ from ..stats.selection import Selection
 from ..stats.variables import BURDEN, check_table
 from .acat import acat, acat_v
 from .genotypes import gene_matrices
-from .masks import mask_bins, read_masks
+from .masks import binning_af, mask_bins, read_annotations, read_masks
 from .nullmodel import NullModel, fit_null
 from .phenotypes import load_phenotypes
 from .scores import SCORE_KINDS, beta_weights, scores
@@ -157,42 +157,6 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
     return rows
 
 
-def _binning_af(selection: Selection, variants: pd.DataFrame, af_from: str | None, sample_index: np.ndarray,
-                adj: bool, backend: str) -> tuple[pd.Series | None, dict]:
-    """The AF that places variants in bins (None: each gene's pooled AF of the analysed samples), and a note
-    for the metadata."""
-    if af_from is None or af_from in ("", "pooled"):
-        return None, {"af_from": "pooled AF of the analysed samples"}
-    store = selection.store
-    if "=" in af_from:
-        column, _, value = af_from.partition("=")
-        column, value = column.strip(), value.strip()
-        table = store.samples
-        if column not in table.columns:
-            raise GdbError(f"--af-from {af_from}: no sample column {column!r}", file=store.path,
-                           fix=f"use COLUMN=VALUE with a column of {', '.join(map(str, table.columns))}, or an "
-                               "INFO column (info_AF)")
-        mask = np.zeros(len(table), dtype=bool)
-        mask[sample_index] = True
-        mask &= (table[column].astype(str) == value).to_numpy()
-        if not mask.any():
-            values = ", ".join(sorted(map(str, table[column].dropna().unique()))[:20])
-            raise EmptySelectionError(f"--af-from {af_from}: no analysed sample has {column} == {value!r}",
-                                      file=store.path, fix=f"{column} has {values}")
-        from ..stats import api
-
-        freq = api.freq(Selection(store, mask, selection.regions), adj=adj, backend=backend, client=False,
-                        progress=False)
-        return freq["AF"], {"af_from": af_from, "n_af_samples": int(mask.sum())}
-    if af_from not in variants.columns:
-        info = [c for c in variants.columns if c.startswith("info_")]
-        raise GdbError(f"--af-from {af_from}: the variant table has no such column", file=store.path,
-                       fix=f"the INFO columns kept at ingest are: {', '.join(info) or 'none (ingest with --info AF)'}"
-                           "; or give a stratum as COLUMN=VALUE")
-    af = pd.to_numeric(variants[af_from], errors="coerce").astype(np.float64)
-    return af, {"af_from": af_from, "n_af_missing": int(af.isna().sum())}
-
-
 def _variant_table(selection: Selection) -> pd.DataFrame:
     """Every column of the selected variants (gene, consequence, info_* included), index variant_index."""
     table = selection.store.variants()
@@ -259,9 +223,10 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
     phen = load_phenotypes(phenotypes, store.samples, trait, split_list(covariates), samples_mask=selection.samples)
     null = fit_null(phen.y, phen.X, binary=binary, covariate_names=list(phen.covariate_names))
     variants = _variant_table(selection)
-    sets = gene_sets(store, variants, genes=genes)
-    spec = read_masks(masks) if annotations is None else read_masks(masks, annotations=annotations)
-    af_ext, af_note = _binning_af(selection, variants, af_from, phen.sample_index, adj, backend)
+    anno = None if annotations is None else read_annotations(annotations, variants)
+    sets = gene_sets(store, variants, genes=genes, annotations=anno)
+    spec = read_masks(masks)
+    af_bins = binning_af(store, af_from, samples=selection.samples, adj=adj, backend=backend)
     if not sets and not allow_empty:
         where = f"the genes of {genes}" if genes else "the variant table's gene column"
         raise EmptySelectionError(f"no gene set: {where} covers none of the {len(variants):,} selected variants",
@@ -270,12 +235,15 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
                                       "give --genes GENES.bed (--allow-empty writes an empty table)")
     rows: list[dict] = []
     for vset, gm in gene_matrices(store, sets, phen.sample_index, be, adj=adj, progress=progress):
-        af = np.asarray(gm.af if af_ext is None else af_ext.reindex(vset.variant_index).to_numpy(), dtype=np.float64)
+        af = np.asarray(gm.af if af_bins is None else af_bins[vset.variant_index], dtype=np.float64)
         bins = mask_bins(vset, spec, af, np.asarray(gm.mac), max_afs, singletons)
         rows += gene_tests(null, vset, gm, bins, tests=tests, score=score, backend=be)
     table = pd.DataFrame(rows, columns=list(BURDEN)) if rows else _empty_table()
     table = table.astype({name: v.dtype for name, v in BURDEN.items() if v.dtype != "str"})
     check_table(table, "burden")
+    af_note = {"af_from": af_from or "the analysed samples' AF"}
+    if anno is not None:
+        af_note["annotations"] = anno.attrs.get("report", {})
     table.attrs = _metadata(table, null, phen, sets, tests, score, max_afs, singletons, af_note, be, options, t0)
     return table
 
