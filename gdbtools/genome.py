@@ -24,7 +24,7 @@ import numpy as np
 from .errors import GdbError
 
 __all__ = ["Build", "BUILDS", "detect_build", "contig_kind", "Region", "parse_region", "region_text", "normalize_sex",
-           "SEX_VALUES"]
+           "SEX_VALUES", "SAMPLE_ID_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,9 @@ def contig_kind(name: str) -> str:
         return "MT"
     return bare
 
+
+# Column names a sample id column goes by in a sample table (metadata, phenotypes), first match wins.
+SAMPLE_ID_COLUMNS = ("sample_id", "sample", "s", "IID", "sample.id", "ID", "Sample", "sample_name")
 
 SEX_VALUES = ("XX", "XY")
 _SEX_MAP = {"xx": "XX", "f": "XX", "female": "XX", "2": "XX", "woman": "XX",

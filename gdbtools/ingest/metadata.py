@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MetadataError
-from ..genome import normalize_sex
+from ..genome import SAMPLE_ID_COLUMNS, normalize_sex
 
 __all__ = ["SampleTable", "read_metadata", "build_samples"]
 
-ID_CANDIDATES = ("sample_id", "sample", "s", "IID", "sample.id", "ID", "Sample", "sample_name")
 SEX_CANDIDATES = ("sex", "gender", "reported_sex", "Sex", "Gender", "SEX", "GENDER")
 RESERVED = ("sample_index", "sex")
 
@@ -65,7 +64,7 @@ def read_metadata(path: str | os.PathLike, id_column: str | None = None) -> tupl
         raise MetadataError("the metadata table has a single column; is it comma-separated?", file=path,
                             fix="save it as tab-separated (TSV)")
     if id_column is None:
-        id_column = next((c for c in ID_CANDIDATES if c in frame.columns), frame.columns[0])
+        id_column = next((c for c in SAMPLE_ID_COLUMNS if c in frame.columns), frame.columns[0])
     elif id_column not in frame.columns:
         raise MetadataError(f"no column {id_column!r} (columns: {', '.join(frame.columns)})", file=path,
                             fix="pass the name of the sample id column with --metadata-id")
