@@ -151,7 +151,8 @@ def click_options(cls):
                 if s.kind == "floats":
                     kw["type"] = click.FloatRange(min=s.minimum) if s.minimum is not None else float
             else:
-                kw["default"] = s.default
+                if not s.required:  # click >= 8.3 takes an explicit default=None as a value given
+                    kw["default"] = s.default
                 if s.choices:
                     kw["type"] = click.Choice([str(c) for c in s.choices])
                 elif s.kind == "int":

@@ -4,7 +4,8 @@ The null model is fitted once per trait (:func:`~gdbtools.burden.nullmodel.fit_n
 dosage matrix is read once (:func:`~gdbtools.burden.genotypes.gene_matrices`) and every mask x frequency bin
 of it is tested (burden, SKAT, SKAT-O, ACAT-V), and ACAT-O combines the gene's p-values across masks, bins and
 tests. One row per gene x mask x bin x test (columns: :data:`gdbtools.stats.variables.BURDEN`), plus one
-ACAT-O row per gene (``mask = bin = "*"``). A mask x bin without qualifying variants is a row with
+ACAT-O row per gene (``mask = bin = "*"``). Variants monomorphic among the analysed samples (MAC 0) carry no
+information and qualify for no mask x bin (as regenie drops them). A mask x bin without qualifying variants is a row with
 ``n_variants = 0`` and ``p`` NaN: listed, and counted in the metadata, never silently absent.
 
 The metadata (``DataFrame.attrs``, written with the table) holds the null model's summary (n, k,
@@ -111,6 +112,7 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
     union: set[int] = set()
     for mb in bins:
         cols = np.asarray(mb.columns, dtype=np.int64)
+        cols = cols[mac[cols] > 0]  # monomorphic among the analysed samples: no information (regenie drops them)
         per_test = [t for t in tests if t != "acato"]
         if cols.size == 0:
             rows += [_row(vset, mb, t, score if t == "burden" else "beta(1,25)") for t in per_test]

@@ -184,8 +184,8 @@ BURDEN = _table(
     Variable("test", "str", "burden, skat, skato, acatv, or acato (Cauchy combination of the gene's other p-values)"),
     Variable("score", "str", "Per-sample score of the burden test (wsum, sum, max); the variant weights of the "
              "others (beta(1,25)); 'acat' on the ACAT-O row"),
-    Variable("n_variants", "int64", "Qualifying variants of the mask x bin (0: none qualify; p is NaN); ACAT-O: "
-             "variants of the gene in any mask x bin"),
+    Variable("n_variants", "int64", "Qualifying variants of the mask x bin, monomorphic ones (MAC 0 among the "
+             "analysed samples) left out (0: none qualify; p is NaN); ACAT-O: variants in any mask x bin"),
     Variable("n_carriers", "int64", "Analysed samples with an alt allele called at a qualifying variant"),
     Variable("mac", "int64", "Minor allele count over the qualifying variants (called genotypes)"),
     Variable("beta", "float64", "burden: effect per unit of score (linear: OLS; binary: score-test estimate U/V); "

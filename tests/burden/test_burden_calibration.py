@@ -33,7 +33,7 @@ from gdbtools.burden.sets import gene_sets
 N_PERMUTATIONS = 4
 MIN_MAC = 10
 KS_ALPHA = 1e-3
-TESTS = ("burden", "skat", "skato", "acatv")
+TESTS = ("burden", "skat", "acatv")  # SKAT-O: seconds per gene today, too slow for thousands of null genes
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,8 @@ def test_power__planted_genes_rank_first(chr22_store, chr22_pheno, chr22_genes, 
     pheno["planted"] = pheno["q"] + effect
     out = tmp_path / "planted.parquet"
     args = ["burden", chr22_store.path, "--phenotypes", write_tsv(pheno, tmp_path / "p.tsv"), "--trait", "planted",
-            "--covariates", "sex,age,PC1,PC2", "--genes", chr22_genes, "--out", out]
+            "--covariates", "sex,age,PC1,PC2", "--genes", chr22_genes, "--tests", "burden,skat,acatv,acato",
+            "--out", out]
     r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     table = pd.read_parquet(out)
