@@ -5,8 +5,8 @@ dosage matrix is read once (:func:`~gdbtools.burden.genotypes.gene_matrices`) an
 of it is tested (burden, SKAT, SKAT-O, ACAT-V), and ACAT-O combines the gene's p-values across masks, bins and
 tests. One row per gene x mask x bin x test (columns: :data:`gdbtools.stats.variables.BURDEN`), plus one
 ACAT-O row per gene (``mask = bin = "*"``). Variants monomorphic among the analysed samples (MAC 0) carry no
-information and qualify for no mask x bin (as regenie drops them). A mask x bin without qualifying variants is a row with
-``n_variants = 0`` and ``p`` NaN: listed, and counted in the metadata, never silently absent.
+information and qualify for no mask x bin (as regenie drops them). A mask x bin without qualifying variants
+is a row with ``n_variants = 0`` and ``p`` NaN: listed, and counted in the metadata, never silently absent.
 
 The metadata (``DataFrame.attrs``, written with the table) holds the null model's summary (n, k,
 cases/controls, covariates), the phenotype report (samples dropped and why), the gene sets (tested, without
