@@ -209,7 +209,8 @@ def write_burden(cohort: Cohort, opts: BurdenOptions, out: str | os.PathLike, *,
     _check_name(out)
     t0 = time.perf_counter()
     with replacing(out, overwrite=overwrite) as tmp:
-        table = cohort.burden(**opts.burden_kwargs(), backend=opts.backend, progress=progress)
+        table = cohort.burden(**opts.burden_kwargs(), backend=opts.backend, progress=progress,
+                              options=as_params(opts))
         write_table(table, tmp / out.name, provenance(cohort, "burden", opts, table.attrs.get("backend")))
     null = table.attrs["null_model"]
     tested = table[table["p"].notna()]

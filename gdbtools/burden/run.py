@@ -204,7 +204,7 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
     allow_empty : bool
         Return an empty table (instead of an error) when no gene overlaps the selected variants.
     options : dict, optional
-        The caller's options, recorded as they are in ``attrs["options"]``.
+        The caller's options, recorded as they are in ``attrs["options"]`` (default: the arguments above).
 
     Returns
     -------
@@ -243,6 +243,13 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
     table = pd.DataFrame(rows, columns=list(BURDEN)) if rows else _empty_table()
     table = table.astype({name: v.dtype for name, v in BURDEN.items() if v.dtype != "str"})
     check_table(table, "burden")
+    if options is None:
+        options = {"phenotypes": str(phenotypes), "trait": trait, "binary": bool(binary),
+                   "covariates": list(phen.covariate_names), "genes": None if genes is None else str(genes),
+                   "masks": None if masks is None else str(masks),
+                   "annotations": None if annotations is None else str(annotations), "max_af": max_afs,
+                   "singletons": bool(singletons), "tests": list(tests), "score": score, "af_from": af_from,
+                   "adj": bool(adj), "backend": backend}
     af_note = {"af_from": af_from or "the analysed samples' AF"}
     if anno is not None:
         af_note["annotations"] = anno.attrs.get("report", {})
