@@ -377,14 +377,15 @@ class Backend:
     def kernel_launcher(self, kernel: str, *args, **kwargs) -> Callable[[], Any]:
         """A function that launches one kernel again and again on the same arguments, for timing it alone.
 
-        `kernel` is ``"variant_group_counts"``, ``"sample_class_counts"``, ``"missing_weight_sums"`` or
-        ``"hwe_exact"``, and the arguments are that method's.  The method runs once here (checking the
+        `kernel` is ``"variant_group_counts"``, ``"sample_class_counts"``, ``"missing_weight_sums"``,
+        ``"dosages"`` or ``"hwe_exact"``, and the arguments are that method's.  The method runs once here (checking the
         arguments); the returned function then only launches the kernel: no checks, no allocation, no
         class ordering, no copy, no synchronisation (on a GPU it returns at once: time it with CUDA events).
         Each call returns the method's output array (or HweResult), where the results accumulate in place
         over the calls when the method accumulates, and are rewritten when it does not.
         """
-        if kernel not in ("variant_group_counts", "sample_class_counts", "missing_weight_sums", "hwe_exact"):
+        if kernel not in ("variant_group_counts", "sample_class_counts", "missing_weight_sums", "dosages",
+                          "hwe_exact"):
             raise ValueError(f"no kernel {kernel!r}")
         method = getattr(self, kernel)
         bound = inspect.signature(method).bind(*args, **kwargs)
@@ -399,6 +400,9 @@ class Backend:
             if kernel == "variant_group_counts":
                 masks = self._array("masks", a["masks"], np.uint32, ndim=2)
                 run = functools.partial(self._variant_group_counts, lo, hi, masks, fail, result)
+            elif kernel == "dosages":
+                rows, samples, fill = self._dosage_args(a["rows"], a["samples"], a["fill"], result)
+                run = functools.partial(self._dosages, lo, hi, fail, rows, samples, fill, result)
             elif kernel == "missing_weight_sums":
                 wfix = self._array("wfix", a["wfix"], np.int64, ndim=1)
                 run = functools.partial(self._missing_weight_sums, lo, hi, fail, wfix, result)

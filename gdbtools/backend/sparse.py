@@ -159,9 +159,12 @@ def dosages(xp, sp_rows, ptr, sample, code, rows, samples, fill, out, view: int)
     n_entries = int(count.sum())
     if n_entries == 0:
         return
-    col = xp.repeat(xp.arange(rows.shape[0], dtype=np.int64), count)  # the column of each matched entry
-    start = xp.cumsum(count) - count
-    entry = xp.arange(n_entries, dtype=np.int64) - xp.repeat(start, count) + xp.repeat(first, count)
+    # the column of each matched entry, and the entry itself (searchsorted, not repeat: CuPy's repeat takes no
+    # array of counts)
+    end = xp.cumsum(count)
+    e = xp.arange(n_entries, dtype=np.int64)
+    col = xp.searchsorted(end, e, side="right")
+    entry = first[col] + e - (end - count)[col]
     uniq, inverse = xp.unique(samples, return_inverse=True)
     pos = xp.full(int(max(int(sample.max()), int(uniq.max()))) + 1, -1, dtype=np.int64)
     pos[uniq] = xp.arange(uniq.shape[0], dtype=np.int64)

@@ -23,3 +23,15 @@ __all__ = [
     "NullModel", "NullModelError", "fit_null", "burden_test", "spa_pvalue", "skat", "skato", "DEFAULT_RHO",
     "acat", "acat_v", "mixture_chi2_sf", "davies", "liu",
 ]
+
+# Data side: phenotypes, gene sets, masks and bins, the dosage matrix of a gene, per-sample scores.
+from gdbtools.burden.genotypes import GeneMatrix, gene_matrices
+from gdbtools.burden.masks import MaskBin, MaskSpec, binning_af, mask_bins, read_annotations, read_masks
+from gdbtools.burden.phenotypes import Phenotypes, load_phenotypes
+from gdbtools.burden.scores import beta_weights, scores
+from gdbtools.burden.sets import GeneSets, VariantSet, gene_sets
+
+__all__ += [
+    "Phenotypes", "load_phenotypes", "VariantSet", "GeneSets", "gene_sets", "MaskSpec", "MaskBin", "read_masks",
+    "mask_bins", "read_annotations", "binning_af", "GeneMatrix", "gene_matrices", "scores", "beta_weights",
+]

@@ -136,8 +136,8 @@ def read_masks(path: str | os.PathLike | None = None) -> MaskSpec:
 
 def variant_classes(annotation, spec: MaskSpec) -> dict[str, np.ndarray]:
     """Class -> ``(m,) bool``: which of the variants' annotations (terms or class names) fall in each class."""
-    ann = np.asarray(["" if a is None or (isinstance(a, float) and np.isnan(a)) else str(a)
-                      for a in (annotation if annotation is not None else [])], dtype=object)
+    ann = np.asarray(["" if pd.isna(a) else str(a) for a in (annotation if annotation is not None else [])],
+                     dtype=object)
     out = {}
     for name, terms in spec.classes.items():
         accepted = set(terms) | {t.removesuffix("_variant") for t in terms} | {name}
@@ -267,6 +267,7 @@ def read_annotations(path: str | os.PathLike, variants: pd.DataFrame) -> pd.Data
         on += ["ref", "alt"]
     merged = key.merge(vk, on=on, how="inner")
     out = merged[["variant_index", "gene", "annotation"]].sort_values("variant_index", kind="stable")
+    out = out.drop_duplicates(["variant_index", "gene"])  # a line repeated: its first annotation
     out = out.reset_index(drop=True)
     out.attrs["report"] = {"path": os.fspath(path), "n_lines": len(table),
                            "n_lines_matched": int(merged["line"].nunique()),

@@ -22,14 +22,16 @@ Two methods:
   :func:`liu_params` with ``modified=True`` is the variant of the SKAT package (Lee et al. 2012) that matches
   the kurtosis when ``s1^2 <= s2``, used by SKAT-O.
 
-:func:`mixture_chi2_sf` with ``method="auto"`` (SKAT's practice, with our thresholds): Davies at the
-smallest accuracy of ``1e-12, 1e-9, 1e-6`` that fits in `lim` terms; Liu when Davies reports a fault, gives p
-outside (0, 1], or p below ``100 * acc`` (where the error bound exceeds 1 % of p).  A single eigenvalue is
+:func:`mixture_chi2_sf` with ``method="auto"`` (SKAT's practice, with our thresholds): Davies at
+``acc = 1e-6``; a p below ``100 * acc`` (where the error bound exceeds 1 % of p) is recomputed at ``1e-9``,
+then ``1e-12``; Liu when Davies reports a fault, gives p outside (0, 1], needs more than `lim` terms, or p is
+still below ``100 * acc`` at ``1e-12`` (p < 1e-10).  A single eigenvalue is
 exact: ``chi2.sf(q / lambda, 1)`` (method ``"exact"``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -37,9 +39,10 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
-__all__ = ["DaviesResult", "davies", "liu", "liu_params", "mixture_chi2_sf", "AUTO_ACCURACIES", "DAVIES_LIM"]
+__all__ = ["DaviesResult", "DaviesTail", "davies", "liu", "liu_params", "mixture_chi2_sf", "AUTO_ACCURACIES",
+           "DAVIES_LIM"]
 
-AUTO_ACCURACIES = (1e-12, 1e-9, 1e-6)
+AUTO_ACCURACIES = (1e-6, 1e-9, 1e-12)
 DAVIES_LIM = 1 << 22  # most terms of the Davies sum (about 4.2 million)
 _CHUNK = 1 << 16
 
@@ -79,30 +82,44 @@ def _truncation_bound(absl: np.ndarray, u: float) -> float:
     return 2.0 / (math.pi * s) * math.exp(-0.5 * float(np.sum(np.log(x[:s]))))
 
 
-def _terms_needed(absl: np.ndarray, delta: float, a: float) -> int:
-    """Smallest K with the truncation bound at ``u = (K + 1/2) delta`` below `a`."""
+def _cutoff(absl: np.ndarray, a: float) -> float:
+    """Smallest u (to 1e-9 relative) with the truncation bound at u below `a` (inf when none below 1e87)."""
     lo = math.log(0.5 / absl[0])
     if _truncation_bound(absl, math.exp(lo)) <= a:
-        return 1
+        return math.exp(lo)
     hi = lo + 1.0
     while _truncation_bound(absl, math.exp(hi)) > a:
         hi += 2.0
         if hi > 200:
-            return 1 << 62
-    for _ in range(60):
+            return math.inf
+    while hi - lo > 1e-9:
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if _truncation_bound(absl, math.exp(mid)) <= a else (mid, hi)
-    return max(1, math.ceil(math.exp(hi) / delta - 0.5))
+    return math.exp(hi)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bounds(lam_bytes: bytes, acc: float) -> tuple[float, float, float]:
+    """(upper, lower, u_max) for the weights (float64 bytes): the Chernoff points with tails below acc / 4 and
+    the integration cutoff with the truncation bound below acc / 4.  None of them depends on q."""
+    lam = np.frombuffer(lam_bytes, dtype=np.float64)
+    upper = _upper_point(lam, acc / 4)
+    lower = -_upper_point(-lam, acc / 4) if (lam < 0).any() else 0.0
+    return upper, lower, _cutoff(np.sort(np.abs(lam))[::-1], acc / 4)
 
 
 def _plan(q: float, lam: np.ndarray, acc: float) -> tuple[float, int]:
     """The step Delta and the number of terms K for accuracy `acc`."""
-    upper = _upper_point(lam, acc / 4)
-    lower = -_upper_point(-lam, acc / 4) if (lam < 0).any() else 0.0
-    span = max(upper - q, q - lower, 1e-300)
-    delta = 2.0 * math.pi / span
-    absl = np.sort(np.abs(lam))[::-1]
-    return delta, _terms_needed(absl, delta, acc / 4)
+    upper, lower, u_max = _bounds(lam.tobytes(), float(acc))
+    delta = 2.0 * math.pi / max(upper - q, q - lower, 1e-300)
+    k = u_max / delta - 0.5
+    return delta, (1 << 62) if not k < (1 << 62) else max(1, math.ceil(k))
+
+
+def _phi_polar(j: np.ndarray, delta: float, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|phi(u)|`` and ``theta(u)`` at ``u = j delta`` (phi the characteristic function of sum lam chi2_1)."""
+    lu = np.multiply.outer(j * delta, 2.0 * lam)
+    return np.exp(-0.25 * np.log1p(lu * lu).sum(axis=1)), 0.5 * np.arctan(lu).sum(axis=1)
 
 
 def davies(q: float, lambdas, *, acc: float = 1e-9, lim: int = DAVIES_LIM) -> DaviesResult:
@@ -122,29 +139,55 @@ def davies(q: float, lambdas, *, acc: float = 1e-9, lim: int = DAVIES_LIM) -> Da
     if lam.size == 0 or not np.isfinite(lam).all() or not math.isfinite(q) or (lam == 0).any() or acc <= 0:
         return DaviesResult(math.nan, math.nan, 3, 0)
     delta, k_needed = _plan(q, lam, acc)
-    ifault = 0
-    k = k_needed
-    if k_needed > lim:
-        ifault, k = 1, lim
+    ifault, k = (1, lim) if k_needed > lim else (0, k_needed)
     total = 0.0
     absum = 0.0
     for start in range(0, k + 1, _CHUNK):
         j = np.arange(start, min(k + 1, start + _CHUNK), dtype=np.float64) + 0.5
-        u = j * delta
-        lu = np.multiply.outer(u, 2.0 * lam)
-        mod = np.exp(-0.25 * np.log1p(lu * lu).sum(axis=1))
-        theta = 0.5 * np.arctan(lu).sum(axis=1)
-        terms = mod * np.sin(theta - u * q) / j
+        mod, theta = _phi_polar(j, delta, lam)
+        terms = mod * np.sin(theta - j * delta * q) / j
         total += float(terms.sum())
         absum += float(np.abs(terms).sum())
-    p = 0.5 + total / math.pi
-    absl = np.sort(np.abs(lam))[::-1]
-    trunc = acc / 4 if ifault == 0 else _truncation_bound(absl, (k + 0.5) * delta)
+    return _result(0.5 + total / math.pi, absum, acc, ifault, k, delta, lam)
+
+
+def _result(p, absum, acc, ifault, k, delta, lam) -> DaviesResult:
+    trunc = acc / 4 if ifault == 0 else _truncation_bound(np.sort(np.abs(lam))[::-1], (k + 0.5) * delta)
     roundoff = 8 * np.finfo(float).eps * (absum / math.pi + 1.0)
-    error = acc / 2 + trunc + roundoff
     if ifault == 0 and roundoff > acc / 4:
         ifault = 2
-    return DaviesResult(p, error, ifault, k + 1)
+    return DaviesResult(float(p), float(acc / 2 + trunc + roundoff), ifault, k + 1)
+
+
+class DaviesTail:
+    """``q -> P(sum lambdas chi2_1 > q)`` by Davies' method for many q with the same weights.
+
+    One step ``Delta = 2 pi / (upper - lower)`` serves every q in ``[lower, upper]`` (the Chernoff points
+    with tails below ``acc / 4``), so the characteristic function is evaluated once; outside that range the
+    tail is within ``acc / 4`` of 0 or 1 and is returned as 0 or 1.  Used by SKAT-O's integrand.
+    """
+
+    def __init__(self, lambdas, *, acc: float = 1e-6, lim: int = DAVIES_LIM):
+        lam = np.asarray(lambdas, dtype=np.float64).ravel()
+        self.lam, self.acc = lam, acc
+        self.upper, self.lower, u_max = _bounds(lam.tobytes(), float(acc))
+        self.delta = 2.0 * math.pi / max(self.upper - self.lower, 1e-300)
+        k = u_max / self.delta - 0.5
+        self.k_needed = (1 << 62) if not k < (1 << 62) else max(1, math.ceil(k))
+        self.ifault, self.k = (1, lim) if self.k_needed > lim else (0, self.k_needed)
+        j = np.arange(self.k + 1, dtype=np.float64) + 0.5
+        mod, self._theta = _phi_polar(j, self.delta, lam)
+        self._a = mod / j
+        self._u = j * self.delta
+
+    def __call__(self, q: float) -> DaviesResult:
+        if q >= self.upper:
+            return DaviesResult(0.0, self.acc / 4, self.ifault, 0)
+        if q <= self.lower:
+            return DaviesResult(1.0, self.acc / 4, self.ifault, 0)
+        terms = self._a * np.sin(self._theta - self._u * q)
+        return _result(0.5 + float(terms.sum()) / math.pi, float(np.abs(terms).sum()), self.acc, self.ifault,
+                       self.k, self.delta, self.lam)
 
 
 def liu_params(lambdas, *, modified: bool = False) -> dict[str, float]:
@@ -211,11 +254,11 @@ def mixture_chi2_sf(q: float, lambdas, *, method: str = "auto") -> tuple[float, 
         return davies(q, lam).p, "davies"
     for acc in AUTO_ACCURACIES:
         delta, k = _plan(q, lam, acc)
-        if k <= DAVIES_LIM:
-            res = davies(q, lam, acc=acc)
-            if res.ifault == 0 and 0 < res.p <= 1 and res.p >= 100 * acc:
-                return res.p, "davies"
-            if res.ifault == 0 and 0 < res.p <= 1 + acc and res.p > 1:
-                return 1.0, "davies"
+        if k > DAVIES_LIM:
             break
+        res = davies(q, lam, acc=acc)
+        if res.ifault != 0 or not 0 < res.p <= 1 + acc:
+            break
+        if res.p >= 100 * acc:
+            return min(res.p, 1.0), "davies"
     return liu(q, lam), "liu"

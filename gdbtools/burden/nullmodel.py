@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.special
 
 from gdbtools.errors import GdbError
 
@@ -128,11 +129,14 @@ def _check_design(y: np.ndarray, X: np.ndarray, names: list[str], binary: bool) 
     rank = int((diag > RANK_TOL * diag[0]).sum())
     if rank < k:
         labels = ["intercept", *names]
-        dropped = sorted(int(j) for j in piv[rank:])
-        raise NullModelError(f"collinear covariates: {', '.join(labels[j] for j in dropped)} "
-                             f"{'is a' if len(dropped) == 1 else 'are'} linear combination(s) of the others "
-                             f"(design rank {rank} < {k} columns)",
-                             fix=f"leave {', '.join(labels[j] for j in dropped)} out of --covariates")
+        kept = np.sort(piv[:rank])
+        groups = []
+        for d in sorted(int(j) for j in piv[rank:]):
+            coef = np.linalg.lstsq(X[:, kept] / scale[kept], X[:, d] / scale[d], rcond=None)[0]
+            with_ = [labels[j] for j in kept[np.abs(coef) > 1e-6]]
+            groups.append(f"{labels[d]} = a linear combination of {', '.join(with_)}")
+        raise NullModelError(f"collinear covariates (design rank {rank} < {k} columns): {'; '.join(groups)}",
+                             fix="leave one covariate of each such group out of --covariates")
 
 
 def _orthonormal(A: np.ndarray) -> np.ndarray:
@@ -180,21 +184,26 @@ def fit_null(y, X, *, binary: bool, covariate_names: list[str]) -> NullModel:
 
 
 def _irls(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, int]:
-    """Logistic regression by iteratively reweighted least squares (each step a weighted QR solve)."""
+    """Logistic regression by iteratively reweighted least squares (each step a weighted least-squares solve).
+
+    Converged when the deviance changes by less than IRLS_TOL (relative); one more Newton step then brings
+    the score equations ``X^T (y - mu) = 0`` to round-off (the score tests rely on them).
+    """
     ybar = y.mean()
     eta = np.full(len(y), np.log(ybar / (1 - ybar)))
     coef = np.zeros(X.shape[1])
     dev_old = np.inf
+    done = False
     for it in range(1, IRLS_MAX_ITER + 1):
-        mu = 1.0 / (1.0 + np.exp(-eta))
+        mu = scipy.special.expit(eta)
         w = np.maximum(mu * (1.0 - mu), 1e-300)
         z = eta + (y - mu) / w
         sw = np.sqrt(w)
         coef = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
         eta = X @ coef
-        mu = 1.0 / (1.0 + np.exp(-eta))
-        dev = -2.0 * np.sum(y * np.log(np.maximum(mu, 1e-300)) + (1 - y) * np.log(np.maximum(1 - mu, 1e-300)))
-        if abs(dev - dev_old) <= IRLS_TOL * (abs(dev) + 0.1):
-            return coef, mu, True, it
+        if done:
+            return coef, scipy.special.expit(eta), True, it
+        dev = 2.0 * float(np.sum(np.logaddexp(0.0, eta) - y * eta))
+        done = abs(dev - dev_old) <= IRLS_TOL * (abs(dev) + 0.1)
         dev_old = dev
-    return coef, 1.0 / (1.0 + np.exp(-eta)), False, IRLS_MAX_ITER
+    return coef, scipy.special.expit(eta), False, IRLS_MAX_ITER

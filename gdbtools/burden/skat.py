@@ -26,7 +26,7 @@ import scipy.integrate
 import scipy.linalg
 import scipy.stats
 
-from gdbtools.burden.mixture import davies, liu_params, mixture_chi2_sf
+from gdbtools.burden.mixture import DaviesTail, liu_params, mixture_chi2_sf
 from gdbtools.burden.nullmodel import NullModel
 
 __all__ = ["skat", "skato", "skat_eigenvalues", "DEFAULT_RHO", "EIGEN_REL"]
@@ -110,7 +110,9 @@ def _kappa_sf(x: float, par: dict) -> float:
     xs = (x - par["mu_q"]) * sd1 + par["mu_q"]
     if lam.size == 1:
         return float(scipy.stats.chi2.sf(xs / lam[0], 1))
-    res = davies(xs, lam, acc=1e-6, lim=_SKATO_DAVIES_LIM)
+    if "tail" not in par:
+        par["tail"] = DaviesTail(lam, acc=1e-6, lim=_SKATO_DAVIES_LIM)
+    res = par["tail"](xs)
     if res.ifault in (0, 2) and math.isfinite(res.p):
         return min(max(res.p, 0.0), 1.0)
     pr = liu_params(lam, modified=True)
@@ -160,7 +162,7 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
 
     def integrand(x: float) -> float:
         thr = float(np.min((qmin - par["tau"] * x) / (1 - rhos)))
-        return (1.0 - _kappa_sf(thr, par)) * float(scipy.stats.chi2.pdf(x, 1))
+        return (1.0 - _kappa_sf(thr, par)) * math.exp(-0.5 * x) / math.sqrt(2.0 * math.pi * x) if x > 0 else 0.0
 
     integral, _ = scipy.integrate.quad(integrand, 0.0, 40.0, limit=1000, epsabs=1e-25)
     p = 1.0 - integral

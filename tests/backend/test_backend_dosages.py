@@ -143,3 +143,14 @@ def test_dosages__refuses_bad_input(backend):
         call(out=backend.xp.zeros((3, 5)))
     with pytest.raises(ValueError, match="out must be"):
         call(out=backend.xp.zeros((5, 3), dtype=np.float32))
+
+
+def test_kernel_launcher__relaunches_dosages(backend, rng):
+    lo, hi, fail = random_cohort(rng, 30, 100)
+    rows, samples, fill = _draw(rng, 30, 100)
+    out = backend.xp.zeros((samples.size, rows.size))
+    launch = backend.kernel_launcher("dosages", dev(backend, lo), dev(backend, hi), dev(backend, rows),
+                                     dev(backend, samples), dev(backend, fill), out, dev(backend, fail))
+    out[...] = -1.0
+    assert launch() is out
+    np.testing.assert_array_equal(host(out), decode_dosages(lo, hi, rows, samples, fill, 100, fail))

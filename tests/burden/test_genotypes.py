@@ -59,3 +59,18 @@ def test_gene_matrices__missing_calls_and_adj_equal_cyvcf2(hail_store, data_dir,
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261204)
+
+
+def test_gene_matrices__a_one_block_cache_rereads_but_gives_the_same_matrices(hail_store, data_dir):
+    """Genes spanning more blocks than the cache holds force re-reads; the matrices stay the same."""
+    backend = get_backend("host")
+    sets = gene_sets(hail_store, hail_store.variants(["contig", "pos", "ref"]), genes=data_dir / REFFLAT_BED)
+    samples = np.arange(hail_store.n_samples)
+    big, small = {}, {}
+    want = {s.name: backend.to_host(gm.G) for s, gm in gene_matrices(hail_store, sets, samples, backend,
+                                                                      progress=False, counters=big)}
+    for vset, gm in gene_matrices(hail_store, sets, samples, backend, progress=False, cache_blocks=1,
+                                  counters=small):
+        np.testing.assert_array_equal(backend.to_host(gm.G), want[vset.name])
+    assert small["genes"] == big["genes"] == len(want)
+    assert small["block_reads"] >= big["block_reads"]

@@ -1,0 +1,116 @@
+"""P(sum lambda_k chi2_1 > q): Davies against exact chi-squares, Imhof's integral, momentchi2 and Monte Carlo;
+Liu's matching; the auto fallback and the fault codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+from burden_oracles import imhof_sf, mc_mixture_sf
+from helpers import need
+
+from gdbtools.burden import davies, liu, mixture_chi2_sf
+from gdbtools.burden.mixture import DaviesTail
+
+
+@pytest.mark.parametrize(("m", "scale", "q"), [(3, 1.0, 5.0), (5, 0.3, 9.0), (8, 2.0, 40.0), (20, 0.05, 1.9)])
+def test_davies__equal_weights_is_a_scaled_chi2(m, scale, q):
+    """Equal weights: the mixture is scale * chi2_m exactly; Davies within its error bound (<= 1e-9)."""
+    res = davies(q, np.full(m, scale))
+    exact = scipy.stats.chi2.sf(q / scale, m)
+    assert res.ifault == 0
+    assert res.error < 1e-9 + 1e-15
+    assert abs(res.p - exact) <= res.error
+
+
+def test_davies__against_imhof(rng):
+    """Distinct weights (eigenvalue-like spectra): Davies equals Imhof's adaptive integral to 1e-9."""
+    for m, q_frac in [(8, 1.0), (12, 2.5), (25, 4.0)]:
+        lam = np.sort(rng.exponential(size=m))[::-1]
+        q = q_frac * lam.sum()
+        res = davies(q, lam)
+        assert res.ifault == 0
+        assert abs(res.p - imhof_sf(q, lam)) < 1e-9, (m, q)
+
+
+def test_davies__against_momentchi2(rng):
+    """momentchi2's Wood F approximation (an approximation itself: agrees within 10 % at p > 5e-3). momentchi2's
+    more accurate lpb4 does not run under NumPy 2 (np.math); chiscore needs a C library absent from PyPI."""
+    try:
+        import momentchi2
+    except ImportError:
+        need(False, "momentchi2 is not installed (the test extra has it)")
+    for m in (4, 10, 30):
+        lam = rng.exponential(size=m)
+        for q in (lam.sum(), 2 * lam.sum()):
+            p = davies(q, lam).p
+            if p > 5e-3:
+                assert 1 - momentchi2.wf(list(lam), q) == pytest.approx(p, rel=0.10)
+
+
+def test_davies__against_monte_carlo(rng):
+    """2e6 draws of the same mixture: Davies within 5 binomial standard errors (SE ~ 2e-4 at p ~ 0.1)."""
+    lam = np.array([3.1, 1.7, 0.9, 0.4, 0.25, 0.1, 0.02])
+    for q in (4.0, 9.0, 20.0):
+        p_mc, se = mc_mixture_sf(q, lam, 2_000_000, rng)
+        res = davies(q, lam)
+        assert abs(res.p - p_mc) < 5 * se, (q, res.p, p_mc, se)
+
+
+def test_davies__fault_codes():
+    """ifault 3 for invalid input; 1 when the terms needed exceed lim, with an error bound above acc."""
+    assert davies(1.0, []).ifault == 3
+    assert davies(1.0, [1.0, 0.0]).ifault == 3
+    assert davies(float("nan"), [1.0, 2.0]).ifault == 3
+    res = davies(3.0, [1.0, 0.5], acc=1e-9, lim=1000)
+    assert res.ifault == 1 and res.error > 1e-9
+    # with enough terms the same case is fine and near the exact value (Imhof)
+    ok = davies(3.0, [1.0, 0.5], acc=1e-5)
+    assert ok.ifault == 0 and abs(ok.p - scipy_two_term(3.0, 1.0, 0.5)) < 1e-5
+
+
+def scipy_two_term(q: float, a: float, b: float) -> float:
+    """P(a chi2_1 + b chi2_1 > q) by one-dimensional quadrature over the second term."""
+    import scipy.integrate
+
+    f = lambda x: scipy.stats.chi2.sf((q - b * x) / a, 1) * scipy.stats.chi2.pdf(x, 1)  # noqa: E731
+    v1, _ = scipy.integrate.quad(f, 0, q / b, epsabs=1e-13, limit=500)
+    return v1 + scipy.stats.chi2.sf(q / b, 1)
+
+
+def test_davies__negative_weights(rng):
+    """Weights of both signs (the lower Chernoff point is used): against Monte Carlo."""
+    lam = np.array([2.0, 1.0, 0.7, -0.5, -0.3, 0.2])
+    p_mc, se = mc_mixture_sf(1.5, lam, 1_000_000, rng)
+    assert abs(davies(1.5, lam).p - p_mc) < 5 * se
+
+
+def test_davies_tail__equals_davies(rng):
+    """The shared-grid evaluator used by SKAT-O agrees with davies() within both error bounds."""
+    lam = rng.exponential(size=9)
+    tail = DaviesTail(lam, acc=1e-6)
+    for q in np.linspace(0.1, 6 * lam.sum(), 13):
+        a, b = tail(q), davies(q, lam, acc=1e-6)
+        assert abs(a.p - b.p) <= a.error + b.error
+
+
+def test_liu__exact_for_equal_weights():
+    """Liu's matching is exact when the mixture is a scaled chi-square."""
+    assert liu(7.0, [0.5] * 6) == pytest.approx(scipy.stats.chi2.sf(14.0, 6), rel=1e-12)
+
+
+def test_mixture_chi2_sf__auto(rng):
+    """auto: Davies for ordinary p; refines accuracy for small p; Liu where Davies cannot reach p."""
+    lam = rng.exponential(size=10)
+    p, method = mixture_chi2_sf(2 * lam.sum(), lam)
+    assert method == "davies" and abs(p - imhof_sf(2 * lam.sum(), lam)) < 1e-6  # auto starts at acc 1e-6
+    # p ~ 1e-8: Davies at acc 1e-12 (relative error bound 1e-4 of p), checked against equal-weight exact
+    q = scipy.stats.chi2.isf(1e-8, 10) * 0.5
+    p, method = mixture_chi2_sf(q, np.full(10, 0.5))
+    assert method == "davies" and p == pytest.approx(1e-8, rel=1e-3)
+    # far tail beyond Davies' reach (p ~ 1e-30): Liu, reported
+    p, method = mixture_chi2_sf(200.0, lam[:3] / lam[:3].max())
+    assert method == "liu" and 0 < p < 1e-20
+    # one weight: exact
+    assert mixture_chi2_sf(3.0, [2.0]) == (pytest.approx(scipy.stats.chi2.sf(1.5, 1), rel=1e-14), "exact")
+    assert mixture_chi2_sf(-1.0, [2.0, 1.0]) == (1.0, "exact")
