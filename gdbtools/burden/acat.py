@@ -1,8 +1,9 @@
 """Cauchy combinations: ACAT (Liu & Xie 2020) and ACAT-V (Liu et al. 2019).
 
 - :func:`acat`: ``T = sum_i w_i tan((1/2 - p_i) pi)`` with the weights normalised to sum 1, and
-  ``p = 1/2 - arctan(T) / pi``.  For ``p_i < 1e-15`` the term is ``w_i / (p_i pi)`` (the tangent's
-  expansion, exact to double precision there), and for ``T > 1e15`` the p-value is ``1 / (T pi)``.  NaN
+  ``p = 1/2 - arctan(T) / pi`` (computed as ``arctan(1 / T) / pi`` for T > 1, free of cancellation).  For
+  ``p_i < 1e-15`` the term is ``w_i / (p_i pi)`` (the tangent's expansion, exact to double precision there),
+  and for ``T > 1e15`` the p-value is ``1 / (T pi)``.  NaN
   p-values are left out with their weights; any ``p_i == 0`` gives 0.
 - :func:`acat_v`: per-variant tests of the variants with MAC > :data:`ULTRA_RARE_MAC`, and one burden test of
   the ultra-rare variants (MAC <= 10) with the score ``sum_j w_j g_j`` (w the Beta weights), combined by
@@ -48,6 +49,8 @@ def acat(pvalues, weights=None) -> float:
     t = float(terms.sum())
     if t > _LARGE_T:
         return 1.0 / (t * math.pi)
+    if t > 1.0:  # the same value without the cancellation of 1/2 - arctan(t) / pi at small p
+        return math.atan(1.0 / t) / math.pi
     return 0.5 - math.atan(t) / math.pi
 
 

@@ -76,10 +76,17 @@ class NullModel:
 
     def project(self, A, backend):
         """``P A`` (``P0 A`` for linear) for `A` (n, m) float64 on ``backend.xp``; the result on the same device."""
+        _, s, _ = self._on(backend)
+        R = self.root_project(A, backend)
+        return R * (s[:, None] if R.ndim == 2 else s)
+
+    def root_project(self, A, backend):
+        """``(I - Q Q^T) V^(1/2) A`` for `A` (n, m) on ``backend.xp``: its Gram matrix is ``A^T P A`` (SKAT's
+        kernel matrix is built from it, positive semi-definite by construction)."""
         q, s, _ = self._on(backend)
         one_d = A.ndim == 1
         B = (A[:, None] if one_d else A) * s[:, None]
-        out = (B - q @ (q.T @ B)) * s[:, None]
+        out = B - q @ (q.T @ B)
         return out[:, 0] if one_d else out
 
     def residuals_on(self, backend):

@@ -81,7 +81,8 @@ def burden_test(null: NullModel, scores, backend) -> dict[str, np.ndarray]:
         cols = np.flatnonzero(ok)
         far = cols[np.abs(z) > SPA_CUTOFF]
         if far.size:
-            G = backend.to_host(PS[:, far]) / null.weights[:, None]  # covariate-adjusted scores, (n, #far)
+            # the covariate-adjusted scores g = P s / w, (n, #far)
+            G = backend.to_host(PS[:, backend.to_device(far)]) / null.weights[:, None]
             for i, col in enumerate(far):
                 p = spa_pvalue(float(U[col]), G[:, i], null.mu)
                 if math.isfinite(p):

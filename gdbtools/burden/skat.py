@@ -24,10 +24,12 @@ import math
 import numpy as np
 import scipy.integrate
 import scipy.linalg
+import scipy.special
 import scipy.stats
 
 from gdbtools.burden.mixture import DaviesTail, liu_params, mixture_chi2_sf
 from gdbtools.burden.nullmodel import NullModel
+from gdbtools.burden.scoretests import SPA_CUTOFF, spa_pvalue
 
 __all__ = ["skat", "skato", "skat_eigenvalues", "DEFAULT_RHO", "EIGEN_REL"]
 
@@ -35,6 +37,7 @@ DEFAULT_RHO = (0.0, 0.01, 0.04, 0.09, 0.16, 0.25, 0.5, 1.0)
 EIGEN_REL = 1e-5  # eigenvalues <= EIGEN_REL * mean(nonnegative eigenvalues) are dropped (SKAT's Get_Lambda)
 _RHO_MAX = 0.999
 _SKATO_DAVIES_LIM = 1 << 16
+_EPS_REL = np.finfo(float).eps ** 0.25
 
 
 def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
@@ -46,18 +49,42 @@ def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
     return ev[ev > nonneg.mean() * EIGEN_REL]
 
 
-def _prepare(null: NullModel, G, weights, backend):
-    """(S = Z^T r / sqrt(sigma2), A = Z^T P Z / 2, Z1^T row-mean product pieces) on the host."""
-    xp = backend.xp
+def _prepare(null: NullModel, G, weights, backend, spa_adjust: bool = False):
+    """(Z1 = (I - Q Q^T) V^(1/2) Z / sqrt(2) on the device, S = Z^T r / sqrt(sigma2), A = Z1^T Z1 = Z^T P Z / 2
+    on the host; with `spa_adjust` (logistic) A rescaled by :func:`_spa_variance_ratios`)."""
     w = backend.to_device(np.asarray(weights, dtype=np.float64))
     Z = G * w[None, :]
     S = backend.to_host(Z.T @ null.residuals_on(backend)) / math.sqrt(null.sigma2)
-    PZ = null.project(Z, backend)
-    A = backend.to_host(Z.T @ PZ) / 2.0
-    return Z, PZ, S, 0.5 * (A + A.T), xp
+    Z1 = null.root_project(Z, backend) / math.sqrt(2.0)
+    A = backend.to_host(Z1.T @ Z1)
+    A = 0.5 * (A + A.T)
+    if spa_adjust and null.kind == "logistic":
+        d = np.sqrt(_spa_variance_ratios(null, Z1, S, A, backend))
+        A = A * np.outer(d, d)
+        Z1 = Z1 * backend.to_device(d)[None, :]  # keeps A = Z1^T Z1 for SKAT-O's parameters
+    return Z1, S, A
 
 
-def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
+def _spa_variance_ratios(null: NullModel, Z1, S: np.ndarray, A: np.ndarray, backend) -> np.ndarray:
+    """Per variant, ``Var_adj / Var``: for a variant score with ``|z| > 2`` the variance that makes its normal
+    p equal its saddle-point p (``S_j^2 / chi2_1.isf(p_spa)``), as SAIGE-GENE adjusts its variance matrix for
+    unbalanced case-control; 1 elsewhere."""
+    var = 2.0 * np.diag(A)
+    ratio = np.ones(S.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(var > 0, S / np.sqrt(var), 0.0)
+    far = np.flatnonzero(np.abs(z) > SPA_CUTOFF)
+    if far.size:
+        # g_j = P Z_j / w = sqrt(2) Z1_j / sqrt(w): the covariate-adjusted score of each sample
+        g = backend.to_host(Z1[:, backend.to_device(far)]) * (math.sqrt(2.0) / np.sqrt(null.weights))[:, None]
+        for i, j in enumerate(far):
+            chi = scipy.stats.chi2.isf(spa_pvalue(float(S[j]), g[:, i], null.mu), 1)
+            if math.isfinite(chi) and chi > 0:
+                ratio[j] = S[j] ** 2 / chi / var[j]
+    return ratio
+
+
+def skat(null: NullModel, G, weights, backend, *, spa_adjust: bool = False) -> tuple[float, float, str]:
     """SKAT of one variant set.
 
     Parameters
@@ -68,6 +95,9 @@ def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
     weights : (m,) float64
         Per-variant weights w (``Z = G diag(w)``; Beta(1, 25) of the MAF by convention).
     backend : gdbtools.backend.Backend
+    spa_adjust : bool
+        Logistic only: rescale the kernel's variances by each variant's saddle-point p (SAIGE-GENE's
+        adjustment; calibrates unbalanced case-control). Off by default, as the SKAT package and Hail.
 
     Returns
     -------
@@ -76,13 +106,23 @@ def skat(null: NullModel, G, weights, backend) -> tuple[float, float, str]:
     """
     if G.shape[1] == 0:
         return math.nan, math.nan, "none"
-    _, _, S, A, _ = _prepare(null, G, weights, backend)
+    _, S, A = _prepare(null, G, weights, backend, spa_adjust)
     q = float(S @ S) / 2.0
     lam = skat_eigenvalues(A)
     if lam.size == 0:
         return q, math.nan, "none"
     p, method = mixture_chi2_sf(q, lam)
     return q, p, method
+
+
+def _rho_kernel(A: np.ndarray, r: float) -> np.ndarray:
+    """``R^(1/2) A R^(1/2)`` for ``R = (1 - r) I + r 1 1^T`` (its eigenvalues are those of SKAT's
+    ``L^T A L``), with the closed-form root ``R^(1/2) = a I + c 1 1^T``: O(m^2), no factorisation."""
+    m = A.shape[0]
+    a = math.sqrt(1.0 - r)
+    c = (math.sqrt(1.0 - r + m * r) - a) / m
+    col = A.sum(axis=1)
+    return a * a * A + a * c * (col[:, None] + col[None, :]) + c * c * float(col.sum())
 
 
 def _param(A1: np.ndarray, v: np.ndarray, zz: float, rhos: np.ndarray) -> dict:
@@ -100,7 +140,8 @@ def _param(A1: np.ndarray, v: np.ndarray, zz: float, rhos: np.ndarray) -> dict:
 
 
 def _kappa_sf(x: float, par: dict) -> float:
-    """``P(kappa > x)`` for SKAT-O's integrand (Davies at acc 1e-6, Liu when it faults)."""
+    """``P(kappa > x)`` for SKAT-O's integrand (Davies at acc 1e-6 with at most 2^16 terms; SKAT's Liu
+    approximation when Davies faults, e.g. for a remainder of two dominant eigenvalues)."""
     lam = par["lambda"]
     if lam.size == 0:
         return 0.0 if x >= 0 else 1.0
@@ -112,15 +153,17 @@ def _kappa_sf(x: float, par: dict) -> float:
         return float(scipy.stats.chi2.sf(xs / lam[0], 1))
     if "tail" not in par:
         par["tail"] = DaviesTail(lam, acc=1e-6, lim=_SKATO_DAVIES_LIM)
-    res = par["tail"](xs)
-    if res.ifault in (0, 2) and math.isfinite(res.p):
-        return min(max(res.p, 0.0), 1.0)
-    pr = liu_params(lam, modified=True)
-    return float(scipy.stats.chi2.sf((xs - pr["mu_q"]) / pr["sigma_q"] * math.sqrt(2 * pr["df"]) + pr["df"],
-                                     pr["df"]))
+    if par["tail"].ifault == 0:  # the grid's fault is known before any q: skip its sum when it fails
+        res = par["tail"](xs)
+        if res.ifault in (0, 2) and math.isfinite(res.p):
+            return min(max(res.p, 0.0), 1.0)
+    # SKAT's Liu branch: a chi-square with df = (sum l^2)^2 / sum l^4 matched to (mu_q, var_q)
+    df = par.setdefault("liu_df", float(np.sum(lam**2)) ** 2 / float(np.sum(lam**4)))
+    return float(scipy.special.chdtrc(df, (x - par["mu_q"]) / math.sqrt(par["var_q"]) * math.sqrt(2 * df) + df))
 
 
-def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float, float, str, float]:
+def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
+          spa_adjust: bool = False) -> tuple[float, float, str, float]:
     """SKAT-O of one variant set (arguments as :func:`skat`; `rho` the grid of kernel correlations).
 
     Returns
@@ -131,13 +174,9 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
     if G.shape[1] == 0:
         return math.nan, math.nan, "none", math.nan
     rhos = np.minimum(np.asarray(rho, dtype=np.float64), _RHO_MAX)
-    Z, PZ, S, A, xp = _prepare(null, G, weights, backend)
-    m = S.size
+    Z1, S, A = _prepare(null, G, weights, backend, spa_adjust)
     q_rho = ((1 - rhos) * float(S @ S) + rhos * float(S.sum()) ** 2) / 2.0
-    # Z1 = P^(1/2) Z / sqrt(2): Z1^T Z1 = A; its row mean zbar enters through v = Z1^T zbar and zz
-    q, sw, _ = null._on(backend)
-    B = Z * sw[:, None]
-    Z1 = (B - q @ (q.T @ B)) / math.sqrt(2.0)
+    # Z1's row mean zbar enters through v = Z1^T zbar and zz = zbar^T zbar
     zbar = Z1.mean(axis=1)
     v = backend.to_host(Z1.T @ zbar)
     zz = float(backend.to_host(zbar @ zbar))
@@ -145,8 +184,7 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
     methods = []
     liu_q = []
     for i, r in enumerate(rhos):
-        L = np.linalg.cholesky((1 - r) * np.eye(m) + r * np.ones((m, m)))
-        lam = skat_eigenvalues(L.T @ A @ L)
+        lam = skat_eigenvalues(_rho_kernel(A, r))
         if lam.size == 0:
             return float("nan"), math.nan, "none", math.nan
         pvals[i], meth = mixture_chi2_sf(q_rho[i], lam)
@@ -164,7 +202,8 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO) -> tuple[float,
         thr = float(np.min((qmin - par["tau"] * x) / (1 - rhos)))
         return (1.0 - _kappa_sf(thr, par)) * math.exp(-0.5 * x) / math.sqrt(2.0 * math.pi * x) if x > 0 else 0.0
 
-    integral, _ = scipy.integrate.quad(integrand, 0.0, 40.0, limit=1000, epsabs=1e-25)
+    # R's integrate() as the SKAT package calls it: abs.tol 1e-25, its default rel.tol eps^(1/4)
+    integral, _ = scipy.integrate.quad(integrand, 0.0, 40.0, limit=1000, epsabs=1e-25, epsrel=_EPS_REL)
     p = 1.0 - integral
     method = "liu" if all(mm == "liu" for mm in methods) else "davies"
     p = min(p, pmin * rhos.size)

@@ -103,7 +103,7 @@ def test_mixture_chi2_sf__auto(rng):
     """auto: Davies for ordinary p; refines accuracy for small p; Liu where Davies cannot reach p."""
     lam = rng.exponential(size=10)
     p, method = mixture_chi2_sf(2 * lam.sum(), lam)
-    assert method == "davies" and abs(p - imhof_sf(2 * lam.sum(), lam)) < 1e-6  # auto starts at acc 1e-6
+    assert method == "davies" and abs(p - imhof_sf(2 * lam.sum(), lam)) < 1e-6  # acc 1e-6 (1e-9 if cheap)
     # p ~ 1e-8: Davies at acc 1e-12 (relative error bound 1e-4 of p), checked against equal-weight exact
     q = scipy.stats.chi2.isf(1e-8, 10) * 0.5
     p, method = mixture_chi2_sf(q, np.full(10, 0.5))
@@ -114,3 +114,17 @@ def test_mixture_chi2_sf__auto(rng):
     # one weight: exact
     assert mixture_chi2_sf(3.0, [2.0]) == (pytest.approx(scipy.stats.chi2.sf(1.5, 1), rel=1e-14), "exact")
     assert mixture_chi2_sf(-1.0, [2.0, 1.0]) == (1.0, "exact")
+
+
+def test_mixture_chi2_sf__two_terms_exact(rng):
+    """Two eigenvalues: the one-dimensional quadrature ('exact') equals chi2_2 for equal weights (1e-12),
+    Davies where Davies converges (within its bound), and a Monte Carlo (5 SE); tails to 1e-45 stay positive."""
+    p, method = mixture_chi2_sf(7.0, [1.0, 1.0])
+    assert method == "exact" and p == pytest.approx(scipy.stats.chi2.sf(7.0, 2), rel=1e-12)
+    p, _ = mixture_chi2_sf(9.0, [2.5, 1.5])
+    ref = davies(9.0, [2.5, 1.5], acc=1e-5)
+    assert ref.ifault == 0 and abs(p - ref.p) <= ref.error
+    p_mc, se = mc_mixture_sf(10.0, [3.0, 0.2], 2_000_000, rng)
+    assert abs(mixture_chi2_sf(10.0, [3.0, 0.2])[0] - p_mc) < 5 * se
+    far, _ = mixture_chi2_sf(200.0, [1.0, 0.5])
+    assert 0 < far < 1e-40 and far == pytest.approx(scipy_two_term(200.0, 1.0, 0.5), rel=1e-6)
