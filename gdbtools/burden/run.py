@@ -101,9 +101,12 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
     Returns
     -------
     list of dict
-        One per mask x bin x test (in that order), then ACAT-O; the columns of ``BURDEN``.
+        One per mask x bin x test (in that order), then ACAT-O; the columns of ``BURDEN``. For a binary trait
+        SKAT and SKAT-O use the SPA-adjusted kernel (``spa_adjust=True``; the plain asymptotic p is inflated for
+        unbalanced case-control ratios).
     """
     backend = backend if backend is not None else get_backend("auto")
+    spa = null.kind == "logistic"  # SKAT/SKAT-O's kernel with SAIGE-GENE's SPA variance ratios: calibrated at 1:20
     weights = beta_weights(np.asarray(gm.maf, dtype=np.float64))
     mac = np.asarray(gm.mac, dtype=np.int64)
     rows: list[dict[str, Any]] = []
@@ -128,11 +131,11 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
                 score_cols.append(scores(gm, mb, score, backend, weights=weights))
                 rows.append(_row(vset, mb, t, score, **common))
             elif t == "skat":
-                q, p, method = skat(null, G, w, backend)
+                q, p, method = skat(null, G, w, backend, spa_adjust=spa)
                 rows.append(_row(vset, mb, t, "beta(1,25)", stat=float(q), p=float(p), p_method=str(method),
                                  **common))
             elif t == "skato":
-                stat, p, method, rho = skato(null, G, w, backend)
+                stat, p, method, rho = skato(null, G, w, backend, spa_adjust=spa)
                 rows.append(_row(vset, mb, t, "beta(1,25)", stat=float(stat), p=float(p), p_method=str(method),
                                  rho=float(rho), **common))
             elif t == "acatv":
@@ -271,7 +274,8 @@ def _metadata(table: pd.DataFrame, null: NullModel, phen, sets, tests, score, ma
                   "n_mask_bins_without_qualifying_variants": int(len(empty)),
                   "n_genes_without_qualifying_variants": len(no_variant_genes),
                   "genes_without_qualifying_variants": no_variant_genes[:EXAMPLES]},
-        "tests": list(tests), "score": score, "max_af": max_afs, "singletons": bool(singletons), **af_note,
+        "tests": list(tests), "score": score, "skat_spa_adjust": null.kind == "logistic", "max_af": max_afs,
+        "singletons": bool(singletons), **af_note,
         "p_methods": dict(sorted(methods.items())), "n_rows": int(len(table)),
         "backend": be.name, "options": options or {}, "seconds": round(time.perf_counter() - t0, 3),
     }
