@@ -66,9 +66,10 @@ def test_parity__every_backend_gives_the_same_table(trait, binary, chr22_store, 
 
 
 def test_parity__scores_are_equal_exactly(chr22_store, chr22_pheno_tsv, chr22_genes):
-    from gdbtools.burden.genotypes import gene_matrices, scores
+    from gdbtools.burden.genotypes import gene_matrices
     from gdbtools.burden.masks import mask_bins, read_masks
     from gdbtools.burden.phenotypes import load_phenotypes
+    from gdbtools.burden.scores import scores
     from gdbtools.burden.sets import gene_sets
 
     backends = _backends()
