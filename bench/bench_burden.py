@@ -10,7 +10,11 @@ Cohorts:
   ingested once under ``bench/out/1kg``, genes = the refFlat gene bodies of chr22;
 - **small** / **large**: the simulated 5,000- and 20,000-sample cohorts of ``bench/bench_stats.py`` (made
   there and cached under ``bench/out/``; ``python bench/bench_stats.py --prepare-only`` builds them), genes =
-  windows of ``--window`` bp (the simulation has no gene model), limited to ``--max-genes`` genes.
+  windows of ``--window`` bp (the simulation has no gene model), limited to ``--max-genes`` genes;
+- **synth5k** / **synth20k**: synthetic stores (:mod:`gdbtools.simulate_store`, seconds to write, no msprime)
+  of 5,000 / 20,000 samples x 50,000 variants, genes = 500 bp windows (~70 variants, 7 bp apart).
+
+``--out DIR`` puts the cached inputs elsewhere than ``bench/out/``.
 
 Phenotypes are simulated (seeded): a quantitative trait with two covariates. One call of
 ``cohort.burden(..., tests=["burden", "skat", "skato", "acato"], max_af=[0.01])`` per backend, timed in
@@ -51,6 +55,7 @@ def kg_store():
     from gdbtools.store import Store
 
     path = OUT / "1kg" / "store"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not (path / "manifest.json").exists():
         log("1kg: ingesting chr22")
         ingest(KG / "1KG_phase1_release_v3_chr22.vcf.gz", path, metadata=KG / "1KG_phase1_chr22_samples.tsv",
@@ -88,7 +93,11 @@ def phenotypes(store, out: Path, seed: int = 1) -> Path:
     return out
 
 
+SYNTH = {"synth5k": 5_000, "synth20k": 20_000}
+
+
 def cohorts(names: list[str], window: int, max_genes: int) -> list[dict]:
+    from gdbtools.simulate_store import write_synthetic_store
     from gdbtools.store import Store
 
     found = []
@@ -98,6 +107,13 @@ def cohorts(names: list[str], window: int, max_genes: int) -> list[dict]:
         if name == "1kg":
             store = kg_store()
             genes = kg_genes(d / "genes.bed")
+        elif name in SYNTH:
+            path = d / "store"
+            if not (path / "manifest.json").exists():
+                log(f"{name}: writing a synthetic store")
+                write_synthetic_store(path, SYNTH[name], 50_000, x_fraction=0.0, overwrite=True)
+            store = Store(path)
+            genes = window_genes(store, d / "genes.bed", 500, max_genes)
         else:
             path = d / "store"
             if not (path / "manifest.json").exists():
@@ -193,7 +209,9 @@ def render(rows: list[dict], notes: list[str]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cohorts", nargs="+", default=["1kg", "small", "large"], choices=["1kg", "small", "large"])
+    ap.add_argument("--cohorts", nargs="+", default=["1kg", "small", "large"],
+                    choices=["1kg", "small", "large", *SYNTH])
+    ap.add_argument("--out", type=Path, default=None, help="cache folder (default bench/out/)")
     ap.add_argument("--backends", nargs="+", default=["numpy", "host"])
     ap.add_argument("--gpu", action="store_true", help="also the cupy backend")
     ap.add_argument("--window", type=int, default=20_000, help="bp per simulated gene")
@@ -202,6 +220,9 @@ def main(argv=None) -> int:
     ap.add_argument("--tests", default=",".join(TESTS), help="comma-separated (default: %(default)s)")
     ap.add_argument("--no-append", action="store_true", help=f"do not append the table to {RESULTS}")
     args = ap.parse_args(argv)
+    if args.out is not None:
+        global OUT
+        OUT = args.out
     backends = list(args.backends) + (["cupy"] if args.gpu else [])
     rows, notes = [], []
     for c in cohorts(args.cohorts, args.window, args.max_genes):
