@@ -15,6 +15,7 @@ qualifying variants), the options, the backend and the count of each ``p_method`
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -115,7 +116,9 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
     union: set[int] = set()
     for mb in bins:
         cols = np.asarray(mb.columns, dtype=np.int64)
-        cols = cols[mac[cols] > 0]  # monomorphic among the analysed samples: no information (regenie drops them)
+        if (mac[cols] == 0).any():  # monomorphic among the analysed samples: no information (regenie drops them)
+            cols = cols[mac[cols] > 0]
+            mb = dataclasses.replace(mb, columns=cols)  # (an all-alt variant would add a constant 2 to `max`)
         per_test = [t for t in tests if t != "acato"]
         if cols.size == 0:
             rows += [_row(vset, mb, t, score if t == "burden" else "beta(1,25)") for t in per_test]
@@ -154,7 +157,7 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
         ps = [r["p"] for r in rows if np.isfinite(r["p"])]
         cols = np.asarray(sorted(union), dtype=np.int64)
         acato: dict[str, Any] = {"n_variants": int(cols.size), "mac": int(mac[cols].sum()) if cols.size else 0,
-                 "n_carriers": _carriers(gm.G, cols, backend) if cols.size else 0}
+                                 "n_carriers": _carriers(gm.G, cols, backend) if cols.size else 0}
         if ps:
             p = float(acat(np.asarray(ps, dtype=np.float64)))
             acato.update(p=p, stat=float(np.tan((0.5 - p) * np.pi)), p_method="cauchy")
