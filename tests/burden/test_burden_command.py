@@ -227,3 +227,18 @@ def test_burden_pipeline_step__reruns_when_the_phenotypes_change(chr22_store, ch
     third = run(spec, base_dir=tmp_path, quiet=True)
     assert third.step("q_burden")["outcome"] == "done" and "phenotypes" in third.step("q_burden")["reason"]
     assert pd.read_parquet(tmp_path / "res" / "q_burden.parquet").attrs["null_model"]["n"] == 1082
+
+
+@pytest.mark.parametrize("score", ["max", "sum"])
+def test_burden__every_score_kind_tests_every_qualifying_bin(score, chr22_store, chr22_pheno_tsv, chr22_genes):
+    """`max` and `sum` scores: a p wherever a mask x bin has a polymorphic qualifying variant (monomorphic ones,
+    e.g. an alt allele every sample carries, would make `max` constant: they qualify for nothing). The 50 % bin
+    is computed too, but where every sample has a common alt allele `max` can be constant (no test, p NaN)."""
+    table = gdbtools.open(chr22_store.path).select(region=REGION).burden(
+        chr22_pheno_tsv, "q", genes=chr22_genes, max_af=[0.01, 0.5], tests=["burden"], score=score,
+        backend="numpy", progress=False)
+    assert (table["score"] == score).all()
+    tested = table[table["n_variants"] > 0]
+    assert (tested["mac"] > 0).all() and tested.loc[tested["bin"] == "0.5", "p"].notna().mean() > 0.9
+    rare = tested[tested["bin"] == "0.01"]
+    assert len(rare) > 50 and rare["p"].notna().all()
