@@ -76,7 +76,8 @@ def window_genes(store, out: Path, width: int, max_genes: int) -> Path:
     for contig, part in v.groupby("contig", sort=False):
         if str(contig).lstrip("chr") in ("X", "Y", "M", "MT"):
             continue
-        edges = np.arange(0, int(part["pos"].max()) + width, width)
+        first = int(part["pos"].min()) - 1
+        edges = np.arange(first - first % width, int(part["pos"].max()) + width, width)
         rows += [(contig, int(a), int(b), f"{contig}_w{i:05d}") for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]
     bed = pd.DataFrame(rows[:max_genes], columns=["#chrom", "start", "end", "name"])
     bed.to_csv(out, sep="\t", index=False)
