@@ -313,6 +313,12 @@ def summary(r: dict) -> str:
     goals = targets(r)
     if goals:
         lines += ["", "Targets (issue 10):", *[f"- {g}" for g in goals]]
+    b = r.get("burden")
+    if b:
+        lines += ["", f"Gene-based tests (burden + SKAT + SKAT-O + ACAT-O), {b['samples']:,} samples, {b['genes']} "
+                  f"genes: host {b['host_seconds']} s, cupy {b['cupy_seconds']} s ({b['speedup']}x; "
+                  f"{b['cupy_genes_x_samples_per_s']:,} genes x samples / s); tables "
+                  f"{'equal' if b['ok'] else 'DIFFER'} (max rel. diff p {b['max_rel_diff_p']:.1e})"]
     if r.get("errors"):
         lines += ["", "Errors:", *[f"- {e}" for e in r["errors"]]]
     return "\n".join(lines) + "\n"
@@ -329,6 +335,7 @@ def main(argv=None) -> int:
     ap.add_argument("--parity-timeout", type=float, default=300)
     ap.add_argument("--store-dir", type=Path, default=None, help="where to build the store (default: a temp dir)")
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--no-burden", action="store_true", help="skip the gene-based tests section")
     args = ap.parse_args(argv)
     out = args.out or Path(os.environ.get("OUT") or REPO / "gpu-check-out")
     out.mkdir(parents=True, exist_ok=True)
@@ -408,6 +415,11 @@ def main(argv=None) -> int:
                 r["decode"] = step("block decoding by the backend", gpu_decode.run, "cupy" if dev else "host",
                                    {"hybrid2": store, "dense2": dense}, store, d2d)
                 failed |= not (r["decode"] or {}).get("ok", False)
+            if dev and not args.no_burden:
+                from bench_burden import gpu_burden
+
+                r["burden"] = step("burden tests (host vs cupy)", gpu_burden, tmp / "burden")
+                failed |= not (r["burden"] or {}).get("ok", False)
             if dev and ref is not None and not args.no_dask:
                 r["dask"] = step("local-cuda Dask pass", dask_pass, store, ref, n_geno)
                 failed |= not (r["dask"] or {}).get("ok", False)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import EmptySelectionError, GdbError
+from .optionsets import BURDEN_TESTS
 from .stats import api
 from .stats.outliers import OUTLIER_METRICS, sample_outliers
 from .stats.selection import Selection, intersect_regions, store_variants
@@ -226,6 +227,45 @@ class Cohort:
                 raise GdbError(f"no sample column {by!r}", fix=f"use one of {', '.join(self.store.samples.columns)}")
             groups = self.store.samples[by].reindex(table.index)
         return sample_outliers(table, groups, metrics=metrics, n_mads=n_mads)
+
+    def burden(self, phenotypes, trait: str, *, binary: bool = False, covariates=(), genes=None, masks=None,
+               max_af=(0.01,), tests=BURDEN_TESTS, **kwargs) -> pd.DataFrame:
+        """Gene-based rare-variant tests of `trait`: burden, SKAT, SKAT-O, ACAT-V per gene x mask x bin, and
+        ACAT-O per gene (regenie / SAIGE-GENE+ vocabulary).
+
+        Parameters
+        ----------
+        phenotypes : path
+            TSV with a ``sample_id`` column and one column per trait or covariate.
+        trait : str
+            Its column; ``binary=True`` for a 0/1 trait (logistic score test with the saddle-point
+            approximation), else quantitative (linear).
+        covariates : sequence of str
+            Covariate columns (principal components among them); an intercept is always included.
+        genes : path, optional
+            Gene BED (4th column = name) or GTF; default: the variant table's ``gene`` column.
+        masks : path, optional
+            Mask YAML; default: one mask ``all`` of every variant of a gene.
+        max_af : sequence of float
+            Frequency bins (AF <= each).
+        tests : sequence of str
+            Among ``burden, skat, skato, acatv, acato``.
+        **kwargs
+            ``annotations``, ``singletons``, ``score``, ``af_from``, ``adj``, ``allow_empty``, ``backend``,
+            ``progress`` of :func:`gdbtools.burden.run.burden`.
+
+        Returns
+        -------
+        DataFrame
+            One row per gene x mask x bin x test (:data:`gdbtools.stats.variables.BURDEN`); ``attrs`` hold the
+            null model's summary, the phenotype report (samples dropped and why), the genes without qualifying
+            variants and the count of each p-value method.
+        """
+        from .burden.run import burden
+
+        kwargs.setdefault("backend", self.backend)
+        return burden(self.selection, phenotypes, trait, binary=binary, covariates=covariates, genes=genes,
+                      masks=masks, max_af=max_af, tests=tests, **kwargs)
 
 
 def open(path: str | os.PathLike, *, backend: str = "auto") -> Cohort:

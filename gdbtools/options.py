@@ -38,8 +38,9 @@ _KEY = "gdbtools"
 class Spec:
     """One option: ``name`` (the field, the pipeline key), its type, default, meaning and CLI spelling.
 
-    ``kind`` is ``str``, ``int``, ``float``, ``bool`` or ``strs`` (a tuple of strings: a repeatable CLI
-    option, a list in YAML); ``nullable`` when the annotation allows ``None``.
+    ``kind`` is ``str``, ``int``, ``float``, ``bool``, ``strs`` or ``floats`` (a tuple of strings or of numbers:
+    a repeatable CLI option, a list in YAML); ``nullable`` when the annotation allows ``None``; ``required``:
+    the command and a pipeline step of its kind must give it (its default is ``None``).
     """
 
     name: str
@@ -51,6 +52,7 @@ class Spec:
     nullable: bool = False
     cli: str | None = None
     fingerprint: bool = True
+    required: bool = False
 
     @property
     def flags(self) -> list[str]:
@@ -58,7 +60,7 @@ class Spec:
         return (self.cli or "--" + self.name.replace("_", "-")).split("|")
 
     def type_text(self) -> str:
-        text = {"strs": "list of str"}.get(self.kind, self.kind)
+        text = {"strs": "list of str", "floats": "list of float"}.get(self.kind, self.kind)
         if self.choices:
             text = " | ".join(map(str, self.choices))
         return text + (" or null" if self.nullable else "")
@@ -77,6 +79,14 @@ class Spec:
             if not (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
                 return None, f"must be a string or a list of strings, not {type(value).__name__} {value!r}"
             return tuple(value), None
+        if self.kind == "floats":
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                value = [value]
+            if not (isinstance(value, (list, tuple)) and all(ok["float"](v) for v in value)):
+                return None, f"must be a number or a list of numbers, not {type(value).__name__} {value!r}"
+            if self.minimum is not None and any(v < self.minimum for v in value):
+                return None, f"must be at least {self.minimum} (got {list(value)!r})"
+            return tuple(float(v) for v in value), None
         if not ok[self.kind](value):
             words = {"bool": "true or false", "int": "an integer", "float": "a number", "str": "a string"}
             return None, f"must be {words[self.kind]}, not {type(value).__name__} {value!r}"
@@ -90,14 +100,16 @@ class Spec:
 
 
 def option(default: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None,
-           cli: str | None = None, fingerprint: bool = True) -> Any:
+           cli: str | None = None, fingerprint: bool = True, required: bool = False) -> Any:
     """A dataclass field with its option metadata.
 
     ``cli``: the click declaration(s), ``|``-separated (default ``--field-name``; ``"--adj/--raw"`` for an
     on/off pair). ``fingerprint=False`` marks a setting that does not change the results (workers,
-    overwrite): a pipeline step does not rerun when only it changes.
+    overwrite): a pipeline step does not rerun when only it changes. ``required=True`` (with default ``None``):
+    the command line and a pipeline step must give it.
     """
-    meta = {_KEY: dict(help=help, choices=choices, minimum=minimum, cli=cli, fingerprint=fingerprint)}
+    meta = {_KEY: dict(help=help, choices=choices, minimum=minimum, cli=cli, fingerprint=fingerprint,
+                       required=required)}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -108,7 +120,7 @@ def _kind(annotation) -> tuple[str, bool]:
         nullable = len(args) < len(typing.get_args(annotation))
         (annotation,) = args
     if typing.get_origin(annotation) is tuple:
-        return "strs", nullable
+        return ("floats" if typing.get_args(annotation)[0] is float else "strs"), nullable
     return annotation.__name__, nullable
 
 
@@ -134,10 +146,13 @@ def click_options(cls):
                 kw.update(default=s.default, show_default="/" in s.flags[0])
                 if "/" not in s.flags[0]:
                     kw["is_flag"] = True
-            elif s.kind == "strs":
+            elif s.kind in ("strs", "floats"):
                 kw.update(multiple=True, default=s.default)
+                if s.kind == "floats":
+                    kw["type"] = click.FloatRange(min=s.minimum) if s.minimum is not None else float
             else:
-                kw["default"] = s.default
+                if not s.required:  # click >= 8.3 takes an explicit default=None as a value given
+                    kw["default"] = s.default
                 if s.choices:
                     kw["type"] = click.Choice([str(c) for c in s.choices])
                 elif s.kind == "int":
@@ -145,6 +160,7 @@ def click_options(cls):
                 elif s.kind == "float":
                     kw["type"] = click.FloatRange(min=s.minimum) if s.minimum is not None else float
                 kw["show_default"] = s.default is not None
+                kw["required"] = s.required
             func = click.option(*s.flags, s.name, **kw)(func)
         return func
 
@@ -157,7 +173,7 @@ def from_kwargs(cls, kwargs: dict):
     values = {}
     for k, v in kwargs.items():
         if k in names:
-            values[k] = tuple(v) if names[k].kind == "strs" else v
+            values[k] = tuple(v) if names[k].kind in ("strs", "floats") else v
     return cls(**values)
 
 
@@ -166,7 +182,9 @@ def from_mapping(cls, mapping: dict) -> tuple[Any, dict[str, str]]:
     caller's to report)."""
     problems, values = {}, {}
     for s in specs(cls):
-        if s.name in mapping:
+        if s.required and mapping.get(s.name) is None:
+            problems[s.name] = "is required"
+        elif s.name in mapping:
             value, problem = s.check(mapping[s.name])
             if problem:
                 problems[s.name] = problem
@@ -218,7 +236,8 @@ def markdown(sets: dict[str, type], extra_cli: dict[str, list[str]] | None = Non
                   "|---|---|---|---|---|---|"]
         for s in rows:
             cli = " ".join(f"`{f}`" for f in s.flags)
-            lines.append(f"| `{s.name}` | {cli} | {s.type_text().replace('|', '/')} | `{yaml_value(s.default)}` | "
+            default = "required" if s.required else f"`{yaml_value(s.default)}`"
+            lines.append(f"| `{s.name}` | {cli} | {s.type_text().replace('|', '/')} | {default} | "
                          f"{'yes' if s.fingerprint else 'no'} | {s.help.replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)

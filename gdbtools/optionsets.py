@@ -1,7 +1,8 @@
 """The options of each command / pipeline step kind, defined once (see :mod:`gdbtools.options`).
 
-``gdbtools ingest|verify|freq|qc|report`` take these as command-line options, a pipeline step of the same kind as
-keys, and ``docs/OPTIONS.md`` is generated from them (:func:`options_markdown`). Standard library only.
+``gdbtools ingest|verify|freq|qc|report|export|burden`` take these as command-line options, a pipeline step
+of the same kind as keys, and ``docs/OPTIONS.md`` is generated from them (:func:`options_markdown`). Standard
+library only.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 
 from .options import markdown, option
 
-__all__ = ["IngestOptions", "VerifyOptions", "SelectOptions", "FreqOptions", "QcOptions", "ReportOptions",
-           "ExportOptions", "DEFAULT_DENY", "OPTION_SETS", "CLI_ONLY", "options_markdown"]
+__all__ = ["IngestOptions", "VerifyOptions", "SelectOptions", "CountOptions", "FreqOptions", "QcOptions",
+           "ReportOptions", "ExportOptions", "DEFAULT_DENY", "BurdenOptions", "BURDEN_TESTS", "OPTION_SETS", "CLI_ONLY",
+           "options_markdown"]
 
 
 @dataclass(frozen=True)
@@ -84,14 +86,20 @@ class SelectOptions:
     regions: tuple[str, ...] = option((), "Only variants in this region (repeatable).", cli="--region|-r")
     backend: str = option("auto", "Compute backend: auto = GPU if present, else host kernels, else NumPy.",
                           choices=("auto", "numpy", "host", "cupy"), fingerprint=False)
-    unknown_sex: str = option("exclude", "Samples of unknown sex on chrX/chrY outside the PARs: excluded, or "
-                              "counted as XX.", choices=("exclude", "diploid"))
     allow_empty: bool = option(False, "Allow a selection that matches no samples or no variants (default: an error "
                                "that shows what the store holds).")
 
 
 @dataclass(frozen=True)
-class FreqOptions(SelectOptions):
+class CountOptions(SelectOptions):
+    """The selection settings of the commands that count genotypes by ploidy (freq, qc)."""
+
+    unknown_sex: str = option("exclude", "Samples of unknown sex on chrX/chrY outside the PARs: excluded, or "
+                              "counted as XX.", choices=("exclude", "diploid"))
+
+
+@dataclass(frozen=True)
+class FreqOptions(CountOptions):
     """Allele frequencies by sample group (:meth:`gdbtools.Cohort.freq`)."""
 
     by: tuple[str, ...] = option((), "Sample column to stratify by (repeatable; two or more also give their "
@@ -103,7 +111,7 @@ class FreqOptions(SelectOptions):
 
 
 @dataclass(frozen=True)
-class QcOptions(SelectOptions):
+class QcOptions(CountOptions):
     """Variant and sample QC, sex check, outliers and batch check (:func:`gdbtools.outputs.write_qc`)."""
 
     adj: bool = option(False, "QC of the adj view or of the raw calls.", cli="--adj/--raw")
@@ -147,7 +155,7 @@ DEFAULT_DENY = ("age", "region", "indication", "hospital")
 
 
 @dataclass(frozen=True)
-class ExportOptions(SelectOptions):
+class ExportOptions(CountOptions):
     """A frequency release through the privacy guard: counts by group, QC FILTERs (:func:`gdbtools.release.export`)."""
 
     tier: str = option("public", "Who the release is for: public (every rule of the privacy guard), registered "
@@ -177,9 +185,52 @@ class ExportOptions(SelectOptions):
         return tuple(d for d in self.deny if d.lower() != "none")
 
 
+#: the tests of `gdbtools burden`, in the order of the result table
+BURDEN_TESTS = ("burden", "skat", "skato", "acatv", "acato")
+
+
+@dataclass(frozen=True)
+class BurdenOptions(SelectOptions):
+    """Gene-based rare-variant tests: burden, SKAT, SKAT-O, ACAT-V, ACAT-O per gene x mask x bin
+    (:meth:`gdbtools.Cohort.burden`)."""
+
+    phenotypes: str | None = option(None, "Phenotype TSV: a sample_id column and one column per trait or covariate.",
+                                    required=True)
+    trait: str | None = option(None, "The trait column of --phenotypes.", required=True)
+    binary: bool = option(False, "The trait is binary, coded 0/1 (logistic null model, score test with the "
+                          "saddle-point approximation); default: quantitative (linear).")
+    covariates: tuple[str, ...] = option((), "Covariate columns of --phenotypes (repeatable or comma-separated: "
+                                         "--covariates age,sex,PC1,PC2); an intercept is always included.")
+    genes: str | None = option(None, "Gene BED (4th column = name) or GTF (gene_name of gene features): variants "
+                               "grouped by overlap; default: the variant table's gene column (VEP/snpEff/BCSQ).")
+    masks: str | None = option(None, "Mask YAML: annotation classes and the masks built from them (regenie "
+                               "--mask-def); default: one mask 'all' of every variant of a gene.")
+    annotations: str | None = option(None, "Annotation TSV (regenie --anno-file: variant, gene, class) giving each "
+                                     "variant's class for --masks; default: the variant table's consequence.")
+    max_af: tuple[float, ...] = option((0.01,), "Frequency bin: variants with AF <= this (repeatable: "
+                                       "--max-af 0.01 --max-af 0.001).", minimum=0)
+    singletons: bool = option(False, "Also a bin of singletons (MAC 1 among the analysed samples).")
+    tests: tuple[str, ...] = option(BURDEN_TESTS, "Tests to run (repeatable or comma-separated): "
+                                    + ", ".join(BURDEN_TESTS) + " (ACAT-O combines the others per gene).")
+    score: str = option("wsum", "Per-sample burden score: wsum (Beta(1,25)-weighted dosage sum, as SAIGE-GENE+), "
+                        "sum (alt allele count), max (regenie's default).", choices=("wsum", "sum", "max"))
+    af_from: str | None = option(None, "AF used for the bins: the analysed samples' pooled AF (default), a "
+                                 "stratum's (population=nfe) or an INFO column kept at ingest (info_AF).")
+    adj: bool = option(False, "Genotypes after the genotype filters (adj: failing calls are missing and imputed) "
+                       "or the raw calls.", cli="--adj/--raw")
+
+    def burden_kwargs(self) -> dict:
+        """The keyword arguments of :meth:`gdbtools.Cohort.burden` (add ``backend``, ``progress``)."""
+        return dict(phenotypes=self.phenotypes, trait=self.trait, binary=self.binary, covariates=self.covariates,
+                    genes=self.genes, masks=self.masks, annotations=self.annotations, max_af=self.max_af,
+                    singletons=self.singletons, tests=self.tests, score=self.score, af_from=self.af_from,
+                    adj=self.adj, allow_empty=self.allow_empty)
+
+
 #: options of each command that is also a pipeline step kind
 OPTION_SETS: dict[str, type] = {"ingest": IngestOptions, "verify": VerifyOptions, "freq": FreqOptions,
-                                "qc": QcOptions, "report": ReportOptions, "export": ExportOptions}
+                                "qc": QcOptions, "report": ReportOptions, "export": ExportOptions,
+                                "burden": BurdenOptions}
 
 #: command-line options that are not step parameters: what a pipeline declares as inputs/outputs, and display
 CLI_ONLY: dict[str, list[str]] = {
@@ -189,6 +240,7 @@ CLI_ONLY: dict[str, list[str]] = {
     "qc": ["STORE", "--out", "--overwrite"],
     "report": ["STORE", "--qc", "--out", "--overwrite"],
     "export": ["STORE", "--out", "--overwrite"],
+    "burden": ["STORE", "--out", "--overwrite"],
 }
 
 

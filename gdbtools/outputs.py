@@ -1,14 +1,15 @@
 """Result files: every table and summary gdbtools writes, with provenance, never over earlier results by accident.
 
-The CLI (``gdbtools freq|qc``), the pipeline's steps and the demo all write through here, so they write the
+The CLI (``gdbtools freq|qc|burden``), the pipeline's steps and the demo all write through here, so they write the
 same layout:
 
 - :func:`write_table`: a DataFrame as Parquet (``df.attrs`` and the provenance in the schema metadata, read
   back by ``pd.read_parquet(...).attrs``) or TSV (``<out>.meta.json`` beside it with the same);
-- :func:`write_freq`: one frequency table; :func:`write_qc`: the QC directory (variant_qc, sample_qc,
-  sex_check, sample_outliers, batch_check, summary.json; with ``freq=True`` also freq.parquet, all from one
-  pass over the genotypes). An output that cannot be made (no chrX for the sex check, no batch column) is
-  listed in ``summary.json["skipped"]`` with the reason;
+- :func:`write_freq`: one frequency table; :func:`write_burden`: the gene tests of one trait (the null model,
+  the phenotype report and the genes without qualifying variants in its metadata); :func:`write_qc`: the QC
+  directory (variant_qc, sample_qc, sex_check, sample_outliers, batch_check, summary.json; with ``freq=True``
+  also freq.parquet, all from one pass over the genotypes). An output that cannot be made (no chrX for the
+  sex check, no batch column) is listed in ``summary.json["skipped"]`` with the reason;
 - :func:`replacing`: an existing result is refused (:class:`OutputExists`) unless ``overwrite``; the new one
   is written into a temporary sibling directory and renamed into place whole, so nothing of an earlier run
   remains beside it.
@@ -37,11 +38,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .cohort import Cohort
-    from .optionsets import FreqOptions, QcOptions, SelectOptions
+    from .optionsets import BurdenOptions, FreqOptions, QcOptions, SelectOptions
     from .store import Store
 
 __all__ = ["OutputExists", "provenance", "replacing", "write_table", "write_json", "read_provenance",
-           "open_selection", "write_freq", "write_qc", "TABLE_SUFFIXES"]
+           "open_selection", "write_freq", "write_burden", "write_qc", "TABLE_SUFFIXES"]
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".tsv", ".tsv.gz", ".tsv.bgz", ".txt")
 PROVENANCE_KEY = "provenance"
@@ -214,6 +215,27 @@ def write_freq(cohort: Cohort, opts: FreqOptions, out: str | os.PathLike, *, ove
     return {"n_variants": int(len(res.freq)), "n_groups": len(res.freq.attrs.get("freq_meta", [])),
             "n_samples": int(cohort.n_samples), "backend": res.info.get("backend"), "path": str(out),
             "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def write_burden(cohort: Cohort, opts: BurdenOptions, out: str | os.PathLike, *, overwrite: bool = False,
+                 progress: bool = True) -> dict:
+    """The gene tests of ``opts`` into ``out`` (.parquet or .tsv, the metadata beside the provenance); returns a
+    few numbers for a summary (genes, rows, samples, the smallest p and its gene)."""
+    out = Path(out)
+    _check_name(out)
+    t0 = time.perf_counter()
+    with replacing(out, overwrite=overwrite) as tmp:
+        table = cohort.burden(**opts.burden_kwargs(), backend=opts.backend, progress=progress,
+                              options=as_params(opts))
+        write_table(table, tmp / out.name, provenance(cohort, "burden", opts, table.attrs.get("backend")))
+    null = table.attrs["null_model"]
+    tested = table[table["p"].notna()]
+    best = tested.loc[tested["p"].idxmin()] if len(tested) else None
+    return {"n_genes": int(table["gene"].nunique()), "n_rows": int(len(table)), "n_samples": int(null["n"]),
+            "n_cases": null.get("n_cases"), "n_controls": null.get("n_controls"),
+            "n_genes_without_qualifying_variants": table.attrs["genes"]["n_genes_without_qualifying_variants"],
+            "min_p": None if best is None else float(best["p"]), "min_p_gene": None if best is None else best["gene"],
+            "backend": table.attrs.get("backend"), "path": str(out), "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | None, str]:

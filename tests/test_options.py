@@ -59,7 +59,7 @@ def test_docs_options_md_is_the_generated_reference():
 def test_help_imports_no_heavy_library():
     code = ("import sys\nfrom gdbtools.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "for cmd in ('ingest', 'freq', 'qc', 'report', 'run'):\n"
+            "for cmd in ('ingest', 'freq', 'qc', 'report', 'export', 'burden', 'run'):\n"
             "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
             "import json\nprint(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('pandas', 'numba', 'dask', 'distributed', 'pyarrow', 'numpy', 'scipy', 'matplotlib'))))")
@@ -74,3 +74,23 @@ def test_version__is_the_installed_distributions_read_without_importlib_metadata
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     ours, installed, loaded = proc.stdout.split()
     assert ours == installed and loaded == "False"
+
+
+def test_required_options_and_float_lists_in_a_pipeline_step(tmp_path):
+    """burden's phenotypes/trait are required (CLI and pipeline alike); max_af is a list of numbers."""
+    from gdbtools.optionsets import BurdenOptions
+    from gdbtools.pipeline import PipelineInvalid
+
+    base = {"inputs": {"store": "s"}, "outputs": {"dir": "r"}}
+    with pytest.raises(PipelineInvalid) as err:
+        load({**base, "steps": [{"kind": "burden", "trait": "ldl", "max_af": ["x"]}]}, base_dir=tmp_path,
+             check_inputs=False)
+    text = str(err.value)
+    assert "burden.phenotypes is required" in text and "burden.max_af must be a number or a list" in text
+    (tmp_path / "p.tsv").write_text("sample_id\tldl\n")
+    p = load({**base, "steps": [{"kind": "burden", "phenotypes": "p.tsv", "trait": "ldl", "max_af": 0.001}]},
+             base_dir=tmp_path, check_inputs=False)
+    opts = p.steps[0].options
+    assert isinstance(opts, BurdenOptions) and opts.max_af == (0.001,)
+    assert opts.phenotypes == str(tmp_path / "p.tsv")  # relative to the pipeline file
+    assert [s.name for s in specs(BurdenOptions) if s.required] == ["phenotypes", "trait"]

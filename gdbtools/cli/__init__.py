@@ -52,4 +52,12 @@ def main():
 
 
 # each module registers its commands on `main` (they import nothing heavy at module level)
-from . import cluster_cmds, demo_cmds, pipeline_cmds, report_cmds, stats_cmds, store_cmds  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    burden_cmds,
+    cluster_cmds,
+    demo_cmds,
+    pipeline_cmds,
+    report_cmds,
+    stats_cmds,
+    store_cmds,
+)

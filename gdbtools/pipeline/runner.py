@@ -334,9 +334,12 @@ class _Runner:
         sk = spec.step_kind
         inputs = {art: artifacts[art] for art in sk.inputs}
         inputs.update({art: artifacts[art] for art in sk.optional_inputs if art in artifacts})
-        parts = {"kind": spec.kind, "version": sk.version,
-                 "params": fingerprint_params(spec.options),
-                 "inputs": {art: sums.get(art) for art in inputs}, "outputs": spec.outputs}
+        fingerprinted = {art: sums.get(art) for art in inputs}
+        for key in sk.file_options:  # files named by options (phenotypes, genes, masks): their content counts too
+            if getattr(spec.options, key) is not None:
+                fingerprinted[f"{key} (option)"] = self.checks.of(getattr(spec.options, key))
+        parts = {"kind": spec.kind, "version": sk.version, "params": fingerprint_params(spec.options),
+                 "inputs": fingerprinted, "outputs": spec.outputs}
         fp = fingerprint(parts)
         entry.update({"fingerprint": fp, "inputs": parts["inputs"]})
         previous = self._read(self._state_file(spec.name))

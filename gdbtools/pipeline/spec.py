@@ -7,6 +7,7 @@ environment variables (an unset one without a default is an error), ``~`` by the
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import glob
 import hashlib
@@ -262,7 +263,7 @@ def load(source, *, base_dir: str | os.PathLike | None = None, check_inputs: boo
     elif not isinstance(raw_steps, list) or not raw_steps:
         c.problem(("steps",), "steps must be a non-empty list (lines starting with `- `)")
     else:
-        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata)
+        steps = _steps(c, raw_steps, store_in, store_out, out_dir, vcf, metadata, check_inputs)
 
     cluster = _cluster(c, top.get("cluster"))
     if c.problems:
@@ -311,7 +312,8 @@ def _vcf_inputs(c: _Checker, value, check_inputs: bool) -> list[str] | None:
     return found
 
 
-def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata) -> list[StepSpec]:
+def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, metadata,
+           check_inputs: bool = True) -> list[StepSpec]:
     kinds = known_kinds()
     available = {"vcf": vcf is not None, "metadata": metadata is not None, "store": store_in is not None}
     writers: dict[str, str] = {}  # artifact -> the step that writes it
@@ -357,6 +359,8 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
         options, problems = from_mapping(sk.options, {k: v for k, v in item.items() if k in option_specs})
         for key, problem in problems.items():
             c.problem(path + (key,), f"{kind}.{key} {problem}", f"{key}: {option_specs[key].help}")
+        if options is not None:
+            options = _file_options(c, sk, options, path, check_inputs)
         # inputs must be there before the step
         for art in sk.inputs:
             if available.get(art):
@@ -406,6 +410,23 @@ def _steps(c: _Checker, raw_steps: list, store_in, store_out, out_dir, vcf, meta
         found.append(StepSpec(index=i, name=name, kind=kind, options=options, outputs=outputs,
                               line=c.doc.lines.get(path)))
     return found
+
+
+def _file_options(c: _Checker, sk: StepKind, options, path: tuple, check_inputs: bool):
+    """The options naming input files (``StepKind.file_options``), relative to the pipeline file, made absolute
+    (and checked to exist)."""
+    resolved = {}
+    for key in sk.file_options:
+        value = getattr(options, key)
+        if value is None:
+            continue
+        target = c.path(value, path + (key,), key)
+        if target is None:
+            continue
+        if check_inputs and not target.is_file():
+            c.problem(path + (key,), f"no such file: {target}", "check the path (relative to the pipeline file)")
+        resolved[key] = str(target)
+    return dataclasses.replace(options, **resolved) if resolved else options
 
 
 def _cluster(c: _Checker, value) -> dict | None:

@@ -1,7 +1,8 @@
 """The step kinds, in one plain table: kind -> (options dataclass, function, what it reads and writes).
 
 A step's parameters are the options of the command of the same name (:mod:`gdbtools.optionsets`), so a
-pipeline step and ``gdbtools ingest|verify|freq|qc|report`` take the same settings; the results are written by
+pipeline step and ``gdbtools ingest|verify|freq|qc|report|export|burden`` take the same settings; the results
+are written by
 :mod:`gdbtools.outputs`, as the commands write them. Each function gets a
 :class:`~gdbtools.pipeline.runner.StepContext` (``ctx.options``, ``ctx.inputs``, ``ctx.outputs``) and returns
 a few numbers for the run record. Whether a step runs at all is the runner's decision.
@@ -18,7 +19,15 @@ from typing import Any
 
 from ..errors import GdbError
 from ..options import specs, yaml_value
-from ..optionsets import ExportOptions, FreqOptions, IngestOptions, QcOptions, ReportOptions, VerifyOptions
+from ..optionsets import (
+    BurdenOptions,
+    ExportOptions,
+    FreqOptions,
+    IngestOptions,
+    QcOptions,
+    ReportOptions,
+    VerifyOptions,
+)
 from .errors import PipelineError
 
 __all__ = ["StepKind", "STEPS", "PIPELINE_ARTIFACTS", "known_kinds"]
@@ -32,8 +41,9 @@ class StepKind:
     """A step kind: its options dataclass and function, the artifacts it reads, the paths it writes.
 
     ``outputs`` map artifact names to default paths: ``{name}`` is the step's name, ``{dir}`` the pipeline's
-    ``outputs.dir``, ``{store}`` its ``outputs.store``. Bump ``version`` when the results change for the same
-    inputs and options (finished steps of the older version then rerun).
+    ``outputs.dir``, ``{store}`` its ``outputs.store``. ``file_options`` name the options that are input files
+    (relative to the pipeline file; their checksums join the step's fingerprint). Bump ``version`` when the
+    results change for the same inputs and options (finished steps of the older version then rerun).
     """
 
     options: type
@@ -42,6 +52,7 @@ class StepKind:
     optional_inputs: tuple[str, ...] = ()
     outputs: dict[str, str] = field(default_factory=dict)
     version: int = 1
+    file_options: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -184,6 +195,15 @@ def export_step(ctx) -> dict:
     return {k: v for k, v in res.items() if k not in ("path", "seconds")}
 
 
+def burden_step(ctx) -> dict:
+    """Gene-based tests of one trait (burden, SKAT, SKAT-O, ACAT), as `gdbtools burden`."""
+    from ..outputs import open_selection, write_burden
+
+    res = write_burden(open_selection(ctx.inputs["store"], ctx.options), ctx.options, ctx.output, overwrite=True,
+                       progress=ctx.progress)
+    return {k: v for k, v in res.items() if k not in ("path", "seconds")}
+
+
 #: every step kind, by name
 STEPS: dict[str, StepKind] = {
     "ingest": StepKind(IngestOptions, ingest_step, inputs=("vcf",), optional_inputs=("metadata",),
@@ -195,6 +215,8 @@ STEPS: dict[str, StepKind] = {
     "qc": StepKind(QcOptions, qc_step, inputs=("store",), outputs={"{name}": "{dir}/{name}"}, version=2),
     "report": StepKind(ReportOptions, report_step, inputs=("store", "qc"), outputs={"{name}": "{dir}/{name}.html"}),
     "export": StepKind(ExportOptions, export_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.vcf.gz"}),
+    "burden": StepKind(BurdenOptions, burden_step, inputs=("store",), outputs={"{name}": "{dir}/{name}.parquet"},
+                       file_options=("phenotypes", "genes", "masks", "annotations")),
 }
 
 

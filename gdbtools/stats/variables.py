@@ -3,7 +3,8 @@
 The tables returned by :mod:`gdbtools.stats` (and written by ``gdbtools freq`` / ``gdbtools qc``) use these
 columns and no others; :func:`check_table` validates a table against its declaration (the tests call it on
 every result).  Names follow the convention each field comes from: gnomAD and bcftools ``+fill-tags`` for
-frequencies, Hail's ``variant_qc`` / ``sample_qc`` for QC, plink for the sex check.
+frequencies, Hail's ``variant_qc`` / ``sample_qc`` for QC, plink for the sex check, regenie / SAIGE-GENE+ for
+the gene tests (:mod:`gdbtools.burden`).
 
 Frequency columns marked *per group* appear once for the whole selection (no suffix: ``AC``) and once per
 sample group with the group label as suffix (``AC_nfe``, ``AC_nfe_XX``; see :mod:`gdbtools.stats.freq`).
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Variable", "VARIANT_KEY", "FREQ", "VARIANT_QC", "SAMPLE_QC", "SEX_CHECK", "SAMPLE_OUTLIERS",
-           "BATCH_CHECK", "TABLES", "check_table", "describe",
+           "BATCH_CHECK", "BURDEN", "TABLES", "check_table", "describe",
            "variable_of"]
 
 
@@ -173,8 +174,33 @@ BATCH_CHECK = _table(
     Variable("flagged", "bool", "q_value < fdr"),
 )
 
+BURDEN = _table(
+    Variable("gene", "str", "Gene (variant set): the variant table's gene, or the BED's 4th column / GTF gene_name"),
+    Variable("contig", "str", "Contig of the gene"),
+    Variable("start", "int64", "First position of the gene (1-based; BED start + 1)"),
+    Variable("end", "int64", "Last position of the gene (1-based, inclusive)"),
+    Variable("mask", "str", "Mask (set of annotation classes; 'all' without --masks); '*' on the ACAT-O row"),
+    Variable("bin", "str", "Frequency bin: its max AF as text ('0.01'), or 'singleton'; '*' on the ACAT-O row"),
+    Variable("max_af", "float64", "Upper AF of the bin (variants with AF <= max_af); NaN for singletons and ACAT-O"),
+    Variable("test", "str", "burden, skat, skato, acatv, or acato (Cauchy combination of the gene's other p-values)"),
+    Variable("score", "str", "Per-sample score of the burden test (wsum, sum, max); the variant weights of the "
+             "others (beta(1,25)); 'acat' on the ACAT-O row"),
+    Variable("n_variants", "int64", "Qualifying variants of the mask x bin, monomorphic ones (MAC 0 among the "
+             "analysed samples) left out (0: none qualify; p is NaN); ACAT-O: variants in any mask x bin"),
+    Variable("n_carriers", "int64", "Analysed samples with an alt allele called at a qualifying variant"),
+    Variable("mac", "int64", "Minor allele count over the qualifying variants (called genotypes)"),
+    Variable("beta", "float64", "burden: effect per unit of score (linear: OLS; binary: score-test estimate U/V); "
+             "NaN for the other tests"),
+    Variable("se", "float64", "burden: standard error of beta; NaN for the other tests"),
+    Variable("stat", "float64", "burden: t (linear) or z (score test); skat: Q; skato: the smallest p over rho; "
+             "acatv, acato: the Cauchy statistic"),
+    Variable("p", "float64", "p-value; NaN where nothing was tested (n_variants 0, or no variance)"),
+    Variable("p_method", "str", "How p was computed: t, normal, spa, davies, liu, cauchy, ...; empty where p is NaN"),
+    Variable("rho", "float64", "skato: the rho of the smallest p; NaN for the other tests"),
+)
+
 TABLES = {"freq": FREQ, "variant_qc": VARIANT_QC, "sample_qc": SAMPLE_QC, "sex_check": SEX_CHECK,
-          "sample_outliers": SAMPLE_OUTLIERS, "batch_check": BATCH_CHECK}
+          "sample_outliers": SAMPLE_OUTLIERS, "batch_check": BATCH_CHECK, "burden": BURDEN}
 
 
 def variable_of(table: dict[str, Variable], column: str, labels=()) -> Variable | None:

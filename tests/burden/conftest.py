@@ -3,11 +3,17 @@
 - data tests: real VCFs ingested as dense2 and hybrid2 stores (session-wide, read-only), small blocks so that
   genes span several of them;
 - statistics tests: real 1000 Genomes chr22 genotypes grouped by gene, simulated covariates, every backend
-  present (the pattern of tests/backend/conftest.py).
+  present (the pattern of tests/backend/conftest.py);
+- command, calibration and parity tests: the 1000 Genomes phase 1 chr22 store (1,092 samples x 19,773
+  variants) as `gdbtools ingest` writes it by default, its phenotypes (simulated here, seeded) and the chr22
+  refFlat gene bodies (``chr22_*``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import burden_helpers as bh
 import numpy as np
 import pytest
 from burden_oracles import HAIL, KG22, KG22_META
@@ -94,3 +100,29 @@ def kg_genes(data_dir):
     assert len(out) >= 50
     return out
 
+
+@pytest.fixture(scope="session")
+def chr22_store(data_dir, burden_tmp):
+    """1kg phase 1 chr22 as `gdbtools ingest` writes it by default (sex and Population from its sample table):
+    the store of the command, calibration and parity tests."""
+    from gdbtools.ingest import ingest
+
+    src = data_dir / bh.KG_DIR
+    return ingest(src / bh.KG_VCF, burden_tmp / "kg22", metadata=src / bh.KG_META, workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def chr22_pheno(chr22_store):
+    """The phenotype table: sample_id, sex, age, PC1-3, null traits q (quantitative) and b (binary, ~1:20)."""
+    return bh.base_phenotypes(chr22_store)
+
+
+@pytest.fixture(scope="session")
+def chr22_pheno_tsv(chr22_pheno, burden_tmp) -> Path:
+    return bh.write_tsv(chr22_pheno, burden_tmp / "pheno.tsv")
+
+
+@pytest.fixture(scope="session")
+def chr22_genes(data_dir, burden_tmp) -> Path:
+    """refFlat gene bodies on chr22 (one line per gene, a header line)."""
+    return bh.chr22_bed(data_dir, burden_tmp / "genes22.bed")

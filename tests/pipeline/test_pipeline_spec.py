@@ -144,7 +144,7 @@ def test_run__invalid_pipeline_runs_nothing(delivery, tmp_path):
 def test_example_pipeline__is_valid_and_documents_every_step_kind():
     example = REPO / "examples" / "pipeline.yaml"
     p = load(example, check_inputs=False)
-    assert [s.kind for s in p.steps] == ["ingest", "verify", "freq", "freq", "qc", "report", "export"]
+    assert [s.kind for s in p.steps] == ["ingest", "verify", "freq", "freq", "qc", "report", "export", "burden"]
     text = example.read_text()
     for kind in known_kinds():
         assert f"kind: {kind}" in text or f"- {kind}" in text, f"examples/pipeline.yaml does not show {kind}"
