@@ -21,9 +21,10 @@ import bench_skat_hail as bsh  # noqa: E402
 
 @pytest.mark.timeout(900)
 def test_skat_equals_hail(tmp_path):
-    """Same genes, sizes and Q (rel. 1e-8); p within rel. 1e-3 where Hail's Davies reports no fault and both
-    p >= 1e-6 (Hail's Davies runs at accuracy 1e-6, p = 1 - CDF); the genes Hail faults on are listed, not
-    compared (Hail's p is 2.0 there)."""
+    """Same genes, sizes and Q (rel. 1e-8 linear, 1e-4 logistic: Hail's null model stops at tolerance 1e-6);
+    p where Hail's Davies reports no fault and gdbtools used Davies or the exact chi2: absolute 2e-6 (Hail's
+    accuracy 1e-6 on 1 - CDF; 5e-5 logistic), relative 1e-3 at p >= 1e-3. Not compared: genes Hail faults on
+    (its p is 2.0 there; 1-3 variants) and genes where gdbtools fell back to Liu (bench/RESULTS.md)."""
     hpy = bsh.hail_python(None)
     if hpy is None:
         pytest.skip("no Hail interpreter (set GDBTOOLS_HAIL_PYTHON); optional oracle, not in CI's required set")
@@ -44,7 +45,10 @@ def test_skat_equals_hail(tmp_path):
         d = gdb[kind].merge(hail[kind].rename(columns={"id": "gene"}), on="gene", how="outer")
         assert len(d) == len(sets) and d.notna().all().all(), kind
         assert (d["size_x"] == d["size_y"]).all()
-        np.testing.assert_allclose(d.q, d.q_stat, rtol=bsh.Q_RTOL)
-        ok = d[(d.fault == 0) & (d.p >= bsh.P_FLOOR) & (d.p_value >= bsh.P_FLOOR)]
-        assert len(ok) >= 0.8 * len(d), (kind, d[d.fault != 0])
-        np.testing.assert_allclose(ok.p, ok.p_value, rtol=bsh.P_RTOL)
+        np.testing.assert_allclose(d.q, d.q_stat, rtol=bsh.Q_RTOL if kind == "linear" else bsh.Q_RTOL_LOGISTIC)
+        ok = d[(d.fault == 0) & d.method.isin(["davies", "exact"])]
+        assert len(ok) >= 0.7 * len(d), (kind, d[d.fault != 0])
+        atol = bsh.P_ATOL if kind == "linear" else bsh.P_ATOL_LOGISTIC
+        np.testing.assert_allclose(ok.p, ok.p_value, rtol=0, atol=atol)
+        big = ok[ok.p_value >= 1e-3]
+        np.testing.assert_allclose(big.p, big.p_value, rtol=bsh.P_RTOL)
