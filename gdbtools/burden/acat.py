@@ -9,8 +9,15 @@
   the ultra-rare variants (MAC <= 10) with the score ``sum_j w_j g_j`` (w the Beta weights), combined by
   :func:`acat` with weights ``w_j^2 MAF_j (1 - MAF_j)`` for each variant and the mean of those weights of the
   ultra-rare variants for their burden term (as the ACAT package's ``ACAT_V``).  Each test is
-  :func:`gdbtools.burden.burden_test` on its score (linear: Wald t; logistic: score test with SPA).  MAF
-  is taken from G's column means (mean imputation keeps them).
+  :func:`gdbtools.burden.burden_test` on its score (linear: Wald t; logistic: score test with the
+  saddle-point p at every z, ``spa_cutoff=0``, not only beyond |z| > 2 as the burden rows).  MAF is taken
+  from G's column means (mean imputation keeps them).
+
+For a binary trait the per-variant p-values of rare variants are discrete (a variant with MAC 11..21 among
+54 cases of 1,092 has 0.5..1 expected case carriers): the likeliest outcome, no case carrier (probability
+near 0.6), gets p near 0.45, so they are not uniform in the bulk (their tails are right: 0.86 % below 0.01),
+and neither is their Cauchy combination.  The saddle point at every z narrows the gap (1kg chr22, 1:20, 4
+permutations: median ACAT-V p 0.43 -> 0.46, KS p 1e-17 -> 2e-7) without closing it.
 """
 
 from __future__ import annotations
@@ -89,7 +96,7 @@ def acat_v(null: NullModel, G, weights, mac, backend) -> tuple[float, float]:
         cols.append((G[:, backend.to_device(idx)] @ backend.to_device(w[idx]))[:, None])
         col_w.append(np.array([omega[idx].mean()]))
     scores = backend.xp.concatenate(cols, axis=1)
-    res = burden_test(null, scores, backend)
+    res = burden_test(null, scores, backend, spa_cutoff=0.0)
     p = acat(res["p"], np.concatenate(col_w))
     if not math.isfinite(p):
         return math.nan, math.nan

@@ -34,7 +34,7 @@ SPA_CUTOFF = 2.0
 _DEGENERATE = 1e-10  # a score whose part outside the covariates' span is below this fraction of it is untestable
 
 
-def burden_test(null: NullModel, scores, backend) -> dict[str, np.ndarray]:
+def burden_test(null: NullModel, scores, backend, *, spa_cutoff: float = SPA_CUTOFF) -> dict[str, np.ndarray]:
     """Test each column of `scores` for association with the trait, given the null model.
 
     Parameters
@@ -43,6 +43,9 @@ def burden_test(null: NullModel, scores, backend) -> dict[str, np.ndarray]:
     scores : (n, K) float64 on ``backend.xp`` (or (n,))
         One column per mask x bin, rows in the null model's sample order.
     backend : gdbtools.backend.Backend
+    spa_cutoff : float
+        Logistic only: the saddle-point p replaces the normal one where ``|z| > spa_cutoff`` (SAIGE's 2;
+        ACAT-V's per-variant tests use 0, the saddle point at every z).
 
     Returns
     -------
@@ -79,7 +82,7 @@ def burden_test(null: NullModel, scores, backend) -> dict[str, np.ndarray]:
         out["p"][ok] = 2.0 * scipy.stats.norm.sf(np.abs(z))
         method[ok] = "normal"
         cols = np.flatnonzero(ok)
-        far = cols[np.abs(z) > SPA_CUTOFF]
+        far = cols[np.abs(z) > spa_cutoff]
         if far.size:
             # the covariate-adjusted scores g = P s / w, (n, #far)
             G = backend.to_host(PS[:, backend.to_device(far)]) / null.weights[:, None]

@@ -63,11 +63,12 @@ def test_acat_v__combines_variant_tests_and_an_ultra_rare_burden(kg_genes, rng, 
     assert rare.any() and (~rare).any()
     maf = np.minimum(ac / (2 * n), 1 - ac / (2 * n))
     omega = w**2 * maf * (1 - maf)
-    ps = [burden_test(null, G[:, [j]], be)["p"][0] for j in np.flatnonzero(~rare)]
-    ps.append(burden_test(null, (G[:, rare] @ w[rare])[:, None], be)["p"][0])
+    ps = [burden_test(null, G[:, [j]], be, spa_cutoff=0.0)["p"][0] for j in np.flatnonzero(~rare)]
+    ps.append(burden_test(null, (G[:, rare] @ w[rare])[:, None], be, spa_cutoff=0.0)["p"][0])
     expected = acat(ps, np.append(omega[~rare], omega[rare].mean()))
     stat, p = acat_v(null, G, w, mac, be)
-    assert p == pytest.approx(expected, rel=1e-12)
+    # binary: 1e-8, the saddle point near z = 0 loses digits to cancellation (scores summed in another order)
+    assert p == pytest.approx(expected, rel=1e-8 if binary else 1e-12)
     assert stat == pytest.approx(math.tan((0.5 - p) * math.pi), rel=1e-9)
 
 
@@ -76,4 +77,4 @@ def test_acat_v__single_variant_is_its_test(kg_genes, rng):
     G = kg_genes[0][1][:, :1]
     null = _null(rng, G.shape[0])
     _, p = acat_v(null, G, beta_weights(G), np.array([ULTRA_RARE_MAC + 1]), be)
-    assert p == pytest.approx(burden_test(null, G, be)["p"][0], rel=1e-12)
+    assert p == pytest.approx(burden_test(null, G, be, spa_cutoff=0.0)["p"][0], rel=1e-12)

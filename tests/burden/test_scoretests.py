@@ -111,3 +111,22 @@ def test_spa__against_monte_carlo(kg_genes, rng, mac_range, factor):
     if abs(res["stat"][0]) > 2:
         assert res["p_method"][0] == "spa"
         assert res["p"][0] == pytest.approx(spa_pvalue(float(score @ null.residuals), g, null.mu), rel=1e-12)
+
+
+def test_burden_test__spa_cutoff_zero_uses_the_saddle_point_at_every_z(kg_genes, rng):
+    """``spa_cutoff=0`` (ACAT-V's per-variant tests): every testable column's p is its saddle-point p, also
+    where |z| <= 2 (1e-8 absolute: near z = 0 the formula loses digits to cancellation); z does not depend on
+    the cutoff."""
+    be = get_backend("numpy")
+    S = _scores(kg_genes)
+    X, y = _case_control(rng, S.shape[0])
+    null = fit_null(y, X, binary=True, covariate_names=NAMES)
+    default, every = burden_test(null, S, be), burden_test(null, S, be, spa_cutoff=0.0)
+    np.testing.assert_array_equal(default["stat"], every["stat"])
+    ok = np.isfinite(every["stat"])
+    assert (np.abs(every["stat"][ok]) <= 2).any()
+    G = be.to_host(null.project(S, be)) / null.weights[:, None]
+    for j in np.flatnonzero(ok):
+        assert every["p_method"][j] == "spa"
+        assert every["p"][j] == pytest.approx(spa_pvalue(float(S[:, j] @ null.residuals), G[:, j], null.mu),
+                                              rel=0, abs=1e-8)
