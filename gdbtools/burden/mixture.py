@@ -24,9 +24,12 @@ Two methods:
 
 :func:`mixture_chi2_sf` with ``method="auto"`` (SKAT's practice, with our thresholds): Davies at
 ``acc = 1e-6`` (``1e-9`` when that takes at most 65,536 terms, as for most spectra of 5 or more variants);
-a p below ``100 * acc`` (where the error bound exceeds 1 % of p) is recomputed at ``1e-9``,
-then ``1e-12``; Liu when Davies reports a fault, gives p outside (0, 1], needs more than `lim` terms, or p is
-still below ``100 * acc`` at ``1e-12`` (p < 1e-10).  One or two positive eigenvalues are computed
+a p below ``100 * acc`` (where the error bound exceeds 1 % of p) or outside (0, 1] (a tiny p computed at a
+coarse accuracy can come out negative) is recomputed at ``1e-9``, then ``1e-12``.  When the accuracy needs
+more than :data:`DAVIES_LIM` terms (``ifault = 1``), the sum cut at the limit is kept, as the SKAT package
+keeps a faulted Davies p in (0, 1], provided its error bound (truncation included) is at most
+:data:`MAX_FAULT_ERROR` and 1 % of p.  Liu otherwise: a faulted p outside (0, 1] or with a larger bound, or p
+still below ``100 * acc`` at ``1e-12`` (p < 1e-10); the method returned says which.  One or two positive eigenvalues are computed
 exactly (method ``"exact"``): ``chi2.sf(q / lambda, 1)``, and for two a one-dimensional quadrature over the
 smaller term (where Davies' sum, without AS 155's convergence factor, would need millions of terms).
 """
@@ -43,12 +46,13 @@ import scipy.optimize
 import scipy.stats
 
 __all__ = ["DaviesResult", "DaviesTail", "davies", "liu", "liu_params", "mixture_chi2_sf", "AUTO_ACCURACIES",
-           "DAVIES_LIM"]
+           "DAVIES_LIM", "MAX_FAULT_ERROR"]
 
 AUTO_ACCURACIES = (1e-6, 1e-9, 1e-12)
 DAVIES_LIM = 1 << 22  # most terms of the Davies sum (about 4.2 million)
 _CHUNK = 1 << 16
 _CHEAP_TERMS = 1 << 16  # auto starts at acc 1e-9 when that needs at most this many terms
+MAX_FAULT_ERROR = 1e-5  # auto keeps a Davies p cut at DAVIES_LIM terms when its error bound is below this
 
 
 class DaviesResult(NamedTuple):
@@ -274,12 +278,14 @@ def mixture_chi2_sf(q: float, lambdas, *, method: str = "auto") -> tuple[float, 
     if _plan(q, lam, accs[1])[1] <= _CHEAP_TERMS:  # the finer accuracy costs little: start there
         accs = accs[1:]
     for acc in accs:
-        delta, k = _plan(q, lam, acc)
-        if k > DAVIES_LIM:
-            break
         res = davies(q, lam, acc=acc)
-        if res.ifault != 0 or not 0 < res.p <= 1 + acc:
-            break
-        if res.p >= 100 * acc:
+        if res.ifault == 0 and 100 * acc <= res.p <= 1 + acc:
             return min(res.p, 1.0), "davies"
+        if res.ifault == 2:  # round-off may exceed acc: Liu
+            break
+        if res.ifault == 1:  # more terms than DAVIES_LIM: a finer accuracy would need more still
+            if 0 < res.p <= 1 + res.error and res.error <= min(MAX_FAULT_ERROR, 0.01 * res.p):
+                return min(res.p, 1.0), "davies"  # cut at the limit, yet within an acceptable bound
+            break
+        # p below 100 acc or outside (0, 1] (e.g. negative, a tiny p at a coarse accuracy): refine
     return liu(q, lam), "liu"
