@@ -29,9 +29,10 @@ coarse accuracy can come out negative) is recomputed at ``1e-9``, then ``1e-12``
 more than :data:`DAVIES_LIM` terms (``ifault = 1``), the sum cut at the limit is kept, as the SKAT package
 keeps a faulted Davies p in (0, 1], provided its error bound (truncation included) is at most
 :data:`MAX_FAULT_ERROR` and 1 % of p.  Liu otherwise: a faulted p outside (0, 1] or with a larger bound, or p
-still below ``100 * acc`` at ``1e-12`` (p < 1e-10); the method returned says which.  One or two positive eigenvalues are computed
-exactly (method ``"exact"``): ``chi2.sf(q / lambda, 1)``, and for two a one-dimensional quadrature over the
-smaller term (where Davies' sum, without AS 155's convergence factor, would need millions of terms).
+still below ``100 * acc`` at ``1e-12`` (p < 1e-10); the method returned says which.  One or two positive
+eigenvalues are computed exactly (method ``"exact"``): ``chi2.sf(q / lambda, 1)``, and for two a
+one-dimensional quadrature over the smaller term (where Davies' sum, without AS 155's convergence factor,
+would need millions of terms).
 """
 
 from __future__ import annotations
