@@ -52,6 +52,7 @@ __all__ = ["DaviesResult", "DaviesTail", "davies", "liu", "liu_params", "mixture
 AUTO_ACCURACIES = (1e-6, 1e-9, 1e-12)
 DAVIES_LIM = 1 << 22  # most terms of the Davies sum (about 4.2 million)
 _CHUNK = 1 << 16
+_EPS = float(np.finfo(float).eps)
 _CHEAP_TERMS = 1 << 16  # auto starts at acc 1e-9 when that needs at most this many terms
 MAX_FAULT_ERROR = 1e-5  # auto keeps a Davies p cut at DAVIES_LIM terms when its error bound is below this
 
@@ -127,8 +128,11 @@ def _plan(q: float, lam: np.ndarray, acc: float) -> tuple[float, int]:
 
 def _phi_polar(j: np.ndarray, delta: float, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``|phi(u)|`` and ``theta(u)`` at ``u = j delta`` (phi the characteristic function of sum lam chi2_1)."""
-    lu = np.multiply.outer(j * delta, 2.0 * lam)
-    return np.exp(-0.25 * np.log1p(lu * lu).sum(axis=1)), 0.5 * np.arctan(lu).sum(axis=1)
+    lu = np.multiply.outer(2.0 * lam, j * delta)  # (m, K): the sums over lambda add whole rows (3-5x faster
+    theta = 0.5 * np.arctan(lu).sum(axis=0)  # than row-wise reductions of a (K, m) array)
+    np.multiply(lu, lu, out=lu)
+    np.log1p(lu, out=lu)
+    return np.exp(-0.25 * lu.sum(axis=0)), theta
 
 
 def davies(q: float, lambdas, *, acc: float = 1e-9, lim: int = DAVIES_LIM) -> DaviesResult:
@@ -162,7 +166,7 @@ def davies(q: float, lambdas, *, acc: float = 1e-9, lim: int = DAVIES_LIM) -> Da
 
 def _result(p, absum, acc, ifault, k, delta, lam) -> DaviesResult:
     trunc = acc / 4 if ifault == 0 else _truncation_bound(np.sort(np.abs(lam))[::-1], (k + 0.5) * delta)
-    roundoff = 8 * np.finfo(float).eps * (absum / math.pi + 1.0)
+    roundoff = 8 * _EPS * (absum / math.pi + 1.0)
     if ifault == 0 and roundoff > acc / 4:
         ifault = 2
     return DaviesResult(float(p), float(acc / 2 + trunc + roundoff), ifault, k + 1)
