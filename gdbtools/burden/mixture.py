@@ -283,6 +283,10 @@ def mixture_chi2_sf(q: float, lambdas, *, method: str = "auto") -> tuple[float, 
     if _plan(q, lam, accs[1])[1] <= _CHEAP_TERMS:  # the finer accuracy costs little: start there
         accs = accs[1:]
     for acc in accs:
+        delta, k = _plan(q, lam, acc)
+        if k > DAVIES_LIM and acc / 2 + _truncation_bound(np.sort(np.abs(lam))[::-1], (DAVIES_LIM + 0.5) * delta) \
+                > MAX_FAULT_ERROR:
+            break  # a sum cut at the limit could not be kept (below): spare it
         res = davies(q, lam, acc=acc)
         if res.ifault == 0 and 100 * acc <= res.p <= 1 + acc:
             return min(res.p, 1.0), "davies"
