@@ -128,3 +128,43 @@ def test_mixture_chi2_sf__two_terms_exact(rng):
     assert abs(mixture_chi2_sf(10.0, [3.0, 0.2])[0] - p_mc) < 5 * se
     far, _ = mixture_chi2_sf(200.0, [1.0, 0.5])
     assert 0 < far < 1e-40 and far == pytest.approx(scipy_two_term(200.0, 1.0, 0.5), rel=1e-6)
+
+
+# Real spectra: SKAT eigenvalues of genes of 1000 Genomes chr22 (bench/bench_skat_hail.py, linear trait, seed 11)
+ACR_Q, ACR_LAM = 135.96834394005896, np.array([4610.124673795017, 300.9486702862733])
+KCTD17_LAM = np.array([303.62848446, 305.43489945, 593.41921454, 1363.80057299, 4794.81450672]) / 4794.81450672
+
+
+def test_davies__term_limit_keeps_an_accurate_p():
+    """ACR (2 variants, p ~ 0.95): Davies needs more than DAVIES_LIM terms at acc 1e-6 (ifault 1), yet the
+    sum cut at the limit is within its error bound (~1.3e-6) of Imhof's integral, as is the exact quadrature
+    (1e-8)."""
+    res = davies(ACR_Q, ACR_LAM, acc=1e-6)
+    ref = imhof_sf(ACR_Q / ACR_LAM.max(), ACR_LAM / ACR_LAM.max())
+    assert res.ifault == 1 and res.error < 1e-5
+    assert abs(res.p - ref) <= res.error
+    p, method = mixture_chi2_sf(ACR_Q, ACR_LAM)
+    assert method == "exact" and abs(p - ref) < 1e-8
+
+
+def test_mixture_chi2_sf__auto_keeps_a_faulted_davies_p():
+    """ACR's two eigenvalues and a small third: Davies faults (term limit) at p ~ 0.95; auto keeps its p (error
+    bound <= MAX_FAULT_ERROR) instead of Liu's (1.0 before the fix), and it equals Imhof's within that bound."""
+    lam = np.append(ACR_LAM, 0.002)
+    res = davies(ACR_Q, lam, acc=1e-6)
+    assert res.ifault == 1
+    p, method = mixture_chi2_sf(ACR_Q, lam)
+    ref = imhof_sf(ACR_Q / lam.max(), lam / lam.max())
+    assert method == "davies" and abs(p - ref) <= res.error
+    assert abs(liu(ACR_Q, lam) - ref) > 0.01  # what the Liu fallback gave: off by ~0.05
+
+
+def test_mixture_chi2_sf__auto_refines_a_negative_coarse_p():
+    """KCTD17 (5 eigenvalues) at p ~ 6e-8: Davies at acc 1e-6 gives p < 0, a p outside (0, 1] to refine, not to
+    replace by Liu (anti-conservative by ~2x here); auto reaches acc 1e-12 (Davies, within 1 % of Imhof's
+    integral)."""
+    assert davies(30.0, KCTD17_LAM, acc=1e-6).p < 0
+    p, method = mixture_chi2_sf(30.0, KCTD17_LAM)
+    ref = imhof_sf(30.0, KCTD17_LAM)
+    assert method == "davies" and p == pytest.approx(ref, rel=1e-2)
+    assert liu(30.0, KCTD17_LAM) < 0.6 * ref
