@@ -20,6 +20,23 @@ def need(condition: bool, reason: str) -> None:
         pytest.skip(reason)
 
 
+def backend_or_skip(name: str):
+    """The backend `name` for a test parametrized over backends: cupy skips without a GPU (a CuPy backend that
+    cannot start on a GPU fails); host skips when it cannot build, except under ``CI=true`` where it fails."""
+    from gdbtools.backend import get_backend
+    from gdbtools.backend.cupy_backend import gpu_available
+    from gdbtools.errors import BackendError
+
+    if name == "cupy" and not gpu_available():
+        pytest.skip("no CUDA device")
+    try:
+        return get_backend(name)
+    except BackendError as exc:
+        if CI or name == "cupy":
+            raise
+        pytest.skip(f"{name} backend unavailable: {exc.message}")
+
+
 def run_cli(*args, check=True, env=None, cwd=None) -> subprocess.CompletedProcess:
     """Run the ``gdbtools`` CLI of this interpreter's environment."""
     cmd = [sys.executable, "-m", "gdbtools", *map(str, args)]

@@ -6,11 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from backend_oracles import CI
-
-from gdbtools.backend import get_backend
-from gdbtools.backend.cupy_backend import gpu_available
-from gdbtools.errors import BackendError
+from helpers import backend_or_skip
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,15 +25,7 @@ def _isolated_kernel_cache(tmp_path_factory):
 def backend(request):
     """Each backend in turn: numpy, host (a failure under CI=true), cupy (skipped without a GPU; with one, a
     CuPy backend that cannot start is a failure, never a skip)."""
-    name = request.param
-    if name == "cupy" and not gpu_available():
-        pytest.skip("no CUDA device")
-    try:
-        return get_backend(name)
-    except BackendError as exc:
-        if CI or name == "cupy":
-            raise
-        pytest.skip(f"{name} backend unavailable: {exc.message}")
+    return backend_or_skip(request.param)
 
 
 @pytest.fixture

@@ -17,11 +17,7 @@ import burden_helpers as bh
 import numpy as np
 import pytest
 from burden_oracles import HAIL, KG22, KG22_META
-from helpers import CI, need
-
-from gdbtools.backend import get_backend
-from gdbtools.backend.cupy_backend import gpu_available
-from gdbtools.errors import BackendError
+from helpers import backend_or_skip, need
 
 
 @pytest.fixture(scope="session")
@@ -51,15 +47,7 @@ GENES = "gene_annotation_hg19/genes_refFlat_hg19.bed"
 @pytest.fixture(params=["numpy", "host", pytest.param("cupy", marks=pytest.mark.gpu)])
 def backend(request):
     """Each backend in turn: numpy, host (a failure under CI=true), cupy (skipped without a GPU)."""
-    name = request.param
-    if name == "cupy" and not gpu_available():
-        pytest.skip("no CUDA device")
-    try:
-        return get_backend(name)
-    except BackendError as exc:
-        if CI or name == "cupy":
-            raise
-        pytest.skip(f"{name} backend unavailable: {exc.message}")
+    return backend_or_skip(request.param)
 
 
 @pytest.fixture
