@@ -121,7 +121,9 @@ def _check_design(y: np.ndarray, X: np.ndarray, names: list[str], binary: bool) 
     if binary:
         bad = ~np.isin(y, (0.0, 1.0))
         if bad.any():
-            raise NullModelError(f"the binary trait has values other than 0 and 1 (e.g. {y[bad][0]!r})",
+            values = ", ".join(f"{v:g}" for v in np.unique(y[bad])[:5])
+            raise NullModelError(f"the binary trait has values other than 0 and 1 ({int(bad.sum())} samples; "
+                                 f"values {values})",
                                  fix="code controls as 0 and cases as 1, or drop --binary for a quantitative trait")
         n_cases = int(y.sum())
         if n_cases in (0, n):

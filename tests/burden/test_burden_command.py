@@ -176,13 +176,13 @@ def test_burden__clear_errors(case, chr22_store, chr22_pheno, chr22_genes, tmp_p
         covariates, expect = COVARIATES + ",batch", ["batch", "constant"]
     elif case == "collinear":
         df["age_months"] = df["age"] * 12
-        covariates, expect = COVARIATES + ",age_months", ["age", "collinear"]
+        covariates, expect = COVARIATES + ",age_months", ["linear combination", "age_months", "collinear"]
     elif case == "binary_one_class":
         df["b"] = 0
         trait, binary, expect = "b", ["--binary"], ["one class"]
     elif case == "binary_not_01":
         df["b"] = df["b"] + 1
-        trait, binary, expect = "b", ["--binary"], ["other than 0 and 1"]
+        trait, binary, expect = "b", ["--binary"], ["other than 0 and 1", "values 2"]
     elif case == "unknown_trait":
         trait, expect = "ldl", ["ldl"]
     args = burden_args(chr22_store, _pheno(df, tmp_path), chr22_genes, tmp_path / "x.parquet", *binary)
