@@ -37,6 +37,20 @@ def backend_or_skip(name: str):
         pytest.skip(f"{name} backend unavailable: {exc.message}")
 
 
+def store_code_counts(store):
+    """``(V, 4) int64`` counts of the codes 0..3 (hom-ref, het, hom-alt, missing) per variant of `store`, read
+    back through the reader."""
+    import numpy as np
+
+    out = np.zeros((store.n_variants, 4), dtype=np.int64)
+    for block in store.blocks():
+        codes = block.codes()
+        rows = slice(block.variant_offset, block.variant_offset + block.n_variants)
+        for k in range(4):
+            out[rows, k] = (codes == k).sum(axis=1)
+    return out
+
+
 def run_cli(*args, check=True, env=None, cwd=None) -> subprocess.CompletedProcess:
     """Run the ``gdbtools`` CLI of this interpreter's environment."""
     cmd = [sys.executable, "-m", "gdbtools", *map(str, args)]

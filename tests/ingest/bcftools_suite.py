@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from helpers import store_code_counts
 
 if TYPE_CHECKING:
     from gdbtools.store.reader import Store
@@ -79,13 +80,7 @@ def store_counts(store) -> tuple[list[tuple], np.ndarray]:
     hom-alt, missing) per variant."""
     variants = store.variants(["contig", "pos", "ref", "alt"])
     keys = list(zip(variants["contig"].astype(str), variants["pos"].astype(int), variants["ref"], variants["alt"]))
-    counts = np.zeros((store.n_variants, 4), dtype=np.int64)
-    for block in store.blocks():
-        codes = block.codes()
-        rows = slice(block.variant_offset, block.variant_offset + block.n_variants)
-        for k in range(4):
-            counts[rows, k] = (codes == k).sum(axis=1)
-    return keys, counts
+    return keys, store_code_counts(store)
 
 
 def compare_with_bcftools(store, path: Path) -> dict:

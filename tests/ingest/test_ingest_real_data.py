@@ -14,6 +14,7 @@ import numpy as np
 import oracles
 import pandas as pd
 import pytest
+from helpers import store_code_counts
 
 from gdbtools.ingest import ingest, verify
 
@@ -45,15 +46,6 @@ def test_every_shared_vcf_is_listed(data_dir):
     assert found == set(VCFS) | set(PER_CHROM)
 
 
-def store_counts(store) -> np.ndarray:
-    """(V, 4) counts of codes 0..3 per variant, read back through the reader."""
-    out = np.zeros((store.n_variants, 4), dtype=np.int64)
-    for block in store.blocks():
-        codes = block.codes()
-        rows = slice(block.variant_offset, block.variant_offset + block.n_variants)
-        for k in range(4):
-            out[rows, k] = (codes == k).sum(axis=1)
-    return out
 
 
 def store_sample_counts(store, mask: np.ndarray) -> np.ndarray:
@@ -78,7 +70,7 @@ def test_ingest__real_vcf_matches_bcftools(rel, data_dir, bcftools_bin, tmp_path
     assert (variants["pos"].to_numpy() == expected["pos"].to_numpy()).all()
     assert (variants["ref"].to_numpy() == expected["ref"].to_numpy()).all()
     assert (variants["alt"].to_numpy() == expected["alt"].to_numpy()).all()
-    got = store_counts(store)
+    got = store_code_counts(store)
     want = expected[["n_hom_ref", "n_het", "n_hom_alt", "n_missing"]].to_numpy()
     np.testing.assert_array_equal(got, want)
     assert store.manifest["stats"]["n_records"] == int(oracles.bcftools("index", "-n", str(path)).strip() or 0) \
@@ -134,12 +126,12 @@ def test_ingest__half_calls_haploid_vs_missing(data_dir, bcftools_bin, tmp_path)
     hap = ingest(path, tmp_path / "haploid", workers=1, progress=False)
     miss = ingest(path, tmp_path / "missing", workers=1, progress=False, half_call="missing")
     expected = oracles.split_variant_counts(str(path), hap.n_samples)
-    np.testing.assert_array_equal(store_counts(hap), expected[["n_hom_ref", "n_het", "n_hom_alt", "n_missing"]])
+    np.testing.assert_array_equal(store_code_counts(hap), expected[["n_hom_ref", "n_het", "n_hom_alt", "n_missing"]])
     _per_sample_check(path, miss)
     n_half = hap.manifest["stats"]["n_half_calls"]
     assert n_half == miss.manifest["stats"]["n_half_calls"] > 500_000
     # every half call is a called genotype in one store and missing in the other; nothing else differs
-    assert store_counts(miss)[:, 3].sum() - store_counts(hap)[:, 3].sum() > 0
+    assert store_code_counts(miss)[:, 3].sum() - store_code_counts(hap)[:, 3].sum() > 0
     males = (pd.read_csv(data_dir / "1kg_phase3_subset_1126/samples_annot.tsv", sep="\t")
              .set_index("sample.id").loc[hap.samples["sample_id"], "sex"] == "M").to_numpy()
     for b_hap, b_miss in zip(hap.blocks(), miss.blocks()):
@@ -158,6 +150,6 @@ def test_ingest__per_chromosome_files_concat_equals_whole_file(data_dir, tmp_pat
                    workers=1, progress=False, block_size=2048)
     pd.testing.assert_frame_equal(per.variants(["contig", "pos", "ref", "alt"]),
                                   whole.variants(["contig", "pos", "ref", "alt"]))
-    np.testing.assert_array_equal(store_counts(per), store_counts(whole))
+    np.testing.assert_array_equal(store_code_counts(per), store_code_counts(whole))
     assert len(per.manifest["sources"]) == 23
     assert verify(per, progress=False).ok
