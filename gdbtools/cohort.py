@@ -251,8 +251,8 @@ class Cohort:
         tests : sequence of str
             Among ``burden, skat, skato, acatv, acato``.
         **kwargs
-            ``annotations``, ``singletons``, ``score``, ``af_from``, ``adj``, ``allow_empty``, ``backend``,
-            ``progress`` of :func:`gdbtools.burden.run.burden`.
+            ``annotations``, ``singletons``, ``score``, ``collapse_mac``, ``af_from``, ``adj``, ``allow_empty``,
+            ``backend``, ``progress`` of :func:`gdbtools.burden.run.burden`.
 
         Returns
         -------

@@ -214,6 +214,12 @@ class BurdenOptions(SelectOptions):
                                     + ", ".join(BURDEN_TESTS) + " (ACAT-O combines the others per gene).")
     score: str = option("wsum", "Per-sample burden score: wsum (Beta(1,25)-weighted dosage sum, as SAIGE-GENE+), "
                         "sum (alt allele count), max (regenie's default).", choices=("wsum", "sum", "max"))
+    collapse_mac: int = option(10, "SKAT, SKAT-O and ACAT-V: variants with an effective minor allele count <= this "
+                                 "are ultra-rare, collapsed into one pseudo-variant (max dosage) for SKAT/SKAT-O and "
+                                 "into ACAT-V's burden term (SAIGE-GENE+, regenie --vc-MACthr and ACAT-V use 10). "
+                                 "Effective MAC: the MAC (quantitative), MAC * 4 phi (1 - phi) for a binary trait "
+                                 "with case fraction phi (= MAC at 1:1; 1:20 collapses MAC <= 53). 0: none.",
+                                 minimum=0)
     af_from: str | None = option(None, "AF used for the bins: the analysed samples' pooled AF (default), a "
                                  "stratum's (population=nfe) or an INFO column kept at ingest (info_AF).")
     adj: bool = option(False, "Genotypes after the genotype filters (adj: failing calls are missing and imputed) "
@@ -223,7 +229,8 @@ class BurdenOptions(SelectOptions):
         """The keyword arguments of :meth:`gdbtools.Cohort.burden` (add ``backend``, ``progress``)."""
         return dict(phenotypes=self.phenotypes, trait=self.trait, binary=self.binary, covariates=self.covariates,
                     genes=self.genes, masks=self.masks, annotations=self.annotations, max_af=self.max_af,
-                    singletons=self.singletons, tests=self.tests, score=self.score, af_from=self.af_from,
+                    singletons=self.singletons, tests=self.tests, score=self.score, collapse_mac=self.collapse_mac,
+                    af_from=self.af_from,
                     adj=self.adj, allow_empty=self.allow_empty)
 
 

@@ -5,19 +5,22 @@
   ``p_i < 1e-15`` the term is ``w_i / (p_i pi)`` (the tangent's expansion, exact to double precision there),
   and for ``T > 1e15`` the p-value is ``1 / (T pi)``.  NaN
   p-values are left out with their weights; any ``p_i == 0`` gives 0.
-- :func:`acat_v`: per-variant tests of the variants with MAC > :data:`ULTRA_RARE_MAC`, and one burden test of
-  the ultra-rare variants (MAC <= 10) with the score ``sum_j w_j g_j`` (w the Beta weights), combined by
-  :func:`acat` with weights ``w_j^2 MAF_j (1 - MAF_j)`` for each variant and the mean of those weights of the
-  ultra-rare variants for their burden term (as the ACAT package's ``ACAT_V``).  Each test is
-  :func:`gdbtools.burden.burden_test` on its score (linear: Wald t; logistic: score test with the
-  saddle-point p at every z, ``spa_cutoff=0``, not only beyond |z| > 2 as the burden rows).  MAF is taken
-  from G's column means (mean imputation keeps them).
+- :func:`acat_v`: per-variant tests of the variants with a MAC above ``collapse_mac``
+  (:data:`~gdbtools.burden.scores.COLLAPSE_MAC`, 10), and one burden test of the ultra-rare variants
+  (MAC <= collapse_mac) with the score ``sum_j w_j g_j`` (w the Beta weights), combined by :func:`acat` with weights
+  ``w_j^2 MAF_j (1 - MAF_j)`` for each variant and the mean of those weights of the ultra-rare variants for
+  their burden term (as the ACAT package's ``ACAT_V``).  Each test is :func:`gdbtools.burden.burden_test` on
+  its score (linear: Wald t; logistic: score test with the saddle-point p at every z, ``spa_cutoff=0``, not
+  only beyond |z| > 2 as the burden rows).  MAF is taken from G's column means (mean imputation keeps them).
+  The gene loop passes the effective MAC (:func:`~gdbtools.burden.scores.effective_mac`): for a binary trait
+  ``MAC * 4 phi (1 - phi)``, phi the case fraction.
 
-For a binary trait the per-variant p-values of rare variants are discrete (a variant with MAC 11..21 among
-54 cases of 1,092 has 0.5..1 expected case carriers): the likeliest outcome, no case carrier (probability
+For a binary trait the per-variant p-values of rare variants are discrete: a variant with MAC 11..21 among
+54 cases of 1,092 has 0.5..1 expected case carriers, the likeliest outcome, no case carrier (probability
 near 0.6), gets p near 0.45, so they are not uniform in the bulk (their tails are right: 0.86 % below 0.01),
-and neither is their Cauchy combination.  The saddle point at every z narrows the gap (1kg chr22, 1:20, 4
-permutations: median ACAT-V p 0.43 -> 0.46, KS p 1e-17 -> 2e-7) without closing it.
+and neither is their Cauchy combination (1kg chr22, 1:20, 4 permutations: median ACAT-V p 0.46, KS p 2e-7
+with the raw MAC <= 10).  Counting the effective MAC (there: MAC <= 53 is ultra-rare) moves those variants
+into the burden term: median 0.49, KS p 5e-3 (docs/STATISTICS.md, Calibration).
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ import math
 import numpy as np
 
 from gdbtools.burden.nullmodel import NullModel
+from gdbtools.burden.scores import COLLAPSE_MAC
 from gdbtools.burden.scoretests import burden_test
 
-__all__ = ["acat", "acat_v", "ULTRA_RARE_MAC"]
-
-ULTRA_RARE_MAC = 10
+__all__ = ["acat", "acat_v"]
 _SMALL_P = 1e-15
 _LARGE_T = 1e15
 
@@ -61,7 +63,7 @@ def acat(pvalues, weights=None) -> float:
     return 0.5 - math.atan(t) / math.pi
 
 
-def acat_v(null: NullModel, G, weights, mac, backend) -> tuple[float, float]:
+def acat_v(null: NullModel, G, weights, mac, backend, collapse_mac: float = COLLAPSE_MAC) -> tuple[float, float]:
     """ACAT-V of one variant set.
 
     Parameters
@@ -69,8 +71,10 @@ def acat_v(null: NullModel, G, weights, mac, backend) -> tuple[float, float]:
     null : NullModel
     G : (n, m) float64 on ``backend.xp``, mean-imputed dosages
     weights : (m,) float64 Beta weights w_j
-    mac : (m,) int minor allele counts among the analysed samples
+    mac : (m,) minor allele counts among the analysed samples (or the effective MACs)
     backend : gdbtools.backend.Backend
+    collapse_mac : float
+        Variants with ``mac <= collapse_mac`` go into the burden term (0: none, every variant on its own).
 
     Returns
     -------
@@ -85,7 +89,7 @@ def acat_v(null: NullModel, G, weights, mac, backend) -> tuple[float, float]:
     af = backend.to_host(G.mean(axis=0)) / 2.0
     maf = np.minimum(af, 1.0 - af)
     omega = w * w * maf * (1.0 - maf)
-    rare = mac <= ULTRA_RARE_MAC
+    rare = mac <= collapse_mac
     cols, col_w = [], []
     dense = np.flatnonzero(~rare)
     if dense.size:

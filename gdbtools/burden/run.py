@@ -34,7 +34,7 @@ from .genotypes import gene_matrices
 from .masks import binning_af, mask_bins, read_annotations, read_masks
 from .nullmodel import NullModel, fit_null
 from .phenotypes import load_phenotypes
-from .scores import SCORE_KINDS, beta_weights, scores
+from .scores import COLLAPSE_MAC, SCORE_KINDS, beta_weights, collapse_ultra_rare, effective_mac, scores
 from .scoretests import burden_test
 from .sets import gene_sets
 from .skat import skat, skato
@@ -81,7 +81,7 @@ def _carriers(G, columns, backend) -> int:
 
 
 def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str] = BURDEN_TESTS,
-               score: str = "wsum", backend=None) -> list[dict]:
+               score: str = "wsum", collapse_mac: float = COLLAPSE_MAC, backend=None) -> list[dict]:
     """The result rows of one gene: every test of every mask x bin, then its ACAT-O row.
 
     Parameters
@@ -98,6 +98,10 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
         Among ``burden, skat, skato, acatv, acato``.
     score : {"wsum", "sum", "max"}
         The per-sample score of the burden test.
+    collapse_mac : float
+        SKAT, SKAT-O and ACAT-V: the variants with an effective MAC (:func:`~gdbtools.burden.scores.effective_mac`;
+        the MAC for a quantitative trait) <= this are ultra-rare: one pseudo-variant in SKAT and SKAT-O
+        (:func:`~gdbtools.burden.scores.collapse_ultra_rare`), ACAT-V's burden term. 0: no collapsing.
 
     Returns
     -------
@@ -110,6 +114,7 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
     spa = null.kind == "logistic"  # SKAT/SKAT-O's kernel with SAIGE-GENE's SPA variance ratios: calibrated at 1:20
     weights = beta_weights(np.asarray(gm.maf, dtype=np.float64))
     mac = np.asarray(gm.mac, dtype=np.int64)
+    mac_eff = effective_mac(mac, null.n_cases, null.n) if null.kind == "logistic" else mac.astype(np.float64)
     rows: list[dict[str, Any]] = []
     burden_at: list[tuple[int, int]] = []  # (row index, score column) of the burden rows to fill
     score_cols: list = []
@@ -128,21 +133,23 @@ def gene_tests(null: NullModel, vset, gm, bins: Sequence, *, tests: Sequence[str
                   "mac": int(mac[cols].sum())}
         G = gm.G[:, backend.to_device(cols)]
         w = weights[cols]
+        if "skat" in per_test or "skato" in per_test:
+            Gc, wc = collapse_ultra_rare(G, w, mac_eff[cols] <= collapse_mac, backend)
         for t in per_test:
             if t == "burden":
                 burden_at.append((len(rows), len(score_cols)))
                 score_cols.append(scores(gm, mb, score, backend, weights=weights))
                 rows.append(_row(vset, mb, t, score, **common))
             elif t == "skat":
-                q, p, method = skat(null, G, w, backend, spa_adjust=spa)
+                q, p, method = skat(null, Gc, wc, backend, spa_adjust=spa)
                 rows.append(_row(vset, mb, t, "beta(1,25)", stat=float(q), p=float(p), p_method=str(method),
                                  **common))
             elif t == "skato":
-                stat, p, method, rho = skato(null, G, w, backend, spa_adjust=spa)
+                stat, p, method, rho = skato(null, Gc, wc, backend, spa_adjust=spa)
                 rows.append(_row(vset, mb, t, "beta(1,25)", stat=float(stat), p=float(p), p_method=str(method),
                                  rho=float(rho), **common))
             elif t == "acatv":
-                stat, p = acat_v(null, G, w, mac[cols], backend)
+                stat, p = acat_v(null, G, w, mac_eff[cols], backend, collapse_mac=collapse_mac)
                 rows.append(_row(vset, mb, t, "beta(1,25)", stat=float(stat), p=float(p), p_method="cauchy",
                                  **common))
     if score_cols:
@@ -178,7 +185,8 @@ def _empty_table() -> pd.DataFrame:
 
 def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False, covariates=(), genes=None,
            masks=None, annotations=None, max_af: Sequence[float] = (0.01,), singletons: bool = False,
-           tests=BURDEN_TESTS, score: str = "wsum", af_from: str | None = None, adj: bool = False,
+           tests=BURDEN_TESTS, score: str = "wsum", collapse_mac: float = COLLAPSE_MAC, af_from: str | None = None,
+           adj: bool = False,
            backend: str = "auto", allow_empty: bool = False, progress: bool = True,
            options: dict | None = None) -> pd.DataFrame:
     """Gene-based tests of one trait on the selected samples and variants.
@@ -202,6 +210,8 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
     tests : str or sequence of str
         Among ``burden, skat, skato, acatv, acato``.
     score : {"wsum", "sum", "max"}
+    collapse_mac : float
+        SKAT, SKAT-O, ACAT-V: the effective MAC at or below which variants are collapsed (see :func:`gene_tests`).
     af_from : str, optional
         AF of the bins: ``None`` (the analysed samples'), ``"COLUMN=VALUE"`` (a stratum's), or an INFO column.
     adj : bool
@@ -245,7 +255,7 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
     for vset, gm in gene_matrices(store, sets, phen.sample_index, be, adj=adj, progress=progress):
         af = np.asarray(gm.af if af_bins is None else af_bins[vset.variant_index], dtype=np.float64)
         bins = mask_bins(vset, spec, af, np.asarray(gm.mac), max_afs, singletons)
-        rows += gene_tests(null, vset, gm, bins, tests=tests, score=score, backend=be)
+        rows += gene_tests(null, vset, gm, bins, tests=tests, score=score, collapse_mac=collapse_mac, backend=be)
     table = pd.DataFrame(rows, columns=list(BURDEN)) if rows else _empty_table()
     table = table.astype({name: v.dtype for name, v in BURDEN.items() if v.dtype != "str"})
     check_table(table, "burden")
@@ -254,9 +264,12 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
                    "covariates": list(phen.covariate_names), "genes": None if genes is None else str(genes),
                    "masks": None if masks is None else str(masks),
                    "annotations": None if annotations is None else str(annotations), "max_af": max_afs,
-                   "singletons": bool(singletons), "tests": list(tests), "score": score, "af_from": af_from,
+                   "singletons": bool(singletons), "tests": list(tests), "score": score,
+                   "collapse_mac": collapse_mac, "af_from": af_from,
                    "adj": bool(adj), "backend": backend}
-    af_note = {"af_from": af_from or "the analysed samples' AF"}
+    af_note: dict[str, Any] = {"af_from": af_from or "the analysed samples' AF", "collapse_mac": collapse_mac,
+                               "effective_mac_per_mac": float(effective_mac([1], null.n_cases, null.n)[0])
+                               if null.kind == "logistic" else 1.0}
     if anno is not None:
         af_note["annotations"] = anno.attrs.get("report", {})
     table.attrs = _metadata(table, null, phen, sets, tests, score, max_afs, singletons, af_note, be, options, t0)

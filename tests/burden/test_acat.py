@@ -11,7 +11,7 @@ from burden_oracles import beta_weights, covariates
 
 from gdbtools.backend import get_backend
 from gdbtools.burden import acat, acat_v, burden_test, fit_null
-from gdbtools.burden.acat import ULTRA_RARE_MAC
+from gdbtools.burden.scores import COLLAPSE_MAC
 
 
 def test_acat__is_the_cauchy_combination(rng):
@@ -59,7 +59,7 @@ def test_acat_v__combines_variant_tests_and_an_ultra_rare_burden(kg_genes, rng, 
     w = beta_weights(G)
     ac = G.sum(axis=0)
     mac = np.minimum(ac, 2 * n - ac)
-    rare = mac <= ULTRA_RARE_MAC
+    rare = mac <= COLLAPSE_MAC
     assert rare.any() and (~rare).any()
     maf = np.minimum(ac / (2 * n), 1 - ac / (2 * n))
     omega = w**2 * maf * (1 - maf)
@@ -76,5 +76,5 @@ def test_acat_v__single_variant_is_its_test(kg_genes, rng):
     be = get_backend("numpy")
     G = kg_genes[0][1][:, :1]
     null = _null(rng, G.shape[0])
-    _, p = acat_v(null, G, beta_weights(G), np.array([ULTRA_RARE_MAC + 1]), be)
+    _, p = acat_v(null, G, beta_weights(G), np.array([COLLAPSE_MAC + 1]), be)
     assert p == pytest.approx(burden_test(null, G, be, spa_cutoff=0.0)["p"][0], rel=1e-12)
