@@ -158,8 +158,10 @@ def _kappa_sf(x: float, par: dict) -> float:
         if res.ifault in (0, 2) and math.isfinite(res.p):
             return min(max(res.p, 0.0), 1.0)
     # SKAT's Liu branch: a chi-square with df = (sum l^2)^2 / sum l^4 matched to (mu_q, var_q)
+    # (a negative argument is P = 1, as R's pchisq; chdtrc gives NaN there, and a NaN integrand crashes QUADPACK)
     df = par.setdefault("liu_df", float(np.sum(lam**2)) ** 2 / float(np.sum(lam**4)))
-    return float(scipy.special.chdtrc(df, (x - par["mu_q"]) / math.sqrt(par["var_q"]) * math.sqrt(2 * df) + df))
+    arg = (x - par["mu_q"]) / math.sqrt(par["var_q"]) * math.sqrt(2 * df) + df
+    return float(scipy.special.chdtrc(df, max(arg, 0.0)))
 
 
 def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
