@@ -14,7 +14,7 @@ from scipy.stats import beta
 from gdbtools.backend import get_backend
 from gdbtools.burden.genotypes import gene_matrices
 from gdbtools.burden.masks import MaskBin
-from gdbtools.burden.scores import beta_weights, scores
+from gdbtools.burden.scores import beta_weights, collapse_ultra_rare, effective_mac, scores
 from gdbtools.burden.sets import gene_sets
 
 
@@ -56,3 +56,38 @@ def test_scores__equal_direct_products_on_the_oracle(hail_store, data_dir, backe
     assert n_genes > 3
     with pytest.raises(ValueError, match="unknown score"):
         scores(gm, mb, "mean", backend)
+
+
+@pytest.mark.parametrize("backend_name", ["host", "numpy"])
+def test_collapse_ultra_rare__max_pseudo_variant_weighted_by_its_maf(kg_genes, backend_name):
+    """The other columns in order, then max over the ultra-rare ones with dbeta(MAF; 1, 25) of the pseudo-variant
+    (scipy), built here column by column; with fewer than two ultra-rare columns nothing changes."""
+    backend = get_backend(backend_name)
+    G = np.column_stack([G for _, G in kg_genes[:5]])
+    n = G.shape[0]
+    ac = G.sum(axis=0)
+    mac = np.minimum(ac, 2 * n - ac)
+    w = beta_weights(np.minimum(ac, 2 * n - ac) / (2 * n))
+    rare = mac <= 10
+    assert rare.sum() >= 2 and (~rare).any()
+    Gc, wc = collapse_ultra_rare(backend.to_device(G), w, rare, backend)
+    Gc = backend.to_host(Gc)
+    pseudo = np.zeros(n)
+    for j in np.flatnonzero(rare):
+        pseudo = np.maximum(pseudo, G[:, j])
+    np.testing.assert_array_equal(Gc, np.column_stack([G[:, ~rare], pseudo]))
+    maf = min(pseudo.mean() / 2, 1 - pseudo.mean() / 2)
+    np.testing.assert_allclose(wc, np.append(w[~rare], beta.pdf(maf, 1, 25)), rtol=1e-13)
+    one = np.zeros(G.shape[1], bool)
+    one[np.flatnonzero(rare)[0]] = True
+    G1, w1 = collapse_ultra_rare(backend.to_device(G), w, one, backend)
+    np.testing.assert_array_equal(backend.to_host(G1), G)
+    np.testing.assert_array_equal(w1, w)
+
+
+def test_effective_mac__mac_at_one_to_one_and_scaled_by_the_case_fraction():
+    mac = np.array([1, 10, 53])
+    np.testing.assert_array_equal(effective_mac(mac), mac)
+    np.testing.assert_array_equal(effective_mac(mac, 500, 1000), mac)  # 4 * 0.5 * 0.5 = 1
+    np.testing.assert_allclose(effective_mac(mac, 54, 1092), mac * 4 * (54 / 1092) * (1038 / 1092), rtol=1e-15)
+    assert effective_mac([53], 54, 1092)[0] <= 10 < effective_mac([54], 54, 1092)[0]
