@@ -218,7 +218,9 @@ class BurdenOptions(SelectOptions):
                                  "are ultra-rare, collapsed into one pseudo-variant (max dosage) for SKAT/SKAT-O and "
                                  "into ACAT-V's burden term (SAIGE-GENE+, regenie --vc-MACthr and ACAT-V use 10). "
                                  "Effective MAC: the MAC (quantitative), MAC * 4 phi (1 - phi) for a binary trait "
-                                 "with case fraction phi (= MAC at 1:1; 1:20 collapses MAC <= 53). 0: none.",
+                                 "with case fraction phi (= MAC at 1:1; 1:20 collapses MAC <= 53). 0: none (for a "
+                                 "binary trait ACAT-V then degenerates: a variant with p = 1 pulls the Cauchy "
+                                 "combination to 1).",
                                  minimum=0)
     af_from: str | None = option(None, "AF used for the bins: the analysed samples' pooled AF (default), a "
                                  "stratum's (population=nfe) or an INFO column kept at ingest (info_AF).")
