@@ -58,3 +58,20 @@ def run_cli(*args, check=True, env=None, cwd=None) -> subprocess.CompletedProces
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+# Real call sets that several test directories ingest with the same options (one session-wide store each, in
+# tests/conftest.py): paths under the shared data directory.
+KG22 = "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz"  # 1,092 samples x 19,773 variants
+KG22_META = "1kg_phase1_chr22_1092/1KG_phase1_chr22_samples.tsv"
+HM = "hapmap2_snprelate_279/hapmap_geno_snprelate_hg18.vcf.gz"  # 279 samples x 9,088 SNPs
+HM_META = "hapmap2_snprelate_279/hapmap_geno_samples.tsv"
+
+
+def tree_fingerprint(path) -> list[tuple[str, int, int]]:
+    """(relative path, size, mtime_ns) of every file under `path`, sorted: changes when a file is written."""
+    from pathlib import Path
+
+    root = Path(path)
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in root.rglob("*") if p.is_file())

@@ -14,9 +14,6 @@ import pandas as pd
 
 from gdbtools.store.bitplanes import unpack_codes
 
-KG_DIR = "1kg_phase1_chr22_1092"
-KG_VCF = "1KG_phase1_release_v3_chr22.vcf.gz"
-KG_META = "1KG_phase1_chr22_samples.tsv"
 GENE_BED = "gene_annotation_hg19/genes_refFlat_hg19.bed"
 
 

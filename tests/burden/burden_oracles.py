@@ -8,9 +8,8 @@ import math
 
 import numpy as np
 import scipy.integrate
+from helpers import KG22, KG22_META  # noqa: F401  (the paths are defined once, in helpers)
 
-KG22 = "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz"
-KG22_META = "1kg_phase1_chr22_1092/1KG_phase1_chr22_samples.tsv"
 HAIL = "hail_gatk_100/sample.vcf.gz"  # chr20, GT:AD:DP:GQ, 880 missing calls
 REFFLAT_BED = "gene_annotation_hg19/genes_refFlat_hg19.bed"
 ENSEMBL_BED = "gene_annotation_ravages_b37_b38/genes_ensembl_b37.bed"

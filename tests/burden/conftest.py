@@ -90,13 +90,10 @@ def kg_genes(data_dir):
 
 
 @pytest.fixture(scope="session")
-def chr22_store(data_dir, burden_tmp):
+def chr22_store(kg22_store_default):
     """1kg phase 1 chr22 as `gdbtools ingest` writes it by default (sex and Population from its sample table):
-    the store of the command, calibration and parity tests."""
-    from gdbtools.ingest import ingest
-
-    src = data_dir / bh.KG_DIR
-    return ingest(src / bh.KG_VCF, burden_tmp / "kg22", metadata=src / bh.KG_META, workers=1, progress=False)
+    the store of the command, calibration and parity tests (the session's shared store: read-only)."""
+    return kg22_store_default
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,21 @@ def _fill_tags(bcftools_bin, vcf, tags: str, extra=(), names=None) -> dict[str, 
     return dict(zip(names, table.T))
 
 
+@pytest.fixture(scope="module")
+def kg22_tags(data_dir, bcftools_bin) -> dict[str, np.ndarray]:
+    """AF, AC, AN of every kg22 record by bcftools +fill-tags (the oracle of both encodings: run once)."""
+    return _fill_tags(bcftools_bin, data_dir / KG22, "AF,AC,AN")
+
+
+@pytest.fixture(scope="module")
+def kg22_pop_tags(data_dir, bcftools_bin, tmp_path_factory) -> dict[str, np.ndarray]:
+    """AF of CEU and YRI for every kg22 record by bcftools +fill-tags -S (run once for both encodings)."""
+    groups = tmp_path_factory.mktemp("masks") / "groups.txt"
+    meta = np.loadtxt(data_dir / KG22_META, dtype=str, skiprows=1, usecols=(0, 2))
+    groups.write_text("".join(f"{s}\t{p}\n" for s, p in meta))
+    return _fill_tags(bcftools_bin, data_dir / KG22, "AF", ["-S", str(groups)], names=["AF_CEU", "AF_YRI"])
+
+
 def test_read_masks__defaults_and_file(tmp_path):
     spec = read_masks(None)
     assert spec.masks == {"all": None} and spec.classes == DEFAULT_CLASSES
@@ -93,8 +108,8 @@ def test_mask_bins__cumulative_bins_and_singletons():
     assert [b.bin for b in mask_bins(bare, read_masks(None), af, mac)] == ["all"]
 
 
-def test_bins__cohort_af_and_mac_equal_bcftools_fill_tags(kg22_store, data_dir, bcftools_bin, tmp_path):
-    tags = _fill_tags(bcftools_bin, data_dir / KG22, "AF,AC,AN")
+def test_bins__cohort_af_and_mac_equal_bcftools_fill_tags(kg22_store, kg22_tags, data_dir, tmp_path):
+    tags = kg22_tags
     variants = kg22_store.variants(["contig", "pos", "ref", "alt"])
     ann = read_annotations(data_dir / GNOMAD_TSV, variants)
     sets = gene_sets(kg22_store, variants, genes=data_dir / REFFLAT_BED, annotations=ann)
@@ -126,11 +141,8 @@ def test_bins__cohort_af_and_mac_equal_bcftools_fill_tags(kg22_store, data_dir, 
     assert n_checked > 20 and n_in > 100
 
 
-def test_binning_af__stratum_equals_bcftools_fill_tags_by_population(kg22_store, data_dir, bcftools_bin, tmp_path):
-    groups = tmp_path / "groups.txt"
-    meta = np.loadtxt(data_dir / KG22_META, dtype=str, skiprows=1, usecols=(0, 2))
-    groups.write_text("".join(f"{s}\t{p}\n" for s, p in meta))
-    tags = _fill_tags(bcftools_bin, data_dir / KG22, "AF", ["-S", str(groups)], names=["AF_CEU", "AF_YRI"])
+def test_binning_af__stratum_equals_bcftools_fill_tags_by_population(kg22_store, kg22_pop_tags):
+    tags = kg22_pop_tags
     for pop in ("CEU", "YRI"):
         af = binning_af(kg22_store, f"Population={pop}", backend="host")
         np.testing.assert_allclose(af, tags[f"AF_{pop}"], rtol=1e-5, atol=1e-7)

@@ -82,7 +82,17 @@ def test_gene_sets__overlapping_genes_share_variants(kg22_store, kg22_variants, 
     assert sets.report["contigs_not_in_store"][:3] == ["1", "10", "11"]
 
 
-def test_gene_sets__gene_column_and_annotation_table(kg22_store, kg22_variants, data_dir):
+@pytest.fixture(scope="module")
+def gnomad22(data_dir) -> set[tuple[int, str, str]]:
+    """gnomAD's consequence table (chr, pos, consequence, gene) on chr22 as (pos, gene, consequence), read in
+    plain Python (the oracle of both encodings: read once)."""
+    with gzip.open(data_dir / GNOMAD_TSV, "rt") as f:
+        next(f)
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return {(int(p), g, c) for ch, p, c, g, _ in rows if ch == "22"}
+
+
+def test_gene_sets__gene_column_and_annotation_table(kg22_store, kg22_variants, gnomad22, data_dir):
     # the variant table's gene column: sets equal the grouping of that column
     by_bed = gene_sets(kg22_store, kg22_variants, genes=data_dir / REFFLAT_BED)
     first_gene = {}
@@ -97,10 +107,7 @@ def test_gene_sets__gene_column_and_annotation_table(kg22_store, kg22_variants, 
         assert list(s.annotation) == ["missense_variant"] * s.n_variants
     # gnomAD's consequence table (chr, pos, consequence, gene): positions looked up in plain Python
     ann = read_annotations(data_dir / GNOMAD_TSV, kg22_variants)
-    with gzip.open(data_dir / GNOMAD_TSV, "rt") as f:
-        next(f)
-        rows = [line.rstrip("\n").split("\t") for line in f]
-    want = {(int(p), g, c) for ch, p, c, g, _ in rows if ch == "22"}
+    want = gnomad22
     pos_of = kg22_variants["pos"].to_dict()
     got = {(pos_of[v], g, c) for v, g, c in zip(ann["variant_index"], ann["gene"], ann["annotation"])}
     store_pos = set(kg22_variants["pos"].tolist())

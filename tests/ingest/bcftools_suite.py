@@ -3,8 +3,8 @@
 :func:`check_file` runs in a forked child (:func:`run_files` runs up to `workers` at a time, each with a time
 limit, and reports a crash or a timeout as such). For one ``*.vcf``:
 
-1. bgzip + tabix-index it into a temporary directory, ingest it (``workers=1``, defaults: adj on, half calls
-   haploid, no metadata, so no sexes);
+1. bgzip + tabix-index it into a temporary directory (in /dev/shm when there: :data:`SCRATCH`), ingest it
+   (``workers=1``, defaults: adj on, half calls haploid, no metadata, so no sexes);
 2. ``ok``: the store's split rows (contig, pos, ref, alt) and per-variant code counts equal ``bcftools norm -m-
    | bcftools +fill-tags`` (:func:`expected_counts`), ALT ``.`` records left out (the ingest skips them, counted
    as ``n_ref_only``) and rows compared in the store's contig order where the file's differs from
@@ -39,6 +39,21 @@ if TYPE_CHECKING:
     from gdbtools.store.reader import Store
 
 FILL_TAGS = "AC_Het,AC_Hom,AC_Hemi,NS"
+
+
+def _scratch() -> str | None:
+    """Where each file's temporary work goes: /dev/shm (memory) when it is there with room to spare, else the
+    default temporary directory. A file's bgzipped copy, BCF twin and two stores are a few MB; in memory, the
+    store writer's fsyncs (about 20 a file, 8,000 over the suite) cost nothing."""
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+    except OSError:
+        return None
+    return shm if os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize > 512 * 2**20 else None
+
+
+SCRATCH = _scratch()
 
 
 def _last_line(stderr: bytes) -> str:
@@ -83,15 +98,16 @@ def store_counts(store) -> tuple[list[tuple], np.ndarray]:
     return keys, store_code_counts(store)
 
 
-def compare_with_bcftools(store, path: Path) -> dict:
-    """Rows and per-variant code counts of `store` against :func:`expected_counts` of `path`."""
+def compare_with_bcftools(store, path: Path, got: tuple[list[tuple], np.ndarray] | None = None) -> dict:
+    """Rows and per-variant code counts of `store` (`got`: its :func:`store_counts` when already read) against
+    :func:`expected_counts` of `path`."""
     try:
         expected = expected_counts(path, store.n_samples)
     except Exception as exc:  # the oracle's own failure is a class of its own
         return {"cls": "oracle-failed", "detail": str(exc).strip().splitlines()[-1][:300]}
     ref_only = int((expected["alt"] == ".").sum())  # ALT "." records: not variants, skipped (and counted)
     expected = expected[expected["alt"] != "."].reset_index(drop=True)
-    got_keys, counts = store_counts(store)
+    got_keys, counts = got if got is not None else store_counts(store)
     want_keys = list(zip(expected["contig"].astype(str), expected["pos"].astype(int), expected["ref"],
                          expected["alt"]))
     reordered = False
@@ -153,8 +169,10 @@ def _bcftools_reads(path: Path) -> str | None:
     return None if view.returncode == 0 else _last_line(view.stderr)
 
 
-def _bcf_run(src: Path, tmp: Path, vcf_store, partition_records: int) -> str:
-    """Ingest `src` as indexed BCF by region; compare with the VCF store (None: the VCF was refused)."""
+def _bcf_run(src: Path, tmp: Path, vcf_counts: tuple[list[tuple], np.ndarray] | None,
+             partition_records: int) -> str:
+    """Ingest `src` as indexed BCF by region; compare with the VCF store's :func:`store_counts` (None: the VCF
+    was refused)."""
     out = tmp / (src.stem + ".bcf")
     conv = subprocess.run(["bcftools", "view", "-Ob", "-o", str(out), str(src)], capture_output=True)
     if conv.returncode != 0:
@@ -164,9 +182,9 @@ def _bcf_run(src: Path, tmp: Path, vcf_store, partition_records: int) -> str:
     store, outcome = _ingest(out, tmp / "store.bcf", partition_records=partition_records)
     if store is None:
         return f"{outcome['cls']}: {outcome['message']}{note}"
-    if vcf_store is None:
+    if vcf_counts is None:
         return "ingested (the VCF was not)"
-    got, want = store_counts(store), store_counts(vcf_store)
+    got, want = store_counts(store), vcf_counts
     if got[0] != want[0]:
         return f"differs: rows ({len(got[0])} vs {len(want[0])} in the VCF store){note}"
     if not np.array_equal(got[1], want[1]):
@@ -180,7 +198,7 @@ def check_file(src: str, bcf: bool = False, partition_records: int = 20) -> dict
 
     src_path = Path(src)
     result: dict = {"file": src_path.name}
-    tmp = Path(tempfile.mkdtemp(prefix="bcftools-suite-"))
+    tmp = Path(tempfile.mkdtemp(prefix="bcftools-suite-", dir=SCRATCH))
     try:
         gz = tmp / (src_path.name + ".gz")
         with open(gz, "wb") as fh:
@@ -188,6 +206,7 @@ def check_file(src: str, bcf: bool = False, partition_records: int = 20) -> dict
         subprocess.run(["bcftools", "index", "-t", str(gz)], capture_output=True)  # unsorted: read unindexed
         store, outcome = _ingest(gz, tmp / "store")
         result.update(outcome)
+        counts = None
         if store is None:
             rejects = _bcftools_reads(src_path)
             if rejects is not None:
@@ -195,13 +214,14 @@ def check_file(src: str, bcf: bool = False, partition_records: int = 20) -> dict
                 return result
         else:
             result["stats"] = {k: v for k, v in store.manifest.get("stats", {}).items() if isinstance(v, int) and v}
-            result.update(compare_with_bcftools(store, gz))
+            counts = store_counts(store)
+            result.update(compare_with_bcftools(store, gz, counts))
             report = verify(store, progress=False)
             result["verify_ok"] = report.ok
             if not report.ok:
                 result["verify"] = str(report).splitlines()[:3]
         if bcf:
-            result["bcf"] = _bcf_run(src_path, tmp, store, partition_records)
+            result["bcf"] = _bcf_run(src_path, tmp, counts, partition_records)
     except Exception as exc:
         result.update(cls="script-error", message=f"{type(exc).__name__}: {exc}"[:400])
     finally:
@@ -214,13 +234,39 @@ def _child(src: str, conn, bcf: bool, partition_records: int) -> None:
     conn.close()
 
 
+# Two tiny files for :func:`warm_up`: GT first (the fast VCF and BCF readers) and GT not first (htslib).
+_WARM_HEADER = ("##fileformat=VCFv4.2\n##contig=<ID=1,length=1000>\n##contig=<ID=2,length=1000>\n"
+                '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+                '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+                "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\ta\tb\n")
+_WARM_FILES = {
+    "warm_fast.vcf": _WARM_HEADER + "1\t10\t.\tA\tC,G\t.\t.\t.\tGT:DP\t0/1:12\t1/2:9\n"
+                                    "1\t20\t.\tA\tT\t.\t.\t.\tGT\t./.\t1|1\n"
+                                    "2\t5\t.\tAC\tA\t.\t.\t.\tGT\t0/0\t0/1\n",
+    "warm_htslib.vcf": _WARM_HEADER + "1\t10\t.\tA\tC\t.\t.\t.\tDP:GT\t12:0/1\t9:1/1\n",
+}
+
+
+def warm_up(bcf: bool, partition_records: int) -> None:
+    """Run :func:`check_file` here on two tiny files before forking: the children then inherit the compiled
+    encoders and readers (numba) and the imported modules instead of each loading them again (about 0.3 s a
+    child), and a cold numba cache is compiled once, not by every child at the same time."""
+    tmp = Path(tempfile.mkdtemp(prefix="bcftools-suite-warm-", dir=SCRATCH))
+    try:
+        for name, text in _WARM_FILES.items():
+            (tmp / name).write_text(text)
+            result = check_file(str(tmp / name), bcf, partition_records)
+            if result.get("cls") != "ok" or (bcf and result.get("bcf") != "same"):
+                raise RuntimeError(f"warm-up file {name} did not ingest as expected: {result}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_files(files, *, workers: int = 2, timeout: float = 60.0, bcf: bool = False, partition_records: int = 20,
               on_result=None) -> list[dict]:
     """:func:`check_file` for each file in a forked child, `workers` at a time, each within `timeout` seconds
     (``cls`` ``hang`` past it, ``crash`` when the child dies without a result). Results in `files` order."""
-    from gdbtools.ingest.encode import warm_up
-
-    warm_up()  # compile (or load) the encoders once, before forking
+    warm_up(bcf, partition_records)  # compile (or load) encoders and readers once, before forking
     ctx = mp.get_context("fork")
     todo = list(enumerate(map(str, files)))
     running: dict[int, tuple] = {}

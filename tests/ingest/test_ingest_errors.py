@@ -230,9 +230,10 @@ def test_ingest__full_disk_then_resume(tmp_path, data_dir):
     out = tmp_path / "store"
     cmd = [sys.executable, "-m", "gdbtools", "ingest", str(src), "--out", str(out), "-q", "--workers", "1",
            "--block-size", "512"]
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    # keep numba's cache writes out of the limit: compile the kernels first (a failing cache write is an error of
-    # the fast reader, not a reason to hand over to htslib)
+    env = dict(os.environ)
+    # keep numba's cache writes out of the limit: compile the kernels first, into the cache every run of the
+    # session shares (usually already there: then only loaded), so that the limited run writes none (a failing
+    # cache write is an error of the fast reader, not a reason to hand over to htslib)
     warm = [sys.executable, "-m", "gdbtools", "ingest", str(write_vcf(tmp_path / "warm.vcf.gz", GOOD)), "--out",
             str(tmp_path / "warm"), "-q", "--workers", "1"]
     subprocess.run(warm, check=True, capture_output=True, env=env)

@@ -1,4 +1,5 @@
-"""Fixtures of the release tests: two real call sets ingested once (session-wide, read-only) and their releases.
+"""Fixtures of the release tests: two real call sets (the session's shared stores of tests/conftest.py, read-only)
+and their releases.
 
 - ``kg22``: 1000 Genomes phase 1 chr22, 1,092 samples (14 populations, one of 14 samples) x 19,773 variants;
 - ``hm``: HapMap II, 279 samples (4 populations, 59 trios) x 9,088 SNPs incl. 365 on chrX outside the PARs
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from release_helpers import HM, HM_META, KG22, KG22_META, export_opts
+from release_helpers import export_opts
 
 
 @pytest.fixture(scope="session")
@@ -19,21 +20,19 @@ def release_tmp(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kg22(data_dir, release_tmp):
+def kg22(kg22_store_default):
+    """The session's shared kg22 store (tests/conftest.py; read-only) as a cohort."""
     import gdbtools
-    from gdbtools.ingest import ingest
 
-    store = ingest(data_dir / KG22, release_tmp / "kg22", metadata=data_dir / KG22_META, workers=1, progress=False)
-    return gdbtools.open(store.path)
+    return gdbtools.open(kg22_store_default.path)
 
 
 @pytest.fixture(scope="session")
-def hm(data_dir, release_tmp):
+def hm(hm_store_default):
+    """The session's shared hm store (tests/conftest.py; read-only) as a cohort."""
     import gdbtools
-    from gdbtools.ingest import ingest
 
-    store = ingest(data_dir / HM, release_tmp / "hm", metadata=data_dir / HM_META, workers=1, progress=False)
-    return gdbtools.open(store.path)
+    return gdbtools.open(hm_store_default.path)
 
 
 @pytest.fixture(scope="session")

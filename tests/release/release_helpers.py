@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from helpers import HM, HM_META, KG22, KG22_META  # noqa: F401  (the release tests' call sets: defined once, in helpers)
 
 KEY = ["contig", "pos", "ref", "alt"]
 
@@ -106,11 +107,6 @@ def people(t: pd.DataFrame, sfx: str = "") -> dict[str, np.ndarray]:
             "hom": t[f"AC_Hom{sfx}"].to_numpy(np.int64) // 2, "hemi": t[f"AC_Hemi{sfx}"].to_numpy(np.int64),
             "nhomalt": t[f"nhomalt{sfx}"].to_numpy(np.int64)}
 
-# the call sets of the release tests (paths under the shared data directory)
-KG22 = "1kg_phase1_chr22_1092/1KG_phase1_release_v3_chr22.vcf.gz"
-KG22_META = "1kg_phase1_chr22_1092/1KG_phase1_chr22_samples.tsv"
-HM = "hapmap2_snprelate_279/hapmap_geno_snprelate_hg18.vcf.gz"
-HM_META = "hapmap2_snprelate_279/hapmap_geno_samples.tsv"
 
 
 def export_opts(**kw):

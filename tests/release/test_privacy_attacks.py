@@ -9,6 +9,7 @@ counts: the negative controls show that the tests can fail.
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import re
 
@@ -241,47 +242,51 @@ def test_attack__linked_counts_of_a_row_pin_nothing(contig, k):
 
 def test_attack__differencing_two_releases_is_refused(kg22, tmp_path):
     """v1 without four samples, v2 with them: v2 is refused; had it been published, differencing would have
-    shown those four people's counts. A v2 of the same cohort, or of more variants, passes."""
+    shown those four people's counts. A v2 of the same cohort, or of more variants, passes.
+
+    On 22:16-24 Mb (3,707 of the 19,773 variants: every release here is built a dozen times; the rule compares
+    the two releases cell by cell, whatever their length)."""
     from gdbtools.release import ReleaseRefused, build_release, export, read_release
     from gdbtools.release.privacy import release_difference_rule
 
     by = ("Population", "Gender")
+    cohort = kg22.select(region="22:16000000-24000000")
     mask = np.ones(kg22.n_samples, dtype=bool)
     mask[[3, 400, 700, 1000]] = False
     v1 = tmp_path / "v1.parquet"
-    export(kg22.select(samples=mask), export_opts(tier="public", by=by, release_version="v1"), v1, progress=False)
+    export(cohort.select(samples=mask), export_opts(tier="public", by=by, release_version="v1"), v1, progress=False)
     for fmt in ("vcf.gz", "tsv.gz"):
-        export(kg22.select(samples=mask), export_opts(tier="public", by=by, release_version="v1"),
+        export(cohort.select(samples=mask), export_opts(tier="public", by=by, release_version="v1"),
                tmp_path / f"v1.{fmt}", progress=False)
     for prev in (v1, tmp_path / "v1.vcf.gz", tmp_path / "v1.tsv.gz"):
         with pytest.raises(ReleaseRefused, match="differencing the two would isolate a few people"):
-            export(kg22, export_opts(tier="public", by=by, release_version="v2", previous_release=str(prev)),
+            export(cohort, export_opts(tier="public", by=by, release_version="v2", previous_release=str(prev)),
                    tmp_path / "v2.parquet", progress=False)
         assert not (tmp_path / "v2.parquet").exists()
     # what v2 would have let an attacker compute: differences of 1-4 people, and they are the truth
-    v2, _ = build_release(kg22, export_opts(tier="public", by=by, release_version="v2"), progress=False)
+    v2, _ = build_release(cohort, export_opts(tier="public", by=by, release_version="v2"), progress=False)
     old, _ = read_release(v1)
     diffs = release_difference_rule(v2.table, old, K)
     halve = np.where(diffs["column"].str.startswith("AC_Hom").to_numpy(dtype=bool), 2, 1)
     assert len(diffs) > 100 and ((diffs["new"] - diffs["old"]).abs() // halve).between(1, 4).all()
-    truth4, _ = build_release(kg22.select(samples=~mask), export_opts(tier="controlled"), progress=False)
+    truth4, _ = build_release(cohort.select(samples=~mask), export_opts(tier="controlled"), progress=False)
     ac_rows = diffs[diffs["column"] == "AC"]
     four = truth4.table.set_index(["contig", "pos", "ref", "alt"])["AC"]
     got = four.loc[list(zip(ac_rows["contig"], ac_rows["pos"], ac_rows["ref"], ac_rows["alt"]))].to_numpy()
     np.testing.assert_array_equal(got, (ac_rows["new"] - ac_rows["old"]).to_numpy())
     # the same cohort again under a new version, and a later release with more variants: safe, published
-    same = export(kg22.select(samples=mask), export_opts(tier="public", by=by, release_version="v2",
-                                                         previous_release=str(v1)), tmp_path / "v2s.parquet",
+    same = export(cohort.select(samples=mask), export_opts(tier="public", by=by, release_version="v2",
+                                                           previous_release=str(v1)), tmp_path / "v2s.parquet",
                   progress=False)
     assert same["version"] == "v2"
     part = tmp_path / "p1.vcf.gz"
-    export(kg22.select(region="22:1-30000000"), export_opts(tier="public", by=by, release_version="p1"), part,
-           progress=False)
-    grown = export(kg22, export_opts(tier="public", by=by, release_version="p2", previous_release=str(part)),
+    first = export(kg22.select(region="22:16000000-20000000"), export_opts(tier="public", by=by, release_version="p1"),
+                   part, progress=False)
+    grown = export(cohort, export_opts(tier="public", by=by, release_version="p2", previous_release=str(part)),
                    tmp_path / "p2.vcf.gz", progress=False)
-    assert grown["n_variants"] == 19_773
+    assert first["n_variants"] == 1_641 and grown["n_variants"] == cohort.n_variants == 3_707
     with pytest.raises(ReleaseRefused, match="already published"):
-        export(kg22, export_opts(tier="public", by=by, release_version="p1", previous_release=str(part)),
+        export(cohort, export_opts(tier="public", by=by, release_version="p1", previous_release=str(part)),
                tmp_path / "p3.vcf.gz", progress=False)
 
 
@@ -299,7 +304,8 @@ def test_every_export__contains_no_sample_id(kg22, hm, kg22_releases, hm_release
         assert len(text) > 1000
         found = _substrings_in(text, ids)
         assert not found, f"{path.name} holds sample ids: {sorted(found)[:3]}"
-    assert len(_substrings_in(rh.every_text(data_dir / KG22)[:200_000], ids)) == 1092  # the search does find them
+    with gzip.open(data_dir / KG22) as fh:  # the VCF's header: the search does find the ids
+        assert len(_substrings_in(fh.read(200_000).decode("latin-1"), ids)) == 1092
 
 
 def _substrings_in(text: str, ids: set[str]) -> set[str]:

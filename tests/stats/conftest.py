@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import stats_oracles as so
-from stats_oracles import HM, HM_META, KG, KG_META, need
+from stats_oracles import HM, KG, KG_META, need
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,9 @@ def kg_plink(kg_pfile, stats_tmp) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="session")
-def hm_store(data_dir, stats_tmp):
-    return _ingest(data_dir / HM, stats_tmp / "hm_store", data_dir / HM_META)
+def hm_store(hm_store_default):
+    """The session's shared HapMap store (tests/conftest.py; read-only)."""
+    return hm_store_default
 
 
 @pytest.fixture(scope="session")

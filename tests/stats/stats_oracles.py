@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from helpers import need
+from helpers import HM, HM_META, need  # noqa: F401  (HM paths: defined once, in helpers)
 
 __all__ = ["need", "sh", "norm_split", "fill_tags", "plink2_import", "plink2_reports", "plink2_sample_counts",
            "plink19_check_sex", "write_sex_file", "variant_ids", "hwe_x_enumerate", "hwe_x_log_enumerate",
@@ -22,8 +22,6 @@ __all__ = ["need", "sh", "norm_split", "fill_tags", "plink2_import", "plink2_rep
 # the real call sets of ../shared/data used by the statistics tests
 KG = "1kg_phase3_subset_1126/1KG_phase3_subset_chr1-22X.vcf.gz"
 KG_META = "1kg_phase3_subset_1126/samples_annot.tsv"
-HM = "hapmap2_snprelate_279/hapmap_geno_snprelate_hg18.vcf.gz"
-HM_META = "hapmap2_snprelate_279/hapmap_geno_samples.tsv"
 FILL_TAGS = ("AC", "AN", "AF", "AC_Het", "AC_Hom", "AC_Hemi", "NS")
 
 
