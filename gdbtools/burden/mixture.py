@@ -206,18 +206,29 @@ class DaviesTail:
         k = u_max / self.delta - 0.5
         self.k_needed = (1 << 62) if not k < (1 << 62) else max(1, math.ceil(k))
         self.ifault, self.k = (1, lim) if self.k_needed > lim else (0, self.k_needed)
-        j = np.arange(self.k + 1, dtype=np.float64) + 0.5
-        mod, self._theta = _phi_polar(j, self.delta, lam)
-        self._a = mod / j
-        self._u = j * self.delta
+        self._grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # on the first q inside
+
+    def _terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(|phi(u_j)| / j, theta(u_j), u_j, buffer)``, computed once (a caller that checks ``ifault`` first
+        and gives up on a fault never pays for the up to ``lim`` terms)."""
+        if self._grid is None:
+            j = np.arange(self.k + 1, dtype=np.float64) + 0.5
+            mod, theta = _phi_polar(j, self.delta, self.lam)
+            self._grid = (mod / j, theta, j * self.delta, np.empty_like(j))
+        return self._grid
 
     def __call__(self, q: float) -> DaviesResult:
         if q >= self.upper:
             return DaviesResult(0.0, self.acc / 4, self.ifault, 0)
         if q <= self.lower:
             return DaviesResult(1.0, self.acc / 4, self.ifault, 0)
-        terms = self._a * np.sin(self._theta - self._u * q)
-        return _result(0.5 + float(terms.sum()) / math.pi, float(np.abs(terms).sum()), self.acc, self.ifault,
+        a, theta, u, terms = self._terms()
+        np.multiply(u, -q, out=terms)  # a sin(theta - u q), in one buffer (the same rounding as written out)
+        terms += theta
+        np.sin(terms, out=terms)
+        terms *= a
+        total = float(terms.sum())
+        return _result(0.5 + total / math.pi, float(np.abs(terms, out=terms).sum()), self.acc, self.ifault,
                        self.k, self.delta, self.lam)
 
 
