@@ -60,7 +60,8 @@ def _prepare(null: NullModel, G, weights, backend, spa_adjust: bool = False):
     w = np.asarray(weights, dtype=np.float64)
     S = backend.to_host(G.T @ null.residuals_on(backend)) * (w / math.sqrt(null.sigma2))
     G1 = null.root_project(G, backend)
-    A = backend.to_host(G1.T @ G1) * np.multiply.outer(0.5 * w, w)
+    H = backend.to_host(G1.T @ G1)
+    A = (0.5 * (H + H.T)) * np.multiply.outer(0.5 * w, w)  # exactly symmetric whatever the device's product
     if spa_adjust and null.kind == "logistic":
         Z1 = G1 * backend.to_device(w / math.sqrt(2.0))[None, :]
         d = np.sqrt(_spa_variance_ratios(null, Z1, S, A, backend))
