@@ -3,9 +3,12 @@
 A gene's SKAT kernel is a product of an (n, m) matrix with itself and an eigendecomposition of m x m, m
 mostly below 50: too small for a second BLAS thread to pay, and OpenBLAS's threads spin while they wait, so
 on a loaded machine (2 cores shared with other jobs) the default two threads made the whole SKAT loop
-2-5x slower than one (bench/RESULTS.md, "SKAT vs Hail"). :func:`single_thread_blas` limits the BLAS
-libraries loaded in the process (through threadpoolctl) to one thread while it is held; it nests and is
-safe to enter from several threads (the limit holds until the last holder leaves).
+2-5x slower than one (bench/RESULTS.md, "SKAT vs Hail, skatspeed"). :func:`single_thread_blas` limits the
+BLAS libraries loaded in the process (through threadpoolctl) to one thread while it is held, and restores
+their counts when the last holder leaves; it nests, and its bookkeeping is locked so that several threads may
+enter it. The limit is the library's process-wide setting; OpenBLAS 0.3.31 was seen to ignore a limit set from
+a second thread after the main thread had set and restored one (threadpoolctl still reports two threads), so
+the gain is certain only for the gene loop run from the main thread, as ``gdbtools burden`` runs it.
 """
 
 from __future__ import annotations
