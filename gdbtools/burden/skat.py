@@ -4,9 +4,10 @@ With ``Z = G diag(w)`` (w the Beta(1, 25) weights), ``r = y - mu`` and ``S = Z^T
 
 - SKAT: ``Q = S^T S / (2 sigma2)`` (``sigma2 = r^T r / (n - k)`` linear, 1 logistic); under the null
   ``Q ~ sum_k lambda_k chi2_1`` with lambda the eigenvalues of ``Z^T P Z / 2`` (``P0`` for linear),
-  computed by ``eigh`` of the m x m matrix.  Eigenvalues are kept as the SKAT package keeps them: those
-  above ``mean(nonnegative eigenvalues) / 1e5`` (:data:`EIGEN_REL`); the rest are numerical zeros of a
-  rank-deficient kernel (e.g. two identical variants).  p by :func:`mixture_chi2_sf` (Davies, Liu fallback).
+  computed by ``numpy.linalg.eigvalsh`` of the m x m matrix (one BLAS thread: ``gdbtools.backend.blas``).
+  Eigenvalues are kept as the SKAT package keeps them: those above ``mean(nonnegative eigenvalues) / 1e5``
+  (:data:`EIGEN_REL`); the rest are numerical zeros of a rank-deficient kernel (e.g. two identical variants).
+  p by :func:`mixture_chi2_sf` (Davies, Liu fallback).
 - SKAT-O (Lee et al. 2012): ``Q_rho = ((1 - rho) S^T S + rho (sum S)^2) / (2 sigma2)`` over the rho grid
   :data:`DEFAULT_RHO` (SKAT's "optimal.adj"; rho = 1 computed as 0.999, as the package does).  Each
   ``Q_rho``'s p from the eigenvalues of ``R_rho^(1/2) Z^T P Z R_rho^(1/2) / 2``; T = the minimum p; its
