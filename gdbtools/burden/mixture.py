@@ -43,7 +43,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.integrate
-import scipy.optimize
 import scipy.stats
 
 __all__ = ["DaviesResult", "DaviesTail", "davies", "liu", "liu_params", "mixture_chi2_sf", "AUTO_ACCURACIES",
@@ -66,21 +65,39 @@ class DaviesResult(NamedTuple):
     n_terms: int
 
 
-def _log_mgf(t: float, lam: np.ndarray) -> float:
-    return -0.5 * float(np.sum(np.log1p(-2.0 * t * lam)))
-
-
 def _upper_point(lam: np.ndarray, a: float) -> float:
-    """An x with ``P(sum lam chi2_1 > x) <= a`` by Chernoff's bound (+inf when no lambda is positive...)."""
+    """An x with ``P(sum lam chi2_1 > x) <= a`` by Chernoff's bound (0 when no lambda is positive).
+
+    The bound ``exp(K(t) - t x)`` (K the cumulant generating function) equals `a` at ``x(t) = (K(t) - log a) / t``,
+    smallest where ``h(t) = t K'(t) - K(t) = -log a`` (h increases from 0 on ``[0, 1 / (2 lmax))``, h' = t K''):
+    a safeguarded Newton solve in ``s = 2 lmax t``, kept within ``[1e-9, 1 - 1e-9]``.
+    """
     lmax = float(lam.max())
     if lmax <= 0:
         return 0.0
+    c = 2.0 * lam / (2.0 * lmax)  # 1 - 2 t lam = 1 - s c
+    target = -math.log(a)
+
     def x_of(s: float) -> float:  # the x at which the bound with t = s / (2 lmax) equals a
-        t = s / (2.0 * lmax)
-        return (_log_mgf(t, lam) - math.log(a)) / t
-    res = scipy.optimize.minimize_scalar(x_of, bounds=(1e-9, 1 - 1e-9), method="bounded",
-                                         options={"xatol": 1e-10})
-    return float(min(res.fun, x_of(0.5)))
+        return (-0.5 * float(np.sum(np.log1p(-s * c))) + target) * (2.0 * lmax) / s
+
+    lo, hi = 1e-9, 1.0 - 1e-9
+    s = 2.0 * target / (1.0 + 2.0 * target)  # the root for one eigenvalue, its log term left out
+    for _ in range(100):
+        d = 1.0 - s * c
+        k0 = -0.5 * float(np.log(d).sum())
+        cd = c / d
+        k1 = 0.5 * float(cd.sum())  # dK/ds
+        g = s * k1 - k0 - target  # h - (-log a), increasing in s
+        if g > 0:
+            hi = s
+        else:
+            lo = s
+        step = g / (s * 0.5 * float((cd * cd).sum()))  # h'(s) = s K''(s)
+        if abs(step) <= 1e-15 * s or hi - lo <= 1e-15:
+            break
+        s = s - step if lo < s - step < hi else 0.5 * (lo + hi)
+    return float(min(x_of(min(max(s, 1e-9), 1.0 - 1e-9)), x_of(0.5)))
 
 
 def _truncation_bound(absl: np.ndarray, u: float) -> float:
@@ -93,19 +110,20 @@ def _truncation_bound(absl: np.ndarray, u: float) -> float:
 
 
 def _cutoff(absl: np.ndarray, a: float) -> float:
-    """Smallest u (to 1e-9 relative) with the truncation bound at u below `a` (inf when none below 1e87)."""
-    lo = math.log(0.5 / absl[0])
-    if _truncation_bound(absl, math.exp(lo)) <= a:
-        return math.exp(lo)
-    hi = lo + 1.0
-    while _truncation_bound(absl, math.exp(hi)) > a:
-        hi += 2.0
-        if hi > 200:
-            return math.inf
-    while hi - lo > 1e-9:
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if _truncation_bound(absl, math.exp(mid)) <= a else (mid, hi)
-    return math.exp(hi)
+    """Smallest u with the truncation bound at u at most `a` (inf when above 1e87); absl sorted descending.
+
+    Between the breakpoints ``b_s = 1 / (2 absl_s)`` the bound is ``2 / (pi s) prod_{k <= s} (2 absl_k u)^(-1/2)``
+    (s terms past their breakpoint), decreasing in u and continuing downwards across each breakpoint: on the
+    piece of s terms it reaches `a` at ``log u = (2 / s) (log(2 / (pi s)) - L_s / 2 - log a)``, ``L_s = sum_{k <= s}
+    log(2 absl_k)``; the first piece whose solution (or start) lies before its end holds the answer."""
+    s = np.arange(1, absl.size + 1, dtype=np.float64)
+    starts = 0.5 / absl
+    log_u = 2.0 / s * (np.log(2.0 / (math.pi * s)) - 0.5 * np.cumsum(np.log(2.0 * absl)) - math.log(a))
+    cand = np.maximum(np.exp(np.minimum(log_u, 700.0)), starts)
+    ends = np.append(starts[1:], math.inf)
+    ok = np.flatnonzero(cand < ends)
+    u = float(cand[ok[0]]) if ok.size else math.inf
+    return u if u <= math.exp(200.0) else math.inf
 
 
 @functools.lru_cache(maxsize=4096)
@@ -188,18 +206,29 @@ class DaviesTail:
         k = u_max / self.delta - 0.5
         self.k_needed = (1 << 62) if not k < (1 << 62) else max(1, math.ceil(k))
         self.ifault, self.k = (1, lim) if self.k_needed > lim else (0, self.k_needed)
-        j = np.arange(self.k + 1, dtype=np.float64) + 0.5
-        mod, self._theta = _phi_polar(j, self.delta, lam)
-        self._a = mod / j
-        self._u = j * self.delta
+        self._grid: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # on the first q inside
+
+    def _terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(|phi(u_j)| / j, theta(u_j), u_j, buffer)``, computed once (a caller that checks ``ifault`` first
+        and gives up on a fault never pays for the up to ``lim`` terms)."""
+        if self._grid is None:
+            j = np.arange(self.k + 1, dtype=np.float64) + 0.5
+            mod, theta = _phi_polar(j, self.delta, self.lam)
+            self._grid = (mod / j, theta, j * self.delta, np.empty_like(j))
+        return self._grid
 
     def __call__(self, q: float) -> DaviesResult:
         if q >= self.upper:
             return DaviesResult(0.0, self.acc / 4, self.ifault, 0)
         if q <= self.lower:
             return DaviesResult(1.0, self.acc / 4, self.ifault, 0)
-        terms = self._a * np.sin(self._theta - self._u * q)
-        return _result(0.5 + float(terms.sum()) / math.pi, float(np.abs(terms).sum()), self.acc, self.ifault,
+        a, theta, u, terms = self._terms()
+        np.multiply(u, -q, out=terms)  # a sin(theta - u q), in one buffer (the same rounding as written out)
+        terms += theta
+        np.sin(terms, out=terms)
+        terms *= a
+        total = float(terms.sum())
+        return _result(0.5 + total / math.pi, float(np.abs(terms, out=terms).sum()), self.acc, self.ifault,
                        self.k, self.delta, self.lam)
 
 

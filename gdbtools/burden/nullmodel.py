@@ -85,7 +85,9 @@ class NullModel:
         kernel matrix is built from it, positive semi-definite by construction)."""
         q, s, _ = self._on(backend)
         one_d = A.ndim == 1
-        B = (A[:, None] if one_d else A) * s[:, None]
+        B = A[:, None] if one_d else A
+        if self.kind != "linear":  # sqrt(V) = 1 for linear: the product would copy G and change nothing
+            B = B * s[:, None]
         out = B - q @ (q.T @ B)
         return out[:, 0] if one_d else out
 

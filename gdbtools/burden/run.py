@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..backend import get_backend
+from ..backend.blas import single_thread_blas
 from ..errors import EmptySelectionError, GdbError
 from ..optionsets import BURDEN_TESTS
 from ..stats.selection import Selection
@@ -252,10 +253,11 @@ def burden(selection: Selection, phenotypes, trait: str, *, binary: bool = False
                                   fix="check the contig names and build of the gene file against the store, or "
                                       "give --genes GENES.bed (--allow-empty writes an empty table)")
     rows: list[dict] = []
-    for vset, gm in gene_matrices(store, sets, phen.sample_index, be, adj=adj, progress=progress):
-        af = np.asarray(gm.af if af_bins is None else af_bins[vset.variant_index], dtype=np.float64)
-        bins = mask_bins(vset, spec, af, np.asarray(gm.mac), max_afs, singletons)
-        rows += gene_tests(null, vset, gm, bins, tests=tests, score=score, collapse_mac=collapse_mac, backend=be)
+    with single_thread_blas():  # many small products per gene: one BLAS thread (gdbtools.backend.blas)
+        for vset, gm in gene_matrices(store, sets, phen.sample_index, be, adj=adj, progress=progress):
+            af = np.asarray(gm.af if af_bins is None else af_bins[vset.variant_index], dtype=np.float64)
+            bins = mask_bins(vset, spec, af, np.asarray(gm.mac), max_afs, singletons)
+            rows += gene_tests(null, vset, gm, bins, tests=tests, score=score, collapse_mac=collapse_mac, backend=be)
     table = pd.DataFrame(rows, columns=list(BURDEN)) if rows else _empty_table()
     table = table.astype({name: v.dtype for name, v in BURDEN.items() if v.dtype != "str"})
     check_table(table, "burden")

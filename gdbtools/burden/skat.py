@@ -4,9 +4,10 @@ With ``Z = G diag(w)`` (w the Beta(1, 25) weights), ``r = y - mu`` and ``S = Z^T
 
 - SKAT: ``Q = S^T S / (2 sigma2)`` (``sigma2 = r^T r / (n - k)`` linear, 1 logistic); under the null
   ``Q ~ sum_k lambda_k chi2_1`` with lambda the eigenvalues of ``Z^T P Z / 2`` (``P0`` for linear),
-  computed by ``eigh`` of the m x m matrix.  Eigenvalues are kept as the SKAT package keeps them: those
-  above ``mean(nonnegative eigenvalues) / 1e5`` (:data:`EIGEN_REL`); the rest are numerical zeros of a
-  rank-deficient kernel (e.g. two identical variants).  p by :func:`mixture_chi2_sf` (Davies, Liu fallback).
+  computed by ``numpy.linalg.eigvalsh`` of the m x m matrix (one BLAS thread: ``gdbtools.backend.blas``).
+  Eigenvalues are kept as the SKAT package keeps them: those above ``mean(nonnegative eigenvalues) / 1e5``
+  (:data:`EIGEN_REL`); the rest are numerical zeros of a rank-deficient kernel (e.g. two identical variants).
+  p by :func:`mixture_chi2_sf` (Davies, Liu fallback).
 - SKAT-O (Lee et al. 2012): ``Q_rho = ((1 - rho) S^T S + rho (sum S)^2) / (2 sigma2)`` over the rho grid
   :data:`DEFAULT_RHO` (SKAT's "optimal.adj"; rho = 1 computed as 0.999, as the package does).  Each
   ``Q_rho``'s p from the eigenvalues of ``R_rho^(1/2) Z^T P Z R_rho^(1/2) / 2``; T = the minimum p; its
@@ -23,10 +24,10 @@ import math
 
 import numpy as np
 import scipy.integrate
-import scipy.linalg
 import scipy.special
 import scipy.stats
 
+from gdbtools.backend.blas import one_blas_thread
 from gdbtools.burden.mixture import DaviesTail, liu_params, mixture_chi2_sf
 from gdbtools.burden.nullmodel import NullModel
 from gdbtools.burden.scoretests import SPA_CUTOFF, spa_pvalue
@@ -41,8 +42,11 @@ _EPS_REL = np.finfo(float).eps ** 0.25
 
 
 def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
-    """The eigenvalues of the symmetric m x m `A` that SKAT keeps (see :data:`EIGEN_REL`)."""
-    ev = scipy.linalg.eigh(0.5 * (A + A.T), eigvals_only=True)
+    """The eigenvalues of the symmetric m x m `A` that SKAT keeps (see :data:`EIGEN_REL`), ascending."""
+    if A.shape[0] == 1:
+        ev = np.array([float(A[0, 0])])
+    else:
+        ev = np.linalg.eigvalsh(0.5 * (A + A.T))
     nonneg = ev[ev >= 0]
     if nonneg.size == 0 or nonneg.mean() <= 0:
         return np.empty(0)
@@ -50,19 +54,20 @@ def skat_eigenvalues(A: np.ndarray) -> np.ndarray:
 
 
 def _prepare(null: NullModel, G, weights, backend, spa_adjust: bool = False):
-    """(Z1 = (I - Q Q^T) V^(1/2) Z / sqrt(2) on the device, S = Z^T r / sqrt(sigma2), A = Z1^T Z1 = Z^T P Z / 2
-    on the host; with `spa_adjust` (logistic) A rescaled by :func:`_spa_variance_ratios`)."""
-    w = backend.to_device(np.asarray(weights, dtype=np.float64))
-    Z = G * w[None, :]
-    S = backend.to_host(Z.T @ null.residuals_on(backend)) / math.sqrt(null.sigma2)
-    Z1 = null.root_project(Z, backend) / math.sqrt(2.0)
-    A = backend.to_host(Z1.T @ Z1)
-    A = 0.5 * (A + A.T)
+    """(S = Z^T r / sqrt(sigma2), A = Z^T P Z / 2 = Z1^T Z1) on the host, ``Z = G diag(w)``, ``Z1 = (I - Q Q^T)
+    V^(1/2) Z / sqrt(2)``: A from the projected dosages ``G1 = (I - Q Q^T) V^(1/2) G`` as ``(G1^T G1) * w w^T / 2``
+    (one pass over G for the projection, one symmetric product; no Z or Z1 formed); with `spa_adjust`
+    (logistic) A rescaled by :func:`_spa_variance_ratios`."""
+    w = np.asarray(weights, dtype=np.float64)
+    S = backend.to_host(G.T @ null.residuals_on(backend)) * (w / math.sqrt(null.sigma2))
+    G1 = null.root_project(G, backend)
+    H = backend.to_host(G1.T @ G1)
+    A = (0.5 * (H + H.T)) * np.multiply.outer(0.5 * w, w)  # exactly symmetric whatever the device's product
     if spa_adjust and null.kind == "logistic":
+        Z1 = G1 * backend.to_device(w / math.sqrt(2.0))[None, :]
         d = np.sqrt(_spa_variance_ratios(null, Z1, S, A, backend))
         A = A * np.outer(d, d)
-        Z1 = Z1 * backend.to_device(d)[None, :]  # keeps A = Z1^T Z1 for SKAT-O's parameters
-    return Z1, S, A
+    return S, A
 
 
 def _spa_variance_ratios(null: NullModel, Z1, S: np.ndarray, A: np.ndarray, backend) -> np.ndarray:
@@ -84,6 +89,7 @@ def _spa_variance_ratios(null: NullModel, Z1, S: np.ndarray, A: np.ndarray, back
     return ratio
 
 
+@one_blas_thread
 def skat(null: NullModel, G, weights, backend, *, spa_adjust: bool = False) -> tuple[float, float, str]:
     """SKAT of one variant set.
 
@@ -106,7 +112,7 @@ def skat(null: NullModel, G, weights, backend, *, spa_adjust: bool = False) -> t
     """
     if G.shape[1] == 0:
         return math.nan, math.nan, "none"
-    _, S, A = _prepare(null, G, weights, backend, spa_adjust)
+    S, A = _prepare(null, G, weights, backend, spa_adjust)
     q = float(S @ S) / 2.0
     lam = skat_eigenvalues(A)
     if lam.size == 0:
@@ -164,6 +170,7 @@ def _kappa_sf(x: float, par: dict) -> float:
     return float(scipy.special.chdtrc(df, max(arg, 0.0)))
 
 
+@one_blas_thread
 def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
           spa_adjust: bool = False) -> tuple[float, float, str, float]:
     """SKAT-O of one variant set (arguments as :func:`skat`; `rho` the grid of kernel correlations).
@@ -176,12 +183,12 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
     if G.shape[1] == 0:
         return math.nan, math.nan, "none", math.nan
     rhos = np.minimum(np.asarray(rho, dtype=np.float64), _RHO_MAX)
-    Z1, S, A = _prepare(null, G, weights, backend, spa_adjust)
+    S, A = _prepare(null, G, weights, backend, spa_adjust)
     q_rho = ((1 - rhos) * float(S @ S) + rhos * float(S.sum()) ** 2) / 2.0
-    # Z1's row mean zbar enters through v = Z1^T zbar and zz = zbar^T zbar
-    zbar = Z1.mean(axis=1)
-    v = backend.to_host(Z1.T @ zbar)
-    zz = float(backend.to_host(zbar @ zbar))
+    # Z1's row mean zbar = Z1 1 / m enters through v = Z1^T zbar = A 1 / m and zz = zbar^T zbar = 1^T A 1 / m^2
+    m = A.shape[0]
+    v = A.sum(axis=1) / m
+    zz = float(v.sum()) / m
     pvals = np.empty(rhos.size)
     methods = []
     liu_q = []

@@ -152,8 +152,8 @@ def test_skat__spa_adjust(kg_genes, rng):
     y = (rng.random(n) < 1 / (1 + np.exp(-(X @ [-3.1, 0.3, -0.2, 0.2])))).astype(float)
     y[np.argsort(-(G @ w))[:8]] = 1.0  # some carriers are cases: a few scores with |z| > 2
     null = fit_null(y, X, binary=True, covariate_names=NAMES)
-    _, S, A = _prepare(null, G, w, be)
-    _, _, A_adj = _prepare(null, G, w, be, spa_adjust=True)
+    S, A = _prepare(null, G, w, be)
+    _, A_adj = _prepare(null, G, w, be, spa_adjust=True)
     per_variant = burden_test(null, G * w, be)
     far = np.abs(per_variant["stat"]) > 2
     assert far.any() and (~far).any()
