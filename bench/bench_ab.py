@@ -24,11 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_stats import machine, prepare
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(wall, user + sys CPU) seconds of one process and its children."""
+def timed(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[float, float]:
+    """(wall, user + sys CPU) seconds of one process and its children, run in `cwd` (not in this tree: its
+    ``gdbtools/`` would come before ``PYTHONPATH``)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -44,6 +45,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args(argv)
     old_env = {**os.environ, "PYTHONPATH": str(Path(args.old).resolve())}
+    probe = subprocess.run([sys.executable, "-c", "import gdbtools; print(gdbtools.__file__)"], env=old_env,
+                           cwd=tempfile.gettempdir(), capture_output=True, text=True).stdout.strip()
+    if not probe.startswith(str(Path(args.old).resolve())):
+        raise SystemExit(f"--old {args.old}: the processes would import {probe}")
     print(f"Machine: {machine()}; load {os.getloadavg()[0]:.1f} at the start")
     print("| cohort | rounds | plink2 wall / CPU | new wall / CPU | old wall / CPU | new / plink2 (wall) | load |")
     print("|---|---|---|---|---|---|---|")
@@ -57,9 +62,9 @@ def main(argv=None) -> int:
             runs: dict[str, list[tuple[float, float]]] = {"plink2": [], "new": [], "old": []}
             loads = []
             for _ in range(args.rounds):
-                runs["plink2"].append(timed(plink))
-                runs["new"].append(timed(qc))
-                runs["old"].append(timed(qc, env=old_env))
+                runs["plink2"].append(timed(plink, tmp))
+                runs["new"].append(timed(qc, tmp))
+                runs["old"].append(timed(qc, tmp, env=old_env))
                 loads.append(os.getloadavg()[0])
             best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
             cells = " | ".join(f"{best[k][0]:.3f} / {best[k][1]:.3f}" for k in ("plink2", "new", "old"))
