@@ -6,6 +6,7 @@
 //   cnt_t        a popcount accumulator for a lane (summed to one number by cnt_total).
 //   load_lane    read lane `l` of a plane row of `n_words` words (a partial last lane reads zeros).
 //   popc, any_bits, lane_word, ctz32
+//   nonzero_words  a mask with bit k set where word k of a lane is not zero (visit only those words).
 //   warp_sum     sum over the threads of a warp (GPU: shuffles; host: a warp is one thread).
 //   atomic_add   add to global memory from many threads/blocks.
 //   prefetch     a hint for the host's gathers (nothing on the GPU).
@@ -57,6 +58,7 @@ __device__ __forceinline__ cnt_t popc(lane_t x) { return static_cast<u32>(__popc
 __device__ __forceinline__ u32 cnt_total(cnt_t c) { return c; }
 __device__ __forceinline__ bool any_bits(lane_t x) { return x != 0u; }
 __device__ __forceinline__ u32 lane_word(lane_t x, int /*k*/) { return x; }
+__device__ __forceinline__ u32 nonzero_words(lane_t x) { return x != 0u ? 1u : 0u; }
 __device__ __forceinline__ int ctz32(u32 x) { return __ffs(static_cast<int>(x)) - 1; }
 __device__ __forceinline__ void prefetch(const void* /*p*/) {}
 
@@ -176,6 +178,16 @@ __forceinline__ bool any_bits(lane_t x) {
 }
 
 __forceinline__ u32 lane_word(lane_t x, int k) { return x[k]; }
+__forceinline__ u32 nonzero_words(lane_t x) {
+#if GDB_HOST_LANE_WORDS == 16
+  const __m512i v = reinterpret_cast<__m512i>(x);
+  return static_cast<u32>(_mm512_test_epi32_mask(v, v));
+#else
+  u32 m = 0;
+  for (int k = 0; k < kLaneWords; ++k) m |= static_cast<u32>(x[k] != 0u) << k;
+  return m;
+#endif
+}
 __forceinline__ int ctz32(u32 x) { return __builtin_ctz(x); }
 __forceinline__ void prefetch(const void* p) { __builtin_prefetch(p, 0, 1); }
 __forceinline__ u32 warp_sum(u32 v) { return v; }

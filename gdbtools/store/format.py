@@ -307,7 +307,7 @@ def sparse_from_raw(xp, raw, header: BlockHeader, path: str | os.PathLike = "<bl
 
     `raw` is the frame's bytes as a ``(sparse_raw_size(header),) uint8`` array of `xp` (NumPy, or a device
     array module), starting at an address aligned to 4 bytes; ``rows``, ``sample`` and ``code`` are views of
-    it, ``ptr`` and the entries' :attr:`SparseRows.row` are computed with `xp` (no host copy).  Only the
+    it, ``ptr`` and (on a device) the entries' :attr:`SparseRows.row` are computed with `xp` (no host copy).  Only the
     sizes are checked here (no value is read back from a device).
     """
     info = header.sparse or {}
@@ -323,8 +323,11 @@ def sparse_from_raw(xp, raw, header: BlockHeader, path: str | os.PathLike = "<bl
     if s_rows:
         ptr[1:] = xp.cumsum(counts, dtype=np.int64)
     out = SparseRows(rows, ptr, sample, code)
-    # the row of each entry: the sparse variant whose entry range holds it (searchsorted works on any device)
-    out._row = rows[xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=np.int64), side="right")] if nnz else rows[:0]
+    if xp is not np:
+        # on a device, the row of each entry now: the sparse variant whose entry range holds it (searchsorted
+        # works on any device).  On the host SparseRows.row derives it on first use (np.repeat, ~10x faster):
+        # the host kernels read rows and ptr, so the pass never does (this searchsorted was half the decode).
+        out._row = rows[xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=np.int64), side="right")] if nnz else rows[:0]
     return out
 
 

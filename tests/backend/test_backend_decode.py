@@ -78,6 +78,24 @@ def test_decode_blocks__equals_read_block(backend, stores, name, batch):
         assert backend.decode_fallback is None, backend.decode_fallback
 
 
+@pytest.mark.parametrize("name", ["real-hybrid2", "synthetic-hybrid2"])
+def test_read_block__sparse_row_of_every_entry(stores, name):
+    # on the host the row of each entry is derived on first use (np.repeat); the oracle is the CSR ranges
+    store = stores[name]
+    seen = 0
+    for i in range(len(store.blocks_meta)):
+        sp = store.read_block(i).sparse
+        if sp is None:
+            continue
+        want = np.empty(sp.nnz, np.int32)
+        for k in range(sp.n_rows):
+            want[sp.ptr[k]:sp.ptr[k + 1]] = sp.rows[k]
+        assert sp.row.dtype == np.int32
+        np.testing.assert_array_equal(sp.row, want)
+        seen += sp.nnz
+    assert seen > 0
+
+
 def test_decode_blocks__the_stores_exercise_every_case(stores):
     """Partial last frames, blocks with and without sparse rows, more than one frame per block."""
     frames_of = {name: [s.read_block_frames(i) for i in range(len(s.blocks_meta))] for name, s in stores.items()}

@@ -128,6 +128,18 @@ def test_sample_class_counts__matches_twin_and_decode(backend, rng, n_samples, n
     np.testing.assert_array_equal(got, decode_sample_counts(lo, hi, var_class, n_classes, n_samples, fail))
 
 
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 4, 5, 7, 8, 9])
+def test_sample_class_counts__chunks_of_every_length_mod_four(backend, rng, n_rows):
+    # the kernels add rows four at a time (carry-save) and a chunk's last 1-3 rows one by one: one class,
+    # so the chunk is the whole input; all-missing and all-het rows make every counter plane carry
+    lo, hi, fail = random_cohort(rng, n_rows, 70, special_rows=False)
+    lo[: n_rows // 2] = hi[: n_rows // 2] = 0xFFFFFFFF
+    lo[: n_rows // 2, -1] &= 0x3F  # 70 samples: padding bits stay zero
+    hi[: n_rows // 2, -1] &= 0x3F
+    got = _sample_counts(backend, lo, hi, np.zeros(n_rows, np.uint8), 1, 70, fail)
+    np.testing.assert_array_equal(got, decode_sample_counts(lo, hi, np.zeros(n_rows, np.uint8), 1, 70, fail))
+
+
 def test_sample_class_counts__accumulates_in_place(backend, rng):
     lo, hi, fail = random_cohort(rng, 50, 100)
     var_class = rng.integers(0, 3, size=50).astype(np.uint8)
