@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..outputs import without_attrs
+
 __all__ = ["write_vcf", "read_vcf", "info_header"]
 
 _TOTAL = {  # tag: (Number, Type, Description) of the whole selection's fields
@@ -117,7 +119,7 @@ def write_vcf(release, prov: dict, path: str | os.PathLike, contigs: list[dict])
     import pysam
 
     path = Path(path)
-    table = release.table
+    table = without_attrs(release.table)  # many columns are read below
     info = info_header(table, release.meta["groups"])
     order = {c["name"]: i for i, c in enumerate(contigs)}
     rank = table["contig"].astype(str).map(order).fillna(len(order)).to_numpy()
