@@ -25,7 +25,7 @@ _ALWAYS = ("gdbtools", "numpy", "pandas", "pyarrow")
 @functools.cache
 def _library_versions() -> tuple[tuple[str, str | None], ...]:
     """``(distribution, version or None)`` for :data:`KEY_LIBRARIES`, read once per process."""
-    out = []
+    out: list[tuple[str, str | None]] = []
     for dist in KEY_LIBRARIES:
         try:
             out.append((dist, metadata.version(dist)))
