@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from .optionsets import BurdenOptions, FreqOptions, QcOptions, SelectOptions
     from .store import Store
 
-__all__ = ["OutputExists", "provenance", "replacing", "write_table", "write_json", "read_provenance",
+__all__ = ["OutputExists", "provenance", "replacing", "without_attrs", "write_table", "write_json", "read_provenance",
            "open_selection", "write_freq", "write_burden", "write_qc", "TABLE_SUFFIXES"]
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".tsv", ".tsv.gz", ".tsv.bgz", ".txt")
@@ -129,6 +129,14 @@ def write_json(path: str | os.PathLike, obj) -> Path:
     return path
 
 
+def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """A view of `frame` (same columns, no data copied) with empty ``attrs``, to read many columns from: pandas
+    deep-copies a frame's ``attrs`` into every column it hands out (a release's metadata lists every group)."""
+    plain = frame.copy(deep=False)  # copies the attrs once
+    plain.attrs = {}
+    return plain
+
+
 def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = None) -> Path:
     """Write a result table as Parquet (``.parquet``/``.pq``) or TSV (``.tsv``, ``.tsv.gz``, ``.txt``).
 
@@ -139,6 +147,7 @@ def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = No
     out = Path(out)
     name = out.name.lower()
     attrs = dict(df.attrs)
+    df = without_attrs(df)  # written into the metadata below, once
     if prov is not None:
         attrs[PROVENANCE_KEY] = prov
     if name.endswith((".parquet", ".pq")):

@@ -20,19 +20,15 @@ import platform
 import socket
 import sys
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 from ..store.format import atomic_write_bytes, sha256_file
+from ..store.software import software_versions
 
 __all__ = ["Checksums", "software_versions", "host_info", "slurm_info", "utc_now", "fingerprint"]
 
 RECORD_FORMAT = "gdbtools-pipeline-run"
 RECORD_VERSION = 1
-#: distributions whose versions every run record lists (None when not installed)
-KEY_LIBRARIES = ("gdbtools", "numpy", "pandas", "pyarrow", "zstandard", "cyvcf2", "pysam", "numba", "scipy",
-                 "dask", "distributed", "dask-jobqueue", "dask-cuda", "cupy-cuda12x", "cupy-cuda13x", "rmm-cu12",
-                 "rmm-cu13", "pyyaml", "click")
 SLURM_VARIABLES = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_JOB_NAME",
                    "SLURM_JOB_PARTITION", "SLURM_JOB_ACCOUNT", "SLURM_JOB_NODELIST", "SLURM_CPUS_PER_TASK",
                    "SLURM_MEM_PER_NODE", "SLURM_JOB_GPUS", "SLURM_CLUSTER_NAME", "SLURM_SUBMIT_DIR",
@@ -107,27 +103,6 @@ class Checksums:
         if self.dirty:
             write_json(self.cache_file, self.cache)
             self.dirty = False
-
-
-def software_versions() -> dict:
-    """Python and the key libraries (distribution versions, without importing them), plus htslib's."""
-    versions: dict[str, str | None] = {"python": platform.python_version(), "python_executable": sys.executable}
-    for dist in KEY_LIBRARIES:
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    cyvcf2 = sys.modules.get("cyvcf2")  # imported by the ingest: its htslib read the VCFs
-    if cyvcf2 is not None and hasattr(cyvcf2, "htslib_version"):
-        versions["htslib"] = cyvcf2.htslib_version()
-    else:  # cyvcf2 does not say; pysam's htslib (the indexes) is the closest witness
-        try:
-            from pysam.version import __htslib_version__
-
-            versions["htslib"] = f"{__htslib_version__} (pysam)"
-        except ImportError:
-            versions["htslib"] = None
-    return {k: v for k, v in versions.items() if v is not None or k in ("gdbtools", "numpy", "pandas", "pyarrow")}
 
 
 def host_info() -> dict:

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GdbError
-from ..outputs import SIDECAR, provenance, replacing, write_json, write_table
+from ..outputs import SIDECAR, provenance, replacing, without_attrs, write_json, write_table
 from . import privacy as pv
 
 if TYPE_CHECKING:
@@ -212,7 +212,8 @@ def _strata_columns(freq: pd.DataFrame, strata: dict, policy: pv.Policy, n_total
             strata_meta.append(entry)
             continue
         if policy.suppresses:
-            gcells = {f: np.stack([_cells(freq, g["label"])[f] for g in kept], axis=1) for f in pv.CELL_FIELDS}
+            each = [_cells(freq, g["label"]) for g in kept]  # read once per group, not once per field
+            gcells = {f: np.stack([c[f] for c in each], axis=1) for f in pv.CELL_FIELDS}
             rows_ok = pv.partition_rule(gcells, total, policy.min_cell)
         else:
             rows_ok = np.ones(n, dtype=bool)
@@ -243,11 +244,13 @@ def build_release(cohort: Cohort, opts: ExportOptions, *, progress: bool = True)
     _check_request(cohort, opts, policy)
     res = cohort.compute(freq=list(opts.by), adj=opts.adj, variant_qc=True, qc_adj=opts.adj, grpmax_by=False,
                          unknown_sex=opts.unknown_sex, progress=progress)
-    freq, vqc = res.freq, res.variant_qc
-    assert freq is not None and vqc is not None  # asked for above
-    groups, strata = _groups(freq)
+    assert res.freq is not None and res.variant_qc is not None  # asked for above
+    groups, strata = _groups(res.freq)
+    n_total = int(res.freq.attrs["freq_meta"][0]["n_samples"])
+    # the columns are read from frames without their metadata: pandas copies a frame's attrs (deeply) into
+    # every column it hands out, and freq_meta lists every group
+    freq, vqc = without_attrs(res.freq), without_attrs(res.variant_qc)
     total_cols, exact = _total_columns(freq, vqc, policy)
-    n_total = int(freq.attrs["freq_meta"][0]["n_samples"])
     strata_cols, withheld, strata_meta, published = _strata_columns(freq, strata, policy, n_total)
     cols: dict[str, Any] = {name: freq[name].to_numpy() for name in KEY}
     cols["contig"] = freq["contig"].astype(str).to_numpy()

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..outputs import without_attrs
+
 __all__ = ["write_vcf", "read_vcf", "info_header"]
 
 _TOTAL = {  # tag: (Number, Type, Description) of the whole selection's fields
@@ -117,25 +119,23 @@ def write_vcf(release, prov: dict, path: str | os.PathLike, contigs: list[dict])
     import pysam
 
     path = Path(path)
-    table = release.table
+    table = without_attrs(release.table)  # many columns are read below
     info = info_header(table, release.meta["groups"])
     order = {c["name"]: i for i, c in enumerate(contigs)}
     rank = table["contig"].astype(str).map(order).fillna(len(order)).to_numpy()
     rows = np.lexsort((table["pos"].to_numpy(), rank))
     t = table.iloc[rows]
-    joined = np.full(len(t), "", dtype=object)
-    for tag, (_, typ, _) in info.items():
-        part = _info_parts(t[tag], tag, typ)
-        has = part != ""
-        joined = np.where(has & (joined != ""), joined + ";" + part, np.where(has, part, joined))
-    joined[joined == ""] = "."
-    body = pd.DataFrame({"#CHROM": t["contig"].astype(str).to_numpy(), "POS": t["pos"].to_numpy(), "ID": ".",
-                         "REF": t["ref"].astype(str).to_numpy(), "ALT": t["alt"].astype(str).to_numpy(), "QUAL": ".",
-                         "FILTER": t["filter"].astype(str).to_numpy(), "INFO": joined})
+    parts = [_info_parts(t[tag], tag, typ) for tag, (_, typ, _) in info.items()]
+    # one join per record (appending tag by tag would copy each growing INFO string once per tag)
+    joined = np.full(len(t), ".", dtype=object)
+    if parts:
+        joined[:] = [";".join(filter(None, row)) or "." for row in zip(*parts)]
+    columns = (t["contig"].astype(str).tolist(), t["pos"].to_numpy().tolist(), t["ref"].astype(str).tolist(),
+               t["alt"].astype(str).tolist(), t["filter"].astype(str).tolist(), joined.tolist())
     plain = path.with_name(path.name + ".plain.vcf")
     with open(plain, "w") as fh:
         fh.write("\n".join(_header(release, prov, contigs, info)) + "\n")
-        body.to_csv(fh, sep="\t", header=False, index=False)
+        fh.writelines(f"{c}\t{p}\t.\t{r}\t{a}\t.\t{f}\t{i}\n" for c, p, r, a, f, i in zip(*columns))
     try:
         pysam.tabix_compress(str(plain), str(path), force=True)
     finally:

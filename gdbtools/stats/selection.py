@@ -105,8 +105,12 @@ def build_groups(samples: pd.DataFrame, selected: np.ndarray, by) -> list[Group]
         defined = frame.notna().all(axis=1).to_numpy() & selected
         if not defined.any():
             continue
-        keys = frame[defined].astype(str).apply(tuple, axis=1)
-        for key in sorted(set(keys)):
+        rows = np.flatnonzero(defined)
+        keys = list(zip(*(frame[c].iloc[rows].astype(str).tolist() for c in stratum)))  # as the frame's astype(str)
+        uniq = sorted(set(keys))
+        code = {key: i for i, key in enumerate(uniq)}
+        codes = np.fromiter((code[k] for k in keys), dtype=np.int64, count=len(keys))
+        for i, key in enumerate(uniq):
             label = "_".join(sanitize_label(v) for v in key)
             if label in reserved:
                 raise GdbError(f"group label {label!r} (from {dict(zip(stratum, key))}) clashes with a reserved "
@@ -118,7 +122,7 @@ def build_groups(samples: pd.DataFrame, selected: np.ndarray, by) -> list[Group]
                                    "columns")
             seen[label] = str(dict(zip(stratum, key)))
             member = np.zeros(len(samples), dtype=bool)
-            member[np.flatnonzero(defined)[(keys == key).to_numpy()]] = True
+            member[rows[codes == i]] = True
             groups.append(Group(label, dict(zip(stratum, key)), member))
     return groups
 

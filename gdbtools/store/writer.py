@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from .format import (
     sha256_file,
     write_guard,
 )
+from .software import software_versions
 
 __all__ = ["StoreWriter", "PartitionWriter", "partition_id"]
 
@@ -273,22 +273,3 @@ class PartitionWriter:
         atomic_write_json(self.done_file, done)
         shutil.rmtree(self.work, ignore_errors=True)
         return done
-
-
-def software_versions() -> dict:
-    """Versions of the software that produced a store (recorded in the manifest for provenance)."""
-    from importlib import metadata
-
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("gdbtools", "numpy", "pyarrow", "zstandard", "cyvcf2", "numba"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    try:
-        import cyvcf2
-
-        versions["htslib"] = cyvcf2.htslib_version() if hasattr(cyvcf2, "htslib_version") else None
-    except ImportError:
-        versions["htslib"] = None
-    return versions

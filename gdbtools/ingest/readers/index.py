@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,9 @@ class Index:
     names: list[str] | None         # sequence names (tabix meta); None for a BCF's CSI (header dictionary ids)
     bins: list[dict]                # per reference: bin -> (loff, chunks (K, 2) uint64)
     lidx: list[np.ndarray]          # per reference: linear index (tbi only; filled forward)
+    #: per reference, built on its first query: its bins sorted (n,) int64, where each bin's chunks start in
+    #: the chunks below (n + 1,) int64, and all its chunks in the order of the bins (K, 2) uint64
+    sorted_chunks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def read_index(path: str) -> Index:
@@ -109,21 +112,34 @@ def _bin_parent(b: int) -> int:
     return (b - 1) >> 3
 
 
-def _reg2bins(beg: int, end: int, min_shift: int, n_lvls: int) -> list[int]:
+def _bin_ranges(beg: int, end: int, min_shift: int, n_lvls: int) -> list[tuple[int, int]]:
+    """The bins that overlap the 0-based half-open region, one inclusive range ``(first, last)`` per level
+    (the SAM specification's ``reg2bins``, without listing them: a whole contig spans ~37k bins)."""
     s = min_shift + n_lvls * 3
     if beg >= end:
         return []
-    if end >= 1 << s:
-        end = 1 << s
-    end -= 1
-    out: list[int] = []
+    end = min(end, 1 << s) - 1
+    out = []
     t = 0
     for level in range(n_lvls + 1):
-        b, e = t + (beg >> s), t + (end >> s)
-        out.extend(range(b, e + 1))
+        out.append((t + (beg >> s), t + (end >> s)))
         s -= 3
         t += 1 << (3 * level)
     return out
+
+
+def _sorted_chunks(index: Index, tid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bins of reference `tid` sorted, the offset of each bin's chunks, and the chunks in that order."""
+    got = index.sorted_chunks.get(tid)
+    if got is None:
+        bidx = index.bins[tid]
+        keys = np.array(sorted(bidx), dtype=np.int64)
+        parts = [bidx[int(b)][1] for b in keys]
+        starts = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in parts], out=starts[1:])
+        chunks = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.uint64)
+        got = index.sorted_chunks[tid] = (keys, starts, chunks.astype(np.uint64, copy=False))
+    return got
 
 
 def query_start(index: Index, tid: int, beg: int, end: int) -> int | None:
@@ -147,15 +163,17 @@ def query_start(index: Index, tid: int, beg: int, end: int) -> int | None:
     min_off = bidx[found][0] if found is not None else 0
     if index.kind == "tbi" and tid < len(index.lidx) and rel_off < len(index.lidx[tid]):
         min_off = max(min_off, int(index.lidx[tid][rel_off]))
-    starts = []
-    for b in _reg2bins(beg, end, index.min_shift, index.n_lvls):
-        entry = bidx.get(b)
-        if entry is None:
-            continue
-        for u, v in entry[1]:
-            if int(v) > min_off:
-                starts.append(max(int(u), min_off))
-    return min(starts) if starts else None
+    keys, starts, chunks = _sorted_chunks(index, tid)
+    floor = np.uint64(min_off)
+    best = None
+    for lo, hi in _bin_ranges(beg, end, index.min_shift, index.n_lvls):
+        i, j = np.searchsorted(keys, [lo, hi + 1])
+        sel = chunks[starts[i]:starts[j]]
+        sel = sel[sel[:, 1] > floor]
+        if len(sel):
+            first_read = max(int(sel[:, 0].min()), min_off)
+            best = first_read if best is None else min(best, first_read)
+    return best
 
 
 def find_index(path: str | os.PathLike, extra_dirs: tuple = ()) -> str | None:
