@@ -142,7 +142,8 @@ def _param(A1: np.ndarray, v: np.ndarray, zz: float, rhos: np.ndarray) -> dict:
     mu_q = float(lam.sum())
     var_q = 2.0 * float(np.sum(lam**2)) + var_remain
     tau = (m * m * rhos + float(np.sum(cof**2)) * (1 - rhos)) * zz
-    return {"lambda": lam, "mu_q": mu_q, "var_q": var_q, "var_remain": var_remain, "tau": tau}
+    sd1 = math.sqrt(max(var_q - var_remain, 0.0) / var_q) if var_q > 0 else math.nan
+    return {"lambda": lam, "mu_q": mu_q, "var_q": var_q, "var_remain": var_remain, "tau": tau, "sd1": sd1}
 
 
 def _kappa_sf(x: float, par: dict) -> float:
@@ -153,10 +154,9 @@ def _kappa_sf(x: float, par: dict) -> float:
         return 0.0 if x >= 0 else 1.0
     if x > lam.sum() * 1e4:
         return 0.0
-    sd1 = math.sqrt(max(par["var_q"] - par["var_remain"], 0.0) / par["var_q"])
-    xs = (x - par["mu_q"]) * sd1 + par["mu_q"]
-    if lam.size == 1:
-        return float(scipy.stats.chi2.sf(xs / lam[0], 1))
+    xs = (x - par["mu_q"]) * par["sd1"] + par["mu_q"]
+    if lam.size == 1:  # chi2_1's tail as scipy.stats.chi2.sf computes it (chdtrc), without its per-call overhead
+        return float(scipy.special.chdtrc(1.0, xs / lam[0])) if xs > 0 else 1.0
     if "tail" not in par:
         par["tail"] = DaviesTail(lam, acc=1e-6, lim=_SKATO_DAVIES_LIM)
     if par["tail"].ifault == 0:  # the grid's fault is known before any q: skip its sum when it fails
@@ -207,8 +207,13 @@ def skato(null: NullModel, G, weights, backend, rho=DEFAULT_RHO, *,
                      * pr["sigma_q"] + pr["mu_q"] for pr in liu_q])
     par = _param(A, v, zz, rhos)
 
+    # the threshold's terms as Python floats (the same IEEE operations as the array expression, without numpy's
+    # per-call overhead on 8 elements; quad calls the integrand ~1,000 times per gene)
+    terms = [(float(a), float(t), float(1 - r)) for a, t, r in zip(qmin, par["tau"], rhos)]
+    finite = bool(np.isfinite(qmin).all() and np.isfinite(par["tau"]).all())  # np.min's NaN, which min() drops
+
     def integrand(x: float) -> float:
-        thr = float(np.min((qmin - par["tau"] * x) / (1 - rhos)))
+        thr = min([(a - t * x) / d for a, t, d in terms]) if finite else math.nan
         return (1.0 - _kappa_sf(thr, par)) * math.exp(-0.5 * x) / math.sqrt(2.0 * math.pi * x) if x > 0 else 0.0
 
     # R's integrate() as the SKAT package calls it: abs.tol 1e-25, its default rel.tol eps^(1/4)
