@@ -187,7 +187,7 @@ def decoded_blocks(xp, out, layout: BatchLayout, planes: list) -> list[DecodedBl
         if bf.sparse is not None:
             at = layout.sparse_at[i]
             raw = out[at:at + bf.raw_sparse_bytes] if at >= 0 else out[:0]
-            sparse = sparse_from_raw(xp, raw, header, bf.path)
+            sparse = sparse_from_raw(xp, raw, header, bf.path, entry_rows=True)
         result.append(DecodedBlock({name: planes[i][k, :d] for k, name in enumerate(header.planes)}, sparse))
     return result
 

@@ -302,13 +302,16 @@ def sparse_raw_size(header: BlockHeader) -> int:
     return 8 * int(info["rows"]) + (int(info.get("sample_bytes", 4)) + 1) * int(info["nnz"])
 
 
-def sparse_from_raw(xp, raw, header: BlockHeader, path: str | os.PathLike = "<block>") -> SparseRows:
+def sparse_from_raw(xp, raw, header: BlockHeader, path: str | os.PathLike = "<block>", *,
+                    entry_rows: bool = False) -> SparseRows:
     """The :class:`SparseRows` of a ``hybrid2`` block from its decompressed sparse frame.
 
     `raw` is the frame's bytes as a ``(sparse_raw_size(header),) uint8`` array of `xp` (NumPy, or a device
     array module), starting at an address aligned to 4 bytes; ``rows``, ``sample`` and ``code`` are views of
-    it, ``ptr`` and (on a device) the entries' :attr:`SparseRows.row` are computed with `xp` (no host copy).  Only the
-    sizes are checked here (no value is read back from a device).
+    it, ``ptr`` is computed with `xp` (no host copy); with ``entry_rows`` the entries' :attr:`SparseRows.row`
+    too (a device decoder asks for it: ``np.repeat`` of the lazy :attr:`SparseRows.row` is host-only), otherwise
+    it is derived on first use (the host kernels read ``rows`` and ``ptr`` only).  Only the sizes are checked
+    here (no value is read back from a device).
     """
     info = header.sparse or {}
     s_rows, nnz = int(info.get("rows", 0)), int(info.get("nnz", 0))
@@ -323,10 +326,7 @@ def sparse_from_raw(xp, raw, header: BlockHeader, path: str | os.PathLike = "<bl
     if s_rows:
         ptr[1:] = xp.cumsum(counts, dtype=np.int64)
     out = SparseRows(rows, ptr, sample, code)
-    if xp is not np:
-        # on a device, the row of each entry now: the sparse variant whose entry range holds it (searchsorted
-        # works on any device).  On the host SparseRows.row derives it on first use (np.repeat, ~10x faster):
-        # the host kernels read rows and ptr, so the pass never does (this searchsorted was half the decode).
+    if entry_rows:  # the sparse variant whose entry range holds each entry (searchsorted works on any device)
         out._row = rows[xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=np.int64), side="right")] if nnz else rows[:0]
     return out
 
