@@ -127,11 +127,9 @@ def write_vcf(release, prov: dict, path: str | os.PathLike, contigs: list[dict])
     t = table.iloc[rows]
     parts = [_info_parts(t[tag], tag, typ) for tag, (_, typ, _) in info.items()]
     # one join per record (appending tag by tag would copy each growing INFO string once per tag)
-    joined = np.full(len(t), ".", dtype=object)
-    if parts:
-        joined[:] = [";".join(filter(None, row)) or "." for row in zip(*parts)]
+    joined = [";".join(filter(None, row)) or "." for row in zip(*parts)] if parts else ["."] * len(t)
     columns = (t["contig"].astype(str).tolist(), t["pos"].to_numpy().tolist(), t["ref"].astype(str).tolist(),
-               t["alt"].astype(str).tolist(), t["filter"].astype(str).tolist(), joined.tolist())
+               t["alt"].astype(str).tolist(), t["filter"].astype(str).tolist(), joined)
     plain = path.with_name(path.name + ".plain.vcf")
     with open(plain, "w") as fh:
         fh.write("\n".join(_header(release, prov, contigs, info)) + "\n")
