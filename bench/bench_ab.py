@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_stats import machine, prepare
+from bench_stats import compile_bytecode, machine, prepare
 
 
 def timed(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[float, float]:
@@ -49,6 +49,7 @@ def main(argv=None) -> int:
                            cwd=tempfile.gettempdir(), capture_output=True, text=True).stdout.strip()
     if not probe.startswith(str(Path(args.old).resolve())):
         raise SystemExit(f"--old {args.old}: the processes would import {probe}")
+    compile_bytecode(Path(__file__).resolve().parent.parent, args.old)
     print(f"Machine: {machine()}; load {os.getloadavg()[0]:.1f} at the start")
     print("| cohort | rounds | plink2 wall / CPU | new wall / CPU | old wall / CPU | new / plink2 (wall) | load |")
     print("|---|---|---|---|---|---|---|")

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_stats import RESULTS, best, log, machine, prepare, run
+from bench_stats import RESULTS, best, compile_bytecode, log, machine, prepare, run
 
 GDBTOOLS = [sys.executable, "-m", "gdbtools"]
 
@@ -70,6 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-append", action="store_true", help=f"do not append the table to {RESULTS}")
     args = ap.parse_args(argv)
 
+    compile_bytecode(Path(__file__).resolve().parent.parent)
     help_s = best(lambda: run([*GDBTOOLS, "--help"]), max(args.repeat, 5))
     rows = []
     with tempfile.TemporaryDirectory(prefix="gdb-cold-") as tmp:

@@ -12,17 +12,19 @@ blocks it needs in one pass.  :meth:`Cohort.select` returns a new cohort (select
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .errors import EmptySelectionError, GdbError
 from .optionsets import BURDEN_TESTS
 from .stats import api
 from .stats.outliers import OUTLIER_METRICS, sample_outliers
 from .stats.selection import Selection, intersect_regions, store_variants
-from .stats.selection_checks import check_regions, check_samples
 from .store import Store
+
+if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (commands write tables without it)
+    import pandas as pd
 
 __all__ = ["Cohort", "open"]
 
@@ -77,7 +79,7 @@ class Cohort:
     @property
     def n_variants(self) -> int:
         """Selected variants (reads the variant positions)."""
-        return len(self.selection.variants)
+        return self.selection.n_variants
 
     @property
     def samples(self) -> pd.DataFrame:
@@ -112,6 +114,8 @@ class Cohort:
             No sample matches `samples`, or `region` selects no variant (contig not in the store, no
             variant in the range, no overlap with the regions selected before).
         """
+        from .stats.selection_checks import check_regions, check_samples
+
         before = self.selection.samples
         mask = before.copy()
         if samples is not None:
@@ -151,6 +155,8 @@ class Cohort:
             if arr.shape != (len(table),):
                 raise GdbError(f"a boolean sample mask needs {len(table)} entries, got {arr.shape}")
             return arr.copy()
+        import pandas as pd
+
         ids = pd.Index(table["sample_id"].astype(str))
         pos = ids.get_indexer([str(x) for x in arr])
         if (pos < 0).any():

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import GdbError
 from .options import as_params
+from .table import Table, column_objects
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,29 +138,37 @@ def without_attrs(frame: pd.DataFrame) -> pd.DataFrame:
     return plain
 
 
-def write_table(df: pd.DataFrame, out: str | os.PathLike, prov: dict | None = None) -> Path:
+def write_table(df: pd.DataFrame | Table, out: str | os.PathLike, prov: dict | None = None) -> Path:
     """Write a result table as Parquet (``.parquet``/``.pq``) or TSV (``.tsv``, ``.tsv.gz``, ``.txt``).
 
-    Parquet: ``df.attrs`` plus ``{"provenance": prov}`` in the schema metadata (pandas' ``PANDAS_ATTRS``, so
-    ``pd.read_parquet(out).attrs`` has them); TSV: the same in ``<out>.meta.json``. The index is written.
-    Writes ``out`` directly: use :func:`replacing` around it for a whole-or-nothing result.
+    `df`: a DataFrame, or a :class:`~gdbtools.table.Table` (written through Arrow without pandas, the same
+    file as for its DataFrame). Parquet: ``df.attrs`` plus ``{"provenance": prov}`` in the schema metadata
+    (pandas' ``PANDAS_ATTRS``, so ``pd.read_parquet(out).attrs`` has them); TSV: the same in
+    ``<out>.meta.json``. The index is written. Writes ``out`` directly: use :func:`replacing` around it for a
+    whole-or-nothing result.
     """
     out = Path(out)
     name = out.name.lower()
     attrs = dict(df.attrs)
-    df = without_attrs(df)  # written into the metadata below, once
+    if not isinstance(df, Table):
+        df = without_attrs(df)  # written into the metadata below, once
     if prov is not None:
         attrs[PROVENANCE_KEY] = prov
     if name.endswith((".parquet", ".pq")):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(df, preserve_index=True)
+        table = df.to_arrow() if isinstance(df, Table) else pa.Table.from_pandas(df, preserve_index=True)
         meta = dict(table.schema.metadata or {})
         meta[b"PANDAS_ATTRS"] = json.dumps(attrs, default=str).encode()
         pq.write_table(table.replace_schema_metadata(meta), out)
     elif name.endswith((".tsv", ".tsv.gz", ".txt", ".tsv.bgz")):
-        _write_tsv(df, out)
+        if isinstance(df, Table):
+            from .tsv import write_tsv
+
+            write_tsv([(df.index_name or "", df.index), *((c, df[c]) for c in df.columns)], out)
+        else:
+            _write_tsv(df, out)
         write_json(f"{out}{SIDECAR}", attrs)
     else:
         raise GdbError(f"{out}: not a table file name", file=out, fix="use a .parquet or .tsv (.tsv.gz) file name")
@@ -219,9 +228,9 @@ def write_freq(cohort: Cohort, opts: FreqOptions, out: str | os.PathLike, *, ove
     with replacing(out, overwrite=overwrite) as tmp:
         res = cohort.compute(freq=list(opts.by), adj=opts.adj, unknown_sex=opts.unknown_sex,
                              grpmax_by=opts.grpmax_by)
-        assert res.freq is not None  # asked for above
-        write_table(res.freq, tmp / out.name, provenance(cohort, "freq", opts, res.info.get("backend")))
-    return {"n_variants": int(len(res.freq)), "n_groups": len(res.freq.attrs.get("freq_meta", [])),
+        freq = res.tables["freq"]
+        write_table(freq, tmp / out.name, provenance(cohort, "freq", opts, res.info.get("backend")))
+    return {"n_variants": len(freq), "n_groups": len(freq.attrs.get("freq_meta", [])),
             "n_samples": int(cohort.n_samples), "backend": res.info.get("backend"), "path": str(out),
             "seconds": round(time.perf_counter() - t0, 3)}
 
@@ -251,7 +260,8 @@ def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | No
     """(batch column, outlier grouping column, why there is no batch column)."""
     from .stats.selection import POPULATION_COLUMNS
 
-    columns = set(cohort.store.samples.columns)
+    samples = cohort.store.sample_arrow
+    columns = set(samples.column_names)
     batch_by = {"auto": "pipeline" if "pipeline" in columns else None, "none": None}.get(opts.batch_by, opts.batch_by)
     if opts.outliers_by == "auto":
         outliers_by = next((c for c in POPULATION_COLUMNS if c in columns), None)
@@ -263,7 +273,8 @@ def _auto_columns(cohort: Cohort, opts: QcOptions) -> tuple[str | None, str | No
                            fix=f"use one of {', '.join(sorted(columns))}, or 'none'")
     why = "--batch-by none" if opts.batch_by == "none" else \
         "no batch column: the samples have no 'pipeline' column; give --batch-by COLUMN"
-    if opts.batch_by == "auto" and batch_by is not None and cohort.samples[batch_by].nunique() < 2:
+    values = None if batch_by is None else column_objects(samples, batch_by)[cohort.selection.samples]
+    if opts.batch_by == "auto" and values is not None and len({v for v in values if v is not None}) < 2:
         why = f"the selected samples have one value of '{batch_by}' (batches need two or more)"
         batch_by = None
     return batch_by, outliers_by, why
@@ -293,23 +304,24 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
         res = cohort.compute(freq=list(opts.by) if opts.freq else False, adj=True,
                              variant_qc=True, sample_qc=True, qc_adj=opts.adj, batch_by=batch_by, batch_adj=opts.adj,
                              fdr=opts.fdr, unknown_sex=opts.unknown_sex)
-        assert res.variant_qc is not None and res.sample_qc is not None  # asked for above
+        tables = res.tables
         prov = provenance(cohort, "qc", opts, res.info.get("backend"))
         prov["params"].update({"batch_by_resolved": batch_by, "outliers_by_resolved": outliers_by})
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdbtools-write") as pool:
             # the tables are written in threads (pyarrow and file I/O leave the GIL) while the next are made
-            writes = [pool.submit(write_table, table, tmp / name, prov) for table, name in (
-                (res.variant_qc, "variant_qc.parquet"), (res.freq, "freq.parquet"),
-                (res.sample_qc, "sample_qc.parquet"), (res.batch_check, "batch_check.parquet")) if table is not None]
-            groups = None if outliers_by is None else cohort.store.samples[outliers_by].reindex(res.sample_qc.index)
-            outliers = sample_outliers(res.sample_qc, groups, n_mads=opts.n_mads)
+            writes = [pool.submit(write_table, tables[name], tmp / f"{name}.parquet", prov)
+                      for name in ("variant_qc", "freq", "sample_qc", "batch_check") if name in tables]
+            sample_qc = tables["sample_qc"]
+            groups = None if outliers_by is None else \
+                column_objects(cohort.store.sample_arrow, outliers_by)[sample_qc.index]
+            outliers = sample_outliers(sample_qc, groups, n_mads=opts.n_mads)
             writes.append(pool.submit(write_table, outliers, tmp / "sample_outliers.tsv", prov))
             summary: dict[str, Any] = {
-                "n_samples": int(len(res.sample_qc)), "n_variants": int(len(res.variant_qc)),
+                "n_samples": len(sample_qc), "n_variants": len(tables["variant_qc"]),
                 "n_outlier_samples": int(outliers["outlier"].sum()), "outliers_by": outliers_by,
                 "backend": res.info.get("backend"), "adj": bool(opts.adj), "batch_by": batch_by}
-            if res.batch_check is not None:
-                summary["n_batch_flagged_variants"] = int(res.batch_check["flagged"].sum())
+            if "batch_check" in tables:
+                summary["n_batch_flagged_variants"] = int(tables["batch_check"]["flagged"].sum())
             else:
                 skipped["batch_check.parquet"] = no_batch
             if not opts.sex_check:
@@ -317,12 +329,12 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
             else:
                 try:
                     sex = cohort.sex_check(y_method=y_method, female_max_y_calls=opts.female_max_y_calls,
-                                           male_min_y_calls=opts.male_min_y_calls)
+                                           male_min_y_calls=opts.male_min_y_calls, as_table=True)
                 except GdbError as exc:
                     skipped["sex_check.tsv"] = exc.message
                 else:
                     writes.append(pool.submit(write_table, sex, tmp / "sex_check.tsv", prov))
-                    summary["n_sex_problems"] = int((sex["status"] == "PROBLEM").sum())
+                    summary["n_sex_problems"] = int((sex.numpy("status") == "PROBLEM").sum())
                     summary["sex_check_y"] = opts.sex_check_y
             for done in writes:
                 done.result()  # a failed write raises here, inside replacing: nothing is put in place

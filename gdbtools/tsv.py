@@ -45,9 +45,12 @@ def _quote(text: str) -> str:
 
 
 def _cells(values, na_rep: str) -> list[str]:
-    """One column as cell texts.  ``values``: a NumPy array, or anything with ``to_numpy`` (pandas)."""
+    """One column as cell texts.  ``values``: a NumPy array, an Arrow array, or anything with ``to_numpy``
+    (pandas)."""
     if isinstance(values, np.ndarray):
         arr = values
+    elif hasattr(values, "to_pylist"):  # Arrow: text or integers with nulls, through object, null as None
+        arr = np.asarray(values.to_pylist(), dtype=object)
     elif isinstance(values.dtype, np.dtype):  # a pandas column of a NumPy dtype
         arr = values.to_numpy()
     else:  # a pandas extension array (string, Int32, boolean): through object, its NA as None
@@ -90,7 +93,7 @@ def _cells(values, na_rep: str) -> list[str]:
 def tsv_text(columns: Sequence[tuple[str, object]], *, na_rep: str = "NA") -> str:
     """The TSV text of ``(name, values)`` columns (the index first, as pandas writes it), header included.
 
-    ``values``: NumPy arrays or pandas columns (Series, extension arrays) of equal length.
+    ``values``: NumPy arrays, Arrow arrays or pandas columns (Series, extension arrays) of equal length.
     """
     header = "\t".join(_quote(str(name)) for name, _ in columns)
     cells = [_cells(values, na_rep) for _, values in columns]

@@ -34,6 +34,7 @@ FORBIDDEN = {
     "optionsets": {"cli", "pipeline", "stats", "ingest", "store", "backend", "outputs", "cohort", "release"},
     "options": {"*"},  # the option machinery imports nothing of gdbtools
     "tsv": {"*"},  # the TSV text writer neither
+    "table": {"*"},  # nor the result table (NumPy and Arrow only)
 }
 
 

@@ -4,7 +4,6 @@ sample-QC layout, and the method-of-moments F."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["ratio", "key_columns", "class_arrays", "inbreeding_f"]
 
@@ -16,8 +15,9 @@ def ratio(a, b) -> np.ndarray:
         return np.where(b != 0, a / np.where(b != 0, b, 1), np.nan)
 
 
-def key_columns(variants: pd.DataFrame) -> dict:
-    return {name: variants[name].array for name in ("contig", "pos", "ref", "alt")}
+def key_columns(variants) -> dict:
+    """contig, pos, ref, alt of a variant :class:`~gdbtools.table.Table` (shared, not copied)."""
+    return {name: variants[name] for name in ("contig", "pos", "ref", "alt")}
 
 
 def class_arrays(layout: np.ndarray, n_classes: int):

@@ -11,10 +11,9 @@ there is one, else this process; ``False``: this process).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import GdbError
 from ..runtime import current_client
@@ -27,18 +26,52 @@ from .selection import POPULATION_COLUMNS, Selection, build_groups
 from .sex_check import Y_METHODS, sex_check_table
 from .variant_qc import variant_qc_table
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..table import Table
+
 __all__ = ["Results", "compute", "freq", "variant_qc", "sample_qc", "sex_check", "batch_check"]
 
 
-@dataclass
 class Results:
-    """Tables of one pass (``None`` for those not asked for) and how they were computed."""
+    """Tables of one pass and how they were computed (``info``).
 
-    freq: pd.DataFrame | None = None
-    variant_qc: pd.DataFrame | None = None
-    sample_qc: pd.DataFrame | None = None
-    batch_check: pd.DataFrame | None = None
-    info: dict = field(default_factory=dict)
+    ``freq``, ``variant_qc``, ``sample_qc``, ``batch_check``: DataFrames (made from the tables on first access),
+    ``None`` for those not asked for.  ``tables``: the same as :class:`~gdbtools.table.Table` (what
+    :mod:`gdbtools.outputs` writes, without pandas).
+    """
+
+    NAMES = ("freq", "variant_qc", "sample_qc", "batch_check")
+
+    def __init__(self, tables: dict[str, Table] | None = None, info: dict | None = None):
+        self.tables: dict[str, Table] = dict(tables or {})
+        self.info: dict = dict(info or {})
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def _frame(self, name: str) -> pd.DataFrame | None:
+        if name not in self._frames and name in self.tables:
+            self._frames[name] = self.tables[name].to_pandas()
+        return self._frames.get(name)
+
+    @property
+    def freq(self) -> pd.DataFrame | None:
+        return self._frame("freq")
+
+    @property
+    def variant_qc(self) -> pd.DataFrame | None:
+        return self._frame("variant_qc")
+
+    @property
+    def sample_qc(self) -> pd.DataFrame | None:
+        return self._frame("sample_qc")
+
+    @property
+    def batch_check(self) -> pd.DataFrame | None:
+        return self._frame("batch_check")
+
+    def __repr__(self) -> str:
+        return f"<Results {', '.join(self.tables) or 'no tables'}>"
 
 
 def _client(client):
@@ -126,7 +159,7 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
     client = _client(client)
     backend_name = en.resolve_backend(backend, client)
     store = sel.store
-    samples = store.samples
+    samples = store.sample_arrow
     by = [] if freq is True or freq is False else ([freq] if isinstance(freq, str) else list(freq))
     groups = build_groups(samples, sel.samples, by)
     n_freq = len(groups) if freq is not False else 1
@@ -163,7 +196,7 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
     res = en.run_pass(plan, specs, zone, atype, client=client, progress=progress,
                       name=_pass_name(freq is not False, variant_qc or sample_qc or bool(batch_groups)))
     t2 = time.perf_counter()
-    variants = sel.variants
+    variants = sel.variant_table
 
     def counts_of(view, g):
         return res.counts[view][:, keep[view].index(g)]
@@ -173,23 +206,24 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
                         "adj_filters_present": sel.has_adj})
     if freq is not False:
         fcounts = np.stack([counts_of(fview, g) for g in range(n_freq)], axis=1)  # group 0: the whole selection
-        out.freq = freq_table(variants, groups, fcounts, adj=adj, raw_overall=counts_of("raw", 0) if adj else None,
-                              grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
-                              grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
+        out.tables["freq"] = freq_table(variants, groups, fcounts, adj=adj,
+                                        raw_overall=counts_of("raw", 0) if adj else None,
+                                        grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
+                                        grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
     if variant_qc:
         assert res.hwe is not None  # the pass computes HWE when variant QC is asked for
-        out.variant_qc = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
-                                          raw_counts=counts_of("raw", 0) if qc_adj else None,
-                                          x_nonpar=zone == pl.X_NONPAR)
-        out.variant_qc.attrs["adj"] = bool(qc_adj)
+        out.tables["variant_qc"] = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
+                                                    raw_counts=counts_of("raw", 0) if qc_adj else None,
+                                                    x_nonpar=zone == pl.X_NONPAR)
+        out.tables["variant_qc"].attrs["adj"] = bool(qc_adj)
     if sample_qc:
         assert layout is not None
-        out.sample_qc = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
-        out.sample_qc.attrs["adj"] = bool(qc_adj)
+        out.tables["sample_qc"] = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
+        out.tables["sample_qc"].attrs["adj"] = bool(qc_adj)
     if batch_groups:
         bcounts = np.stack([counts_of(bview, g) for g in range(n_freq, n_freq + len(batch_groups))], axis=1)
-        out.batch_check = batch_check_table(variants, [g.label for g in batch_groups], bcounts, fdr=fdr)
-        out.batch_check.attrs.update({"batch_by": batch_by, "fdr": fdr, "adj": bool(batch_adj),
+        out.tables["batch_check"] = batch_check_table(variants, [g.label for g in batch_groups], bcounts, fdr=fdr)
+        out.tables["batch_check"].attrs.update({"batch_by": batch_by, "fdr": fdr, "adj": bool(batch_adj),
                                       "batches": {g.label: g.meta[batch_by] for g in batch_groups}})
     t3 = time.perf_counter()
     out.info.update({"seconds_setup": t1 - t0, "seconds_pass": t2 - t1, "seconds_tables": t3 - t2,
@@ -220,7 +254,7 @@ def batch_check(sel: Selection, by: str = "pipeline", *, adj: bool = False, fdr:
 
 def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 0.8, y_method: str | None = None,
               female_max_y_calls: int = 0, male_min_y_calls: int | None = None, backend: str = "auto",
-              client=None, progress: bool = True) -> pd.DataFrame:
+              client=None, progress: bool = True, as_table: bool = False) -> pd.DataFrame | Table:
     """plink's ``--check-sex``: chrX F per sample against the reported sex (plus chrY call counts).
 
     Allele frequencies count XY samples as haploid and samples of unknown sex as diploid (plink), over the
@@ -246,6 +280,9 @@ def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 
         plink's default: 0 for ycount, 1 for y-only.
     backend, client, progress
         As for :func:`compute`.
+    as_table : bool
+        Return the :class:`~gdbtools.table.Table` (what :mod:`gdbtools.outputs` writes, no pandas) instead
+        of a DataFrame.
     """
     if y_method == "y_only":
         y_method = "y-only"
@@ -274,10 +311,10 @@ def sex_check(sel: Selection, *, female_max_f: float = 0.2, male_min_f: float = 
                    unknown_sex="diploid", sex=sel.sex, sample_view="raw", f_zones=(pl.X_NONPAR,),
                    class_layout=layout, n_classes=n_classes)
     res = en.run_pass(plan, sub.block_specs(), zone, atype, client=client, name="sex-check", progress=progress)
-    out = sex_check_table(sel.store.samples, sel.samples, res, layout, female_max_f=female_max_f,
+    out = sex_check_table(sel.store.sample_arrow, sel.samples, res, layout, female_max_f=female_max_f,
                           male_min_f=male_min_f, y_method=y_method, female_max_y_calls=int(female_max_y_calls),
                           male_min_y_calls=int(male_min_y_calls))
     out.attrs.update({"female_max_f": female_max_f, "male_min_f": male_min_f, "y_method": y_method,
                       "female_max_y_calls": int(female_max_y_calls), "male_min_y_calls": int(male_min_y_calls),
                       "backend": backend_name})
-    return out
+    return out if as_table else out.to_pandas()

@@ -4,11 +4,12 @@ batches', Benjamini-Hochberg q-values, flagged variants."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ..backend import default_host_backend
+from ..table import STRING, Table, text_array
 from . import engine as en
 from ._qc_common import key_columns, ratio
+from .variables import check_table
 
 __all__ = ["batch_check_table", "fisher_exact_two_sided", "benjamini_hochberg"]
 
@@ -52,13 +53,14 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return q
 
 
-def batch_check_table(variants: pd.DataFrame, labels: list[str], counts: np.ndarray, *,
-                      fdr: float = 0.05) -> pd.DataFrame:
+def batch_check_table(variants: Table, labels: list[str], counts: np.ndarray, *,
+                      fdr: float = 0.05) -> Table:
     """Per variant, whether a batch's allele frequency differs from the other batches'.
 
     Parameters
     ----------
-    variants : DataFrame
+    variants : Table
+        The selected variants (:attr:`Selection.variant_table`).
     labels : list of str
         Batch labels (B >= 2).
     counts : (V, B, 6) int32
@@ -99,8 +101,8 @@ def batch_check_table(variants: pd.DataFrame, labels: list[str], counts: np.ndar
     best = np.argmax(np.where(tied, af, -np.inf), axis=1)  # smallest p; ties: the higher AF
     pmin = pv[np.arange(len(variants)), best]
     p_value = np.minimum(1.0, pmin * n_tests)  # Bonferroni over the batches tested
-    cols["batch"] = pd.array(np.where(testable, np.array(labels, dtype=object)[best], None), dtype="string")
+    cols["batch"] = text_array(np.where(testable, np.array(labels, dtype=object)[best], None))
     cols["p_value"] = np.where(testable, p_value, np.nan)
     cols["q_value"] = benjamini_hochberg(cols["p_value"])
     cols["flagged"] = np.nan_to_num(cols["q_value"], nan=1.0) < fdr
-    return pd.DataFrame(cols, index=variants.index)
+    return check_table(Table(cols, variants.index, "variant_index", kinds={"batch": STRING}), "batch_check")

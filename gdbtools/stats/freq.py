@@ -21,12 +21,18 @@ The same names serve a Parquet release and a sites-only VCF: ``AC``, ``AN``, ``A
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..table import INT32, STRING, Table, int32_with_nulls, text_array
 from .engine.counts import genotype_totals
 from .gammainc import gammainccinv
 from .selection import Group
+from .variables import check_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["GRPMAX_EXCLUDE", "filtering_allele_frequency", "freq_table", "freq_meta", "PER_GROUP", "META_KEYS"]
 
@@ -90,15 +96,16 @@ def _group_columns(counts: np.ndarray, suffix: str) -> dict[str, np.ndarray]:
     return cols
 
 
-def freq_table(variants: pd.DataFrame, groups: list[Group], counts: np.ndarray, *, adj: bool,
+def freq_table(variants: Table, groups: list[Group], counts: np.ndarray, *, adj: bool,
                raw_overall: np.ndarray | None = None, grpmax_column: str | None = None,
-               grpmax_exclude=GRPMAX_EXCLUDE, has_adj: bool = True) -> pd.DataFrame:
-    """Assemble the frequency table from per-variant genotype counts.
+               grpmax_exclude=GRPMAX_EXCLUDE, has_adj: bool = True) -> Table:
+    """Assemble the frequency table from per-variant genotype counts (a :class:`~gdbtools.table.Table`;
+    :func:`gdbtools.stats.compute` hands it out as a DataFrame).
 
     Parameters
     ----------
-    variants : DataFrame
-        The selected variants (index ``variant_index``; contig, pos, ref, alt).
+    variants : Table
+        The selected variants (:attr:`Selection.variant_table`: index ``variant_index``; contig, pos, ref, alt).
     groups : list of Group
         Group 0 is the whole selection.
     counts : (V, G, 6) int32
@@ -108,9 +115,9 @@ def freq_table(variants: pd.DataFrame, groups: list[Group], counts: np.ndarray, 
     grpmax_column : str, optional
         Column whose single-column groups get faf and enter grpmax / fafmax.
     """
-    cols: dict[str, np.ndarray] = {}
+    cols: dict = {}
     for name in ("contig", "pos", "ref", "alt"):
-        cols[name] = variants[name].array
+        cols[name] = variants[name]
     cols.update(_group_columns(counts[:, 0], ""))
     if adj and raw_overall is not None:
         raw = genotype_totals(raw_overall)
@@ -130,7 +137,8 @@ def freq_table(variants: pd.DataFrame, groups: list[Group], counts: np.ndarray, 
         exclude = {str(x).lower() for x in grpmax_exclude}
         eligible = [grp for _, grp in pop_groups if str(grp.meta[grpmax_column]).lower() not in exclude]
         cols.update(_grpmax(cols, eligible, len(variants)))
-    df = pd.DataFrame(cols, index=variants.index)
+    kinds = {name: STRING for name in _GRPMAX_TEXT} | {f"{name}_grpmax": INT32 for name in ("AC", "AN", "nhomalt")}
+    df = Table(cols, variants.index, "variant_index", kinds=kinds)
     view = "adj" if adj else "raw"
     df.attrs["freq_meta"] = [_meta_entry(grp.label, view, grp.meta, grp.n_samples) for grp in groups]
     if adj and raw_overall is not None:
@@ -139,7 +147,10 @@ def freq_table(variants: pd.DataFrame, groups: list[Group], counts: np.ndarray, 
     df.attrs["adj_filters_present"] = bool(has_adj)
     df.attrs["grpmax_column"] = grpmax_column
     df.attrs["grpmax_exclude"] = sorted(str(x) for x in grpmax_exclude) if grpmax_column else []
-    return df
+    return check_table(df, "freq")
+
+
+_GRPMAX_TEXT = ("grpmax", "fafmax_faf95_max_gen_anc", "fafmax_faf99_max_gen_anc")  # pandas "string" columns
 
 
 META_KEYS = ("label", "group", "n_samples")  # the fields of a freq_meta entry that are not sample columns
@@ -158,39 +169,41 @@ def _meta_entry(label: str, view: str, meta: dict, n_samples: int) -> dict:
 
 
 def _grpmax(cols: dict, eligible: list[Group], n: int) -> dict:
-    out = {}
+    out: dict = {}
     labels = np.array([grp.label for grp in eligible], dtype=object)
     if not eligible:
-        out["grpmax"] = pd.array([None] * n, dtype="string")
+        none = np.zeros(n, bool)
+        out["grpmax"] = text_array(np.full(n, None, dtype=object))
         for name in ("AC", "AN", "nhomalt"):
-            out[f"{name}_grpmax"] = pd.array([None] * n, dtype="Int32")
+            out[f"{name}_grpmax"] = int32_with_nulls(np.zeros(n, np.int32), none)
         out["AF_grpmax"] = np.full(n, np.nan)
         for name in ("faf95", "faf99"):
             out[f"fafmax_{name}_max"] = np.zeros(n)
-            out[f"fafmax_{name}_max_gen_anc"] = pd.array([None] * n, dtype="string")
+            out[f"fafmax_{name}_max_gen_anc"] = text_array(np.full(n, None, dtype=object))
         return out
     ac = np.stack([cols[f"AC_{grp.label}"] for grp in eligible], axis=1)
     af = np.stack([cols[f"AF_{grp.label}"] for grp in eligible], axis=1)
     score = np.where(ac > 0, np.nan_to_num(af, nan=-1.0), -np.inf)
     best = np.argmax(score, axis=1)  # ties: the first group in label order
     found = np.isfinite(score[np.arange(n), best])
-    out["grpmax"] = pd.array(np.where(found, labels[best], None), dtype="string")
+    out["grpmax"] = text_array(np.where(found, labels[best], None))
     for name in ("AC", "AN", "nhomalt"):
         stacked = np.stack([cols[f"{name}_{grp.label}"] for grp in eligible], axis=1)
-        out[f"{name}_grpmax"] = pd.array(np.where(found, stacked[np.arange(n), best], 0), dtype="Int32")
-        out[f"{name}_grpmax"][~found] = pd.NA
+        out[f"{name}_grpmax"] = int32_with_nulls(np.where(found, stacked[np.arange(n), best], 0), found)
     out["AF_grpmax"] = np.where(found, af[np.arange(n), best], np.nan)
     for name in ("faf95", "faf99"):
         faf = np.stack([cols[f"{name}_{grp.label}"] for grp in eligible], axis=1)
         top = np.argmax(faf, axis=1)
         value = faf[np.arange(n), top]
         out[f"fafmax_{name}_max"] = value
-        out[f"fafmax_{name}_max_gen_anc"] = pd.array(np.where(value > 0, labels[top], None), dtype="string")
+        out[f"fafmax_{name}_max_gen_anc"] = text_array(np.where(value > 0, labels[top], None))
     return out
 
 
 def freq_meta(df: pd.DataFrame) -> pd.DataFrame:
     """The groups of a frequency table (its ``attrs["freq_meta"]``) as a DataFrame, one row per group."""
+    import pandas as pd
+
     meta = df.attrs.get("freq_meta")
     if meta is None:
         raise ValueError("this table has no freq_meta (was it made by gdbtools.stats.freq?)")

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from ..table import STRING, Table, as_text, column_objects, text_array
+from .variables import check_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["sample_outliers", "OUTLIER_METRICS", "MAD_SCALE"]
 
@@ -26,8 +32,8 @@ def _group_median(x: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def sample_outliers(sample_qc: pd.DataFrame, groups: pd.Series | None = None, *, metrics=OUTLIER_METRICS,
-                    n_mads: float = 4.0) -> pd.DataFrame:
+def sample_outliers(sample_qc: pd.DataFrame | Table, groups=None, *, metrics=OUTLIER_METRICS,
+                    n_mads: float = 4.0) -> pd.DataFrame | Table:
     """Flag samples more than `n_mads` median absolute deviations from their group's median (gnomAD).
 
     gnomAD's ``compute_stratified_metrics_filter``: per metric and group (population, pipeline, ...), the
@@ -36,36 +42,41 @@ def sample_outliers(sample_qc: pd.DataFrame, groups: pd.Series | None = None, *,
 
     Parameters
     ----------
-    sample_qc : DataFrame
+    sample_qc : DataFrame or Table
         A sample QC table (index ``sample_index``, column ``sample_id``).
-    groups : Series, optional
-        Group of each sample (aligned on the index); ``None``: one group.  Null values form their own group.
+    groups : Series or (n,) array, optional
+        Group of each sample: for a DataFrame a Series aligned on the index, for a
+        :class:`~gdbtools.table.Table` an array in its row order (``None`` where null); ``None``: one group.
+        Null values form their own group.
     metrics : sequence of str
         Columns of `sample_qc` (default gnomAD v3's list, :data:`OUTLIER_METRICS`).
     n_mads : float
 
     Returns
     -------
-    DataFrame
+    DataFrame, or Table for a Table
         ``sample_id``, ``group``, per metric ``<m>``, ``<m>_median``, ``<m>_mad``, ``fail_<m>``, then
         ``qc_metrics_filters`` (comma-separated failing metrics) and ``outlier``.
     """
-    missing = [m for m in metrics if m not in sample_qc.columns]
+    is_table = isinstance(sample_qc, Table)
+    missing = [m for m in metrics if m not in list(sample_qc.columns)]
     if missing:
         raise KeyError(f"metrics not in the sample QC table: {missing}")
+    n = len(sample_qc)
     if groups is None:
-        key = pd.Series("all", index=sample_qc.index, dtype="string")
-        group_out = pd.array([None] * len(sample_qc), dtype="string")
+        key = np.full(n, "all", dtype=object)
+        group_out = np.full(n, None, dtype=object)
     else:
-        key = groups.reindex(sample_qc.index).astype("string")
-        group_out = key.array
-        key = key.fillna("NA")
-    out = {"sample_id": sample_qc["sample_id"].astype("string").array, "group": group_out}
-    _, code = np.unique(key.to_numpy(dtype=object), return_inverse=True)
+        values = np.asarray(groups, dtype=object) if is_table else column_objects(
+            {"g": groups.reindex(sample_qc.index)}, "g")
+        group_out = as_text(values)
+        key = np.where(group_out == None, "NA", group_out)  # noqa: E711  (elementwise)
+    out = {"sample_id": text_array(as_text(column_objects(sample_qc, "sample_id"))), "group": text_array(group_out)}
+    _, code = np.unique(key, return_inverse=True)
     members = np.split(np.argsort(code, kind="stable"), np.cumsum(np.bincount(code))[:-1]) if len(code) else []
     fails = []
     for m in metrics:
-        x = sample_qc[m].to_numpy(dtype=np.float64, na_value=np.nan)
+        x = _floats(sample_qc[m])
         med = _group_median(x, members)
         mad = MAD_SCALE * _group_median(np.abs(x - med), members)
         fail = ((x < med - n_mads * mad) | (x > med + n_mads * mad)) & ~np.isnan(x)
@@ -74,8 +85,22 @@ def sample_outliers(sample_qc: pd.DataFrame, groups: pd.Series | None = None, *,
         out[f"{m}_mad"] = mad
         out[f"fail_{m}"] = fail
         fails.append(fail)
-    fail_matrix = np.stack(fails, axis=1) if fails else np.zeros((len(sample_qc), 0), bool)
+    fail_matrix = np.stack(fails, axis=1) if fails else np.zeros((n, 0), bool)
     names = np.array(list(metrics), dtype=object)
-    out["qc_metrics_filters"] = pd.array([",".join(names[row]) for row in fail_matrix], dtype="string")
+    out["qc_metrics_filters"] = text_array(np.array([",".join(names[row]) for row in fail_matrix], dtype=object))
     out["outlier"] = fail_matrix.any(axis=1)
-    return pd.DataFrame(out, index=sample_qc.index)
+    kinds = dict.fromkeys(("sample_id", "group", "qc_metrics_filters"), STRING)
+    if is_table:
+        return check_table(Table(out, sample_qc.index, sample_qc.index_name, kinds=kinds), "sample_outliers")
+    frame = Table(out, kinds=kinds).to_pandas()
+    frame.index = sample_qc.index
+    return frame
+
+
+def _floats(column) -> np.ndarray:
+    """A metric column (NumPy, Arrow or pandas) as float64 with NaN where null."""
+    if isinstance(column, np.ndarray):
+        return column.astype(np.float64)
+    if hasattr(column, "to_pylist"):
+        return np.array([np.nan if v is None else v for v in column.to_pylist()], dtype=np.float64)
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -28,6 +28,8 @@ A build is needed for the PARs; a store without a build treats every chrX/chrY p
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..genome import contig_kind
@@ -55,7 +57,7 @@ def variant_zones(contig: np.ndarray, pos: np.ndarray, build) -> np.ndarray:
     Parameters
     ----------
     contig : (V,) str
-        Array, list or pandas Series/array (factorized, not converted to Python strings).
+        Array, list, Arrow array or pandas Series/array (factorized, not converted to Python strings).
     pos : (V,) int, 1-based
     build : gdbtools.genome.Build or None
         For the PARs; ``None``: no PARs.
@@ -65,10 +67,10 @@ def variant_zones(contig: np.ndarray, pos: np.ndarray, build) -> np.ndarray:
     (V,) uint8
         Zone codes (:data:`AUTO` ... :data:`OTHER`).
     """
-    import pandas as pd
+    from ..table import factorize
 
     pos = np.asarray(pos)
-    inverse, names = pd.factorize(pd.Series(contig, dtype=object) if isinstance(contig, list) else contig)
+    inverse, names = factorize(contig)
     out = np.full(len(inverse), OTHER, dtype=np.uint8)
     for i, name in enumerate(names):
         rows = inverse == i
@@ -115,12 +117,10 @@ def sex_part(sex) -> np.ndarray:
 
 
 def pd_to_object(values):
-    """A pandas column or array as an object array with ``None`` for missing values."""
-    try:
-        import pandas as pd
-
-        if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
-            return np.asarray(pd.Series(values).astype(object).where(pd.notna(values), None))
-    except ImportError:  # pragma: no cover
-        pass
+    """A pandas or Arrow column or array as an object array with ``None`` for missing values."""
+    if hasattr(values, "to_pylist"):  # Arrow
+        return np.asarray(values.to_pylist(), dtype=object)
+    pd = sys.modules.get("pandas")  # a pandas column means pandas is loaded; never imported here
+    if pd is not None and isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        return np.asarray(pd.Series(values).astype(object).where(pd.notna(values), None))
     return np.asarray(values, dtype=object)

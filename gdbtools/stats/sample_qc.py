@@ -3,25 +3,31 @@ class counts of a pass."""
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..table import STRING, Table, as_text, column_objects, text_array
 from . import engine as en
 from . import ploidy as pl
 from ._qc_common import class_arrays, inbreeding_f, ratio
 from ._wsum import FIXED_BITS
+from .variables import check_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["sample_qc_table"]
 
 
-def sample_qc_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassResult, layout: np.ndarray,
-                    sex: np.ndarray, unknown_sex: str, *, adj: bool) -> pd.DataFrame:
+def sample_qc_table(samples: pa.Table, selected: np.ndarray, res: en.PassResult, layout: np.ndarray,
+                    sex: np.ndarray, unknown_sex: str, *, adj: bool) -> Table:
     """Hail's ``sample_qc`` fields and plink's inbreeding F from the per-sample partials of a pass.
 
     Parameters
     ----------
-    samples : DataFrame
-        ``store.samples`` (all samples).
+    samples : pyarrow.Table or DataFrame
+        ``store.sample_arrow`` (all samples).
     selected : (N,) bool
     res : PassResult
         With ``class_counts (N, C, 3)``, ``class_sizes (C,)``, ``wmiss``, ``wtotal`` (and ``filtered``).
@@ -52,7 +58,7 @@ def sample_qc_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassRes
         return values[:, mask_c].sum(axis=1)
 
     everything = np.ones(zone.shape[0], bool)
-    cols = {"sample_id": samples["sample_id"].to_numpy()[idx]}
+    cols = {"sample_id": text_array(as_text(column_objects(samples, "sample_id")[idx]))}
     n_called = over(everything, called)
     n_not = over(everything, not_called)
     cols["call_rate"] = ratio(n_called, n_called + n_not)
@@ -90,6 +96,4 @@ def sample_qc_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassRes
     for k, v in cols.items():
         if k != "sample_id" and np.asarray(v).dtype.kind in "iu":
             cols[k] = np.asarray(v, dtype=np.int64)
-    out = pd.DataFrame(cols, index=pd.Index(idx, name="sample_index"))
-    out["sample_id"] = out["sample_id"].astype("string")
-    return out
+    return check_table(Table(cols, idx, "sample_index", kinds={"sample_id": STRING}), "sample_qc")

@@ -9,32 +9,48 @@ from __future__ import annotations
 import re
 import weakref
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import GdbError
 from ..genome import Region, parse_region
 from ..store import Store
+from ..table import Table, arrow_numpy, factorize
 from . import ploidy as pl
 from .engine.counts import allele_classes
 from .engine.plan import BlockSpec
 
-__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "store_variants", "POPULATION_COLUMNS"]
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "store_variants", "store_variant_table",
+           "POPULATION_COLUMNS"]
 
 POPULATION_COLUMNS = ("population", "pop", "gen_anc", "genetic_ancestry", "ancestry", "super_population",
                       "Population", "superpopulation")
 _VARIANT_COLUMNS = ["contig", "pos", "ref", "alt", "allele_type", "is_transition"]
-_VARIANT_CACHE: weakref.WeakKeyDictionary[Store, pd.DataFrame] = weakref.WeakKeyDictionary()
+_NUMERIC_COLUMNS = ("pos", "is_transition")
+_VARIANT_CACHE: weakref.WeakKeyDictionary[Store, Table] = weakref.WeakKeyDictionary()
+
+
+def store_variant_table(store: Store) -> Table:
+    """The store's variant table (contig, pos, ref, alt, allele_type, is_transition; index ``variant_index``)
+    as a :class:`~gdbtools.table.Table` (text as Arrow, no pandas), read once per store."""
+    table = _VARIANT_CACHE.get(store)
+    if table is None:
+        arrow, index = store.variant_arrow(_VARIANT_COLUMNS, dictionary=("contig", "allele_type"))
+        columns = {name: arrow_numpy(arrow.column(name)) if name in _NUMERIC_COLUMNS else arrow.column(name)
+                   for name in _VARIANT_COLUMNS}
+        table = Table(columns, index, "variant_index")
+        _VARIANT_CACHE[store] = table
+    return table
 
 
 def store_variants(store: Store) -> pd.DataFrame:
-    """The store's variant table (contig, pos, ref, alt, allele_type, is_transition), read once per store."""
-    table = _VARIANT_CACHE.get(store)
-    if table is None:
-        table = store.variants(_VARIANT_COLUMNS)
-        _VARIANT_CACHE[store] = table
-    return table
+    """The store's variant table (contig, pos, ref, alt, allele_type, is_transition) as a DataFrame."""
+    return store_variant_table(store).to_pandas()
 
 
 @dataclass(frozen=True)
@@ -69,13 +85,13 @@ def sanitize_label(value) -> str:
     return text if text else "_"
 
 
-def build_groups(samples: pd.DataFrame, selected: np.ndarray, by) -> list[Group]:
+def build_groups(samples: pa.Table | pd.DataFrame, selected: np.ndarray, by) -> list[Group]:
     """The whole selection, then one group per value (combination) of each stratum of `by`.
 
     Parameters
     ----------
-    samples : DataFrame
-        All samples of the store (``store.samples``).
+    samples : pyarrow.Table or DataFrame
+        All samples of the store (``store.sample_arrow`` or ``store.samples``).
     selected : (N,) bool
     by : sequence of str or tuple of str
         Each string is a stratum of one column, each tuple a stratum of a combination of columns; when `by`
@@ -96,17 +112,20 @@ def build_groups(samples: pd.DataFrame, selected: np.ndarray, by) -> list[Group]
     groups = [Group("", {}, np.asarray(selected, dtype=bool).copy())]
     seen = {"": "the whole selection"}
     reserved = {"raw", "adj", "grpmax"}
+    names = _column_names(samples)
     for stratum in strata:
         for col in stratum:
-            if col not in samples.columns:
+            if col not in names:
                 raise GdbError(f"no sample column {col!r} to group by",
-                               fix=f"use one of: {', '.join(map(str, samples.columns))}")
-        frame = samples.loc[:, list(stratum)]
-        defined = frame.notna().all(axis=1).to_numpy() & selected
+                               fix=f"use one of: {', '.join(map(str, names))}")
+        values = [_column_values(samples, c) for c in stratum]
+        defined = np.asarray(selected, dtype=bool).copy()
+        for vals in values:
+            defined &= np.fromiter((v is not None and v == v for v in vals), dtype=bool, count=len(vals))
         if not defined.any():
             continue
         rows = np.flatnonzero(defined)
-        keys = list(zip(*(frame[c].iloc[rows].astype(str).tolist() for c in stratum)))  # as the frame's astype(str)
+        keys = list(zip(*([str(vals[i]) for i in rows] for vals in values)))  # str() as pandas' astype(str)
         uniq = sorted(set(keys))
         code = {key: i for i, key in enumerate(uniq)}
         codes = np.fromiter((code[k] for k in keys), dtype=np.int64, count=len(keys))
@@ -121,10 +140,22 @@ def build_groups(samples: pd.DataFrame, selected: np.ndarray, by) -> list[Group]
                                fix="give the groups values that differ in letters or digits, or group by fewer "
                                    "columns")
             seen[label] = str(dict(zip(stratum, key)))
-            member = np.zeros(len(samples), dtype=bool)
+            member = np.zeros(len(defined), dtype=bool)
             member[rows[codes == i]] = True
             groups.append(Group(label, dict(zip(stratum, key)), member))
     return groups
+
+
+def _column_names(samples) -> list[str]:
+    return list(samples.column_names) if hasattr(samples, "column_names") else list(samples.columns)
+
+
+def _column_values(samples, name: str) -> list:
+    """A sample column as Python values, ``None`` (or NaN) where null: an Arrow table's or a DataFrame's."""
+    column = samples.column(name) if hasattr(samples, "column_names") else samples[name]
+    if hasattr(column, "to_pylist"):
+        return column.to_pylist()
+    return pl.pd_to_object(column).tolist()
 
 
 class Selection:
@@ -146,7 +177,8 @@ class Selection:
         if self.samples.shape != (n,):
             raise ValueError(f"sample mask must have shape ({n},), got {self.samples.shape}")
         self.regions = None if regions is None else tuple(parse_region(r) for r in regions)
-        self._variants: pd.DataFrame | None = None
+        self._table: Table | None = None
+        self._frame: pd.DataFrame | None = None
         self._zones: np.ndarray | None = None
         self._atypes: np.ndarray | None = None
 
@@ -154,27 +186,40 @@ class Selection:
     @property
     def variant_index(self) -> np.ndarray:
         """Global indices of the selected variants, ascending: ``(V,) int64``."""
-        return self.variants.index.to_numpy(dtype=np.int64)
+        return self.variant_table.index
+
+    @property
+    def n_variants(self) -> int:
+        return len(self.variant_table)
+
+    @property
+    def variant_table(self) -> Table:
+        """The selected rows of the variant table (contig, pos, ref, alt, allele_type, is_transition; index
+        ``variant_index``) as a :class:`~gdbtools.table.Table`: what the statistics read (no pandas)."""
+        if self._table is None:
+            table = store_variant_table(self.store)
+            if self.regions is not None:
+                keep = np.zeros(len(table), dtype=bool)
+                codes, names = factorize(table["contig"])
+                pos = table["pos"]
+                for reg in self.regions:
+                    if reg.contig in names:
+                        keep |= (codes == names.index(reg.contig)) & reg.contains(pos)
+                table = table.take(keep)
+            self._table = table
+        return self._table
 
     @property
     def variants(self) -> pd.DataFrame:
-        """The selected rows of the variant table (contig, pos, ref, alt, allele_type, is_transition)."""
-        if self._variants is None:
-            table = store_variants(self.store)
-            if self.regions is not None:
-                keep = np.zeros(len(table), dtype=bool)
-                contig = table["contig"].to_numpy(dtype=object)
-                pos = table["pos"].to_numpy()
-                for reg in self.regions:
-                    keep |= (contig == reg.contig) & reg.contains(pos)
-                table = table[keep]
-            self._variants = table
-        return self._variants
+        """The selected rows of the variant table as a DataFrame (:attr:`variant_table`)."""
+        if self._frame is None:
+            self._frame = self.variant_table.to_pandas()
+        return self._frame
 
     def with_variants(self, keep: np.ndarray) -> Selection:
         """The same samples and only the selected variants where `keep` (``(V,) bool``) is true."""
         sub = Selection(self.store, self.samples, self.regions)
-        sub._variants = self.variants[np.asarray(keep, dtype=bool)]
+        sub._table = self.variant_table.take(np.asarray(keep, dtype=bool))
         return sub
 
     def block_specs(self) -> list[BlockSpec]:
@@ -198,17 +243,15 @@ class Selection:
     def zones(self) -> np.ndarray:
         """Ploidy zone of each selected variant (:mod:`gdbtools.stats.ploidy`): ``(V,) uint8`` (cached)."""
         if self._zones is None:
-            v = self.variants
-            self._zones = pl.variant_zones(v["contig"].array, v["pos"].to_numpy(),
-                                           self.store.build)
+            v = self.variant_table
+            self._zones = pl.variant_zones(v["contig"], v["pos"], self.store.build)
         return self._zones
 
     def allele_types(self) -> np.ndarray:
         """Allele type of each selected variant (:func:`gdbtools.stats.engine.allele_classes`), cached."""
         if self._atypes is None:
-            v = self.variants
-            self._atypes = allele_classes(v["allele_type"].array,
-                                          v["is_transition"].to_numpy(dtype=bool))
+            v = self.variant_table
+            self._atypes = allele_classes(v["allele_type"], v["is_transition"])
         return self._atypes
 
     @property
@@ -219,7 +262,7 @@ class Selection:
     @property
     def sex(self) -> np.ndarray:
         """Sex part of every sample of the store: 0 XX, 1 XY, 2 unknown."""
-        return pl.sex_part(self.store.samples["sex"])
+        return pl.sex_part(self.store.sample_arrow.column("sex"))
 
     def __repr__(self) -> str:
         regions = "all" if self.regions is None else ", ".join(map(str, self.regions))

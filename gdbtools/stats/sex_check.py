@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..table import STRING, Table, as_text, column_objects, text_array
 from . import engine as en
 from . import ploidy as pl
 from ._qc_common import class_arrays, inbreeding_f
 from ._wsum import FIXED_BITS
+from .variables import check_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["sex_check_table", "infer_sex", "Y_METHODS"]
 
@@ -61,15 +67,16 @@ def infer_sex(f_stat, y_n_called, *, female_max_f: float = 0.2, male_min_f: floa
     return called
 
 
-def sex_check_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassResult, layout: np.ndarray, *,
+def sex_check_table(samples: pa.Table, selected: np.ndarray, res: en.PassResult, layout: np.ndarray, *,
                     female_max_f: float = 0.2, male_min_f: float = 0.8, y_method: str | None = None,
-                    female_max_y_calls: int = 0, male_min_y_calls: int | None = None) -> pd.DataFrame:
+                    female_max_y_calls: int = 0, male_min_y_calls: int | None = None) -> Table:
     """plink's ``--check-sex`` from a pass over chrX/chrY outside the PARs (every call read as diploid).
 
     F is the method-of-moments inbreeding coefficient over the polymorphic chrX non-PAR variants, with
     allele frequencies counting XY samples as haploid (plink 1.9).  The inferred sex follows
     :func:`infer_sex` (chrX F, optionally with the chrY call counts: plink's ``ycount`` and ``y-only``
-    modes); status OK when it equals the reported sex.
+    modes); status OK when it equals the reported sex.  `samples`: all samples of the store
+    (``store.sample_arrow``, or a DataFrame); `selected`: ``(N,) bool``.
     """
     if res.class_counts is None or res.class_sizes is None or res.wmiss is None:
         raise ValueError("the pass computed no per-sample counts (its plan had no sample_view)")
@@ -87,18 +94,21 @@ def sex_check_table(samples: pd.DataFrame, selected: np.ndarray, res: en.PassRes
     y_called = (size - mis)[:, y_cls].sum(axis=1)
     inferred = infer_sex(f, y_called, female_max_f=female_max_f, male_min_f=male_min_f, y_method=y_method,
                          female_max_y_calls=female_max_y_calls, male_min_y_calls=male_min_y_calls)
-    reported = pl.pd_to_object(samples["sex"])[idx]
-    status = np.where((reported == inferred) & pd.notna(reported) & pd.notna(inferred), "OK", "PROBLEM")
-    out = pd.DataFrame({
-        "sample_id": pd.array(samples["sample_id"].to_numpy()[idx], dtype="string"),
-        "reported_sex": pd.array(reported, dtype="string"),
-        "inferred_sex": pd.array(inferred, dtype="string"),
-        "status": pd.array(status, dtype="string"),
+    reported = column_objects(samples, "sex")[idx]
+    known = np.array([r is not None and i is not None for r, i in zip(reported, inferred)], dtype=bool)
+    status = np.where((reported == inferred) & known, "OK", "PROBLEM").astype(object)
+    cols = {
+        "sample_id": text_array(as_text(column_objects(samples, "sample_id")[idx])),
+        "reported_sex": text_array(as_text(reported)),
+        "inferred_sex": text_array(inferred),
+        "status": text_array(status),
         "f_stat": f,
         "x_n_called": x_called.astype(np.int64),
         "x_observed_homs": x_obs.astype(np.int64),
         "x_expected_homs": x_exp,
         "y_n_called": y_called.astype(np.int64),
         "y_n_variants": np.full(idx.size, int(res.class_sizes[y_cls].sum()), np.int64),
-    }, index=pd.Index(idx, name="sample_index"))
-    return out
+    }
+    return check_table(Table(cols, idx, "sample_index", kinds=dict.fromkeys(("sample_id", "reported_sex",
+                                                                            "inferred_sex", "status"), STRING)),
+                       "sex_check")

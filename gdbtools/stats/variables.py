@@ -17,9 +17,14 @@ sample group with the group label as suffix (``AC_nfe``, ``AC_nfe_XX``; see :mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from ..table import INT32, Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Variable", "VARIANT_KEY", "FREQ", "VARIANT_QC", "SAMPLE_QC", "SEX_CHECK", "SAMPLE_OUTLIERS",
            "BATCH_CHECK", "BURDEN", "TABLES", "check_table", "describe",
@@ -232,29 +237,40 @@ def variable_of(table: dict[str, Variable], column: str, labels=()) -> Variable 
     return best
 
 
-def _dtype_ok(series: pd.Series, dtype: str) -> bool:
-    if dtype == "str":
-        return pd.api.types.is_string_dtype(series.dtype) or series.dtype == object
-    if dtype == "Int32":
-        return str(series.dtype) == "Int32"
-    return series.dtype == np.dtype(dtype)
+def _dtype_of(df: pd.DataFrame | Table, column: str) -> str:
+    """A column's dtype in the names of the declarations (``"str"`` for text of any kind, ``"Int32"``)."""
+    if isinstance(df, Table):
+        values = df[column]
+        if isinstance(values, np.ndarray):
+            return values.dtype.name
+        return "Int32" if df.kinds.get(column) == INT32 else "str"
+    import pandas as pd
+
+    dtype = df[column].dtype
+    if pd.api.types.is_string_dtype(dtype) or getattr(dtype, "kind", "") == "O":
+        return "str"
+    return str(dtype)
 
 
-def check_table(df: pd.DataFrame, name: str) -> None:
-    """Raise ``ValueError`` if a column of `df` is not declared in table `name` or has another dtype."""
+def check_table(df: pd.DataFrame | Table, name: str) -> pd.DataFrame | Table:
+    """Raise ``ValueError`` if a column of `df` (a DataFrame or a :class:`~gdbtools.table.Table`) is not declared
+    in table `name` or has another dtype; returns `df` (the statistics call it where each table is made)."""
     table = TABLES[name]
     bad = []
     for column in df.columns:
         var = variable_of(table, column)
         if var is None:
             bad.append(f"{column!r} is not declared in gdbtools.stats.variables.{name.upper()}")
-        elif not _dtype_ok(df[column], var.dtype):
-            bad.append(f"{column!r} has dtype {df[column].dtype}, declared {var.dtype}")
+        elif _dtype_of(df, column) != var.dtype:
+            bad.append(f"{column!r} has dtype {_dtype_of(df, column)}, declared {var.dtype}")
     if bad:
         raise ValueError("; ".join(bad))
+    return df
 
 
 def describe(name: str) -> pd.DataFrame:
     """The declaration of table `name` as a DataFrame (name, dtype, per_group, meaning)."""
+    import pandas as pd
+
     return pd.DataFrame([{"name": v.name, "dtype": v.dtype, "per_group": v.per_group, "meaning": v.meaning}
                          for v in TABLES[name].values()])

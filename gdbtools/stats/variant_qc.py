@@ -4,22 +4,23 @@ InbreedingCoeff and the chrX HWE test, from the per-variant counts of a pass."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from ..table import Table
 from . import engine as en
 from ._qc_common import key_columns, ratio
+from .variables import check_table
 
 __all__ = ["variant_qc_table"]
 
 
-def variant_qc_table(variants: pd.DataFrame, counts: np.ndarray, hwe: np.ndarray, *,
-                     raw_counts: np.ndarray | None = None, x_nonpar: np.ndarray | None = None) -> pd.DataFrame:
+def variant_qc_table(variants: Table, counts: np.ndarray, hwe: np.ndarray, *,
+                     raw_counts: np.ndarray | None = None, x_nonpar: np.ndarray | None = None) -> Table:
     """Hail's ``variant_qc`` fields (plus bcftools' HWE/ExcHet, gnomAD's InbreedingCoeff and the chrX test).
 
     Parameters
     ----------
-    variants : DataFrame
-        Selected variants (index ``variant_index``).
+    variants : Table
+        Selected variants (:attr:`Selection.variant_table`, index ``variant_index``).
     counts : (V, 6) int32
         Genotype counts of the whole selection in the QC view (:data:`gdbtools.stats.engine.COUNT_FIELDS`).
     hwe : (V, 4) float64
@@ -66,7 +67,7 @@ def variant_qc_table(variants: pd.DataFrame, counts: np.ndarray, hwe: np.ndarray
     x_p, x_midp = _hwe_x_columns(c, p, midp, x_nonpar)
     cols["p_value_hwe_x"] = x_midp
     cols["HWE_X"] = x_p
-    return pd.DataFrame(cols, index=variants.index)
+    return check_table(Table(cols, variants.index, "variant_index"), "variant_qc")
 
 
 def _hwe_x_columns(c: np.ndarray, p: np.ndarray, midp: np.ndarray, x_nonpar: np.ndarray | None):

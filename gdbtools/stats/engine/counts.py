@@ -30,10 +30,9 @@ F_ZONES = (pl.AUTO, pl.X_PAR)
 
 def allele_classes(allele_type, is_transition) -> np.ndarray:
     """Hail's allele classes as the six types of sample QC: ``(V,) uint8`` (TI, TV, INS, DEL, STAR, OTHER)."""
-    import pandas as pd
+    from ...table import factorize
 
-    codes, names = pd.factorize(pd.Series(allele_type, dtype=object) if isinstance(allele_type, list)
-                                else allele_type)  # hashing, not one string comparison per row and type
+    codes, names = factorize(allele_type)  # hashing, not one string comparison per row and type
     ti = np.asarray(is_transition, dtype=bool)
     named = {"Insertion": INS, "Deletion": DEL, "Star": STAR}
     lut = np.array([named.get(str(name), OTHER_TYPE) for name in names] + [OTHER_TYPE], dtype=np.uint8)
