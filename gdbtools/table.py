@@ -130,8 +130,12 @@ def _large_text(values):
     ``large_string`` array, without pyarrow.compute."""
     import pyarrow as pa
 
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if isinstance(values, pa.ChunkedArray):  # chunk by chunk: each dictionary is small (a partition's)
+        if values.num_chunks == 0:
+            return text_array([])
+        if values.num_chunks == 1:
+            return _large_text(values.chunk(0))
+        return pa.concat_arrays([_large_text(chunk) for chunk in values.chunks])
     if pa.types.is_dictionary(values.type):
         codes, valid = _codes(values)
         out = _take_text(values.dictionary, np.where(codes < 0, 0, codes))
@@ -140,7 +144,12 @@ def _large_text(values):
         return out
     if pa.types.is_large_string(values.type):
         return values
-    return _take_text(values, np.arange(len(values), dtype=np.int64))
+    if len(values) == 0 or values.buffers()[1] is None:
+        return _take_text(values, np.arange(len(values), dtype=np.int64))
+    validity, offsets, data = values.buffers()[:3]  # string: the same bytes, 64-bit offsets
+    wide = np.frombuffer(offsets, dtype=np.int32)[: values.offset + len(values) + 1].astype(np.int64)
+    return pa.Array.from_buffers(pa.large_string(), len(values), [validity, pa.py_buffer(wide), data],
+                                 offset=values.offset)
 
 
 def _codes(values) -> tuple[np.ndarray, np.ndarray | None]:
@@ -315,7 +324,7 @@ def _pandas_version() -> str:
 
 def factorize(values) -> tuple[np.ndarray, list]:
     """Codes and distinct values of `values` (pandas' ``factorize`` without pandas): ``(n,) int64`` codes into
-    the list of distinct values in order of appearance, ``-1`` where null.
+    the list of distinct values (in the order of the chunks' Arrow dictionaries), ``-1`` where null.
 
     `values`: an Arrow array, or anything Arrow reads (a list, an object array, a pandas column) of text.
     Hashing in Arrow, not one string comparison per row and value.
@@ -325,14 +334,19 @@ def factorize(values) -> tuple[np.ndarray, list]:
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
         values = text_array(column_objects({"v": values}, "v")) if not isinstance(values, list) else \
             text_array(values)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    if not pa.types.is_dictionary(values.type):
-        import pyarrow.compute as pc
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    index: dict = {}
+    parts = []
+    for chunk in chunks:  # chunk by chunk, each chunk's dictionary mapped onto the values seen so far
+        if not pa.types.is_dictionary(chunk.type):
+            import pyarrow.compute as pc
 
-        values = pc.dictionary_encode(values)
-    codes, _ = _codes(values)
-    return codes.astype(np.int64, copy=False), values.dictionary.to_pylist()
+            chunk = pc.dictionary_encode(chunk)
+        codes, _ = _codes(chunk)
+        lut = np.array([index.setdefault(v, len(index)) for v in chunk.dictionary.to_pylist()] + [-1], np.int64)
+        parts.append(lut[codes])  # code -1 (null) takes the last entry
+    codes = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return codes, list(index)
 
 
 def column_objects(frame, name: str) -> np.ndarray:

@@ -80,6 +80,13 @@ def test_table__text_helpers_match_arrow_compute():
     codes, names = factorize(encoded)
     want_codes, want_names = pd.factorize(pd.Series(base.to_pylist(), dtype=object))
     assert [names[c] if c >= 0 else None for c in codes] == [want_names[c] if c >= 0 else None for c in want_codes]
+    parts = pa.chunked_array([pc.dictionary_encode(pa.array(["chr2", None, "chr1"])),  # a dictionary per chunk
+                              pc.dictionary_encode(pa.array(["chrX", "chr1"])),
+                              pc.dictionary_encode(pa.array(["chr2", "chrY"])).slice(0)])
+    codes, names = factorize(parts)
+    assert [names[c] if c >= 0 else None for c in codes] == ["chr2", None, "chr1", "chrX", "chr1", "chr2", "chrY"]
+    assert len(names) == 4 and _large_text(parts).to_pylist() == ["chr2", None, "chr1", "chrX", "chr1", "chr2",
+                                                                  "chrY"]
     assert text_array(np.array(["a", None, "b"], dtype=object)).to_pylist() == ["a", None, "b"]
     flags = pa.array([True, False, True, True, False, False, True, False, True]).slice(1, 7)
     np.testing.assert_array_equal(arrow_numpy(flags), np.array(flags.to_pylist()))
