@@ -7,13 +7,14 @@ import sys
 import time
 
 import click
-import yaml
 
 from . import main
 
 
 def _value(text: str):
     """A ``-o KEY=VALUE`` value, read as YAML (numbers, true/false, null, lists) or kept as text."""
+    import yaml  # here, not at the top: every gdbtools command imports this module
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -188,6 +189,7 @@ def config_cmd():
       gdbtools cluster config > ~/.config/dask/gdbtools.yaml   # then edit, keep what you change
     """
     import dask.config
+    import yaml
 
     from ..cluster import config  # noqa: F401 - registers the package defaults
 
