@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Table", "TEXT", "STRING", "INT32", "text_array", "int32_with_nulls", "numpy_array", "arrow_numpy",
-           "factorize", "column_objects", "as_text"]
+__all__ = ["Table", "TEXT", "STRING", "INT32", "text_array", "text_of_codes", "int32_with_nulls", "numpy_array",
+           "arrow_numpy", "factorize", "column_objects", "as_text"]
 
 TEXT = "str"        #: pandas' default text dtype (pandas >= 3): null is NaN
 STRING = "string"   #: pandas' StringDtype: null is pd.NA
@@ -50,6 +50,19 @@ def text_array(values) -> pa.Array:
         np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
     return pa.Array.from_buffers(pa.large_string(), n, [_validity(valid), pa.py_buffer(offsets),
                                                         pa.py_buffer(b"".join(encoded))])
+
+
+def text_of_codes(labels, codes: np.ndarray) -> pa.Array:
+    """``labels[codes]`` as a ``large_string`` array, null where a code is negative: a column of a few distinct
+    texts (group labels) made in NumPy, not string by string."""
+    codes = np.asarray(codes, dtype=np.int64)
+    valid = codes >= 0
+    out = _take_text(text_array(list(labels) or [""]), np.where(valid, codes, 0))
+    if valid.all():
+        return out
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.large_string(), len(out), [_validity(valid), *out.buffers()[1:]])
 
 
 def int32_with_nulls(values: np.ndarray, valid: np.ndarray) -> pa.Array:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import default_host_backend
-from ..table import STRING, Table, text_array
+from ..table import STRING, Table, text_of_codes
 from . import engine as en
 from ._qc_common import key_columns, ratio
 from .variables import check_table
@@ -101,7 +101,7 @@ def batch_check_table(variants: Table, labels: list[str], counts: np.ndarray, *,
     best = np.argmax(np.where(tied, af, -np.inf), axis=1)  # smallest p; ties: the higher AF
     pmin = pv[np.arange(len(variants)), best]
     p_value = np.minimum(1.0, pmin * n_tests)  # Bonferroni over the batches tested
-    cols["batch"] = text_array(np.where(testable, np.array(labels, dtype=object)[best], None))
+    cols["batch"] = text_of_codes(labels, np.where(testable, best, -1))
     cols["p_value"] = np.where(testable, p_value, np.nan)
     cols["q_value"] = benjamini_hochberg(cols["p_value"])
     cols["flagged"] = np.nan_to_num(cols["q_value"], nan=1.0) < fdr

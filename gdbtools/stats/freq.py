@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..table import INT32, STRING, Table, int32_with_nulls, text_array
+from ..table import INT32, STRING, Table, int32_with_nulls, text_of_codes
 from .engine.counts import genotype_totals
 from .gammainc import gammainccinv
 from .selection import Group
@@ -173,20 +173,20 @@ def _grpmax(cols: dict, eligible: list[Group], n: int) -> dict:
     labels = np.array([grp.label for grp in eligible], dtype=object)
     if not eligible:
         none = np.zeros(n, bool)
-        out["grpmax"] = text_array(np.full(n, None, dtype=object))
+        out["grpmax"] = text_of_codes([], np.full(n, -1))
         for name in ("AC", "AN", "nhomalt"):
             out[f"{name}_grpmax"] = int32_with_nulls(np.zeros(n, np.int32), none)
         out["AF_grpmax"] = np.full(n, np.nan)
         for name in ("faf95", "faf99"):
             out[f"fafmax_{name}_max"] = np.zeros(n)
-            out[f"fafmax_{name}_max_gen_anc"] = text_array(np.full(n, None, dtype=object))
+            out[f"fafmax_{name}_max_gen_anc"] = text_of_codes([], np.full(n, -1))
         return out
     ac = np.stack([cols[f"AC_{grp.label}"] for grp in eligible], axis=1)
     af = np.stack([cols[f"AF_{grp.label}"] for grp in eligible], axis=1)
     score = np.where(ac > 0, np.nan_to_num(af, nan=-1.0), -np.inf)
     best = np.argmax(score, axis=1)  # ties: the first group in label order
     found = np.isfinite(score[np.arange(n), best])
-    out["grpmax"] = text_array(np.where(found, labels[best], None))
+    out["grpmax"] = text_of_codes(labels, np.where(found, best, -1))
     for name in ("AC", "AN", "nhomalt"):
         stacked = np.stack([cols[f"{name}_{grp.label}"] for grp in eligible], axis=1)
         out[f"{name}_grpmax"] = int32_with_nulls(np.where(found, stacked[np.arange(n), best], 0), found)
@@ -196,7 +196,7 @@ def _grpmax(cols: dict, eligible: list[Group], n: int) -> dict:
         top = np.argmax(faf, axis=1)
         value = faf[np.arange(n), top]
         out[f"fafmax_{name}_max"] = value
-        out[f"fafmax_{name}_max_gen_anc"] = text_array(np.where(value > 0, labels[top], None))
+        out[f"fafmax_{name}_max_gen_anc"] = text_of_codes(labels, np.where(value > 0, top, -1))
     return out
 
 

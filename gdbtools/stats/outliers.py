@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..table import STRING, Table, as_text, column_objects, text_array
+from ..table import STRING, Table, as_text, column_objects, text_array, text_of_codes
 from .variables import check_table
 
 if TYPE_CHECKING:
@@ -87,7 +87,11 @@ def sample_outliers(sample_qc: pd.DataFrame | Table, groups=None, *, metrics=OUT
         fails.append(fail)
     fail_matrix = np.stack(fails, axis=1) if fails else np.zeros((n, 0), bool)
     names = np.array(list(metrics), dtype=object)
-    out["qc_metrics_filters"] = text_array(np.array([",".join(names[row]) for row in fail_matrix], dtype=object))
+    if n and fail_matrix.shape[1]:
+        combos, which = np.unique(fail_matrix, axis=0, return_inverse=True)  # the few distinct sets of failures
+        out["qc_metrics_filters"] = text_of_codes([",".join(names[row]) for row in combos], which.ravel())
+    else:
+        out["qc_metrics_filters"] = text_of_codes([""], np.zeros(n, np.int64))
     out["outlier"] = fail_matrix.any(axis=1)
     kinds = dict.fromkeys(("sample_id", "group", "qc_metrics_filters"), STRING)
     if is_table:
