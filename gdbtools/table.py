@@ -16,6 +16,7 @@ from a Table and from the frame are the same.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["Table", "TEXT", "STRING", "INT32", "text_array", "text_of_codes", "int32_with_nulls", "numpy_array",
-           "arrow_numpy", "factorize", "column_objects", "as_text"]
+           "arrow_numpy", "factorize", "objects", "column_objects", "as_text"]
 
 TEXT = "str"        #: pandas' default text dtype (pandas >= 3): null is NaN
 STRING = "string"   #: pandas' StringDtype: null is pd.NA
@@ -362,15 +363,23 @@ def factorize(values) -> tuple[np.ndarray, list]:
     return codes, list(index)
 
 
-def column_objects(frame, name: str) -> np.ndarray:
-    """Column `name` of an Arrow table, a :class:`Table` or a pandas DataFrame as an ``(n,) object`` array of
-    Python values, ``None`` where null."""
-    column = frame.column(name) if hasattr(frame, "column_names") else frame[name]
+def objects(column) -> np.ndarray:
+    """An Arrow, NumPy or pandas column (or a sequence) as an ``(n,) object`` array of Python values, ``None``
+    where null (pandas is never imported here: a pandas column means it is loaded)."""
     if hasattr(column, "to_pylist"):  # Arrow
         return np.asarray(column.to_pylist(), dtype=object)
     if isinstance(column, np.ndarray):
         return column.astype(object)
-    return np.asarray(column.astype(object).where(column.notna(), None), dtype=object)  # pandas
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(column, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        series = pd.Series(column)
+        return np.asarray(series.astype(object).where(series.notna(), None), dtype=object)
+    return np.asarray(column, dtype=object)
+
+
+def column_objects(frame, name: str) -> np.ndarray:
+    """Column `name` of an Arrow table, a :class:`Table` or a pandas DataFrame as :func:`objects`."""
+    return objects(frame.column(name) if hasattr(frame, "column_names") else frame[name])
 
 
 def as_text(values) -> np.ndarray:

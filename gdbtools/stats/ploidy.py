@@ -28,11 +28,10 @@ A build is needed for the PARs; a store without a build treats every chrX/chrY p
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from ..genome import contig_kind
+from ..table import objects
 
 __all__ = ["ZONES", "AUTO", "X_PAR", "X_NONPAR", "Y_PAR", "Y_NONPAR", "MT", "OTHER", "SEX_PARTS",
            "DIPLOID", "HAPLOID", "EXCLUDED", "UNKNOWN_SEX_POLICIES", "variant_zones", "ploidy_table",
@@ -109,18 +108,8 @@ def ploidy_table(unknown_sex: str = "exclude") -> np.ndarray:
 
 def sex_part(sex) -> np.ndarray:
     """Sex part of each sample: 0 XX, 1 XY, 2 unknown.  `sex`: ``(N,)`` of 'XX' / 'XY' / null."""
-    values = np.asarray(pd_to_object(sex), dtype=object)
+    values = objects(sex)
     out = np.full(values.shape[0], 2, dtype=np.int8)
     out[values == "XX"] = 0
     out[values == "XY"] = 1
     return out
-
-
-def pd_to_object(values):
-    """A pandas or Arrow column or array as an object array with ``None`` for missing values."""
-    if hasattr(values, "to_pylist"):  # Arrow
-        return np.asarray(values.to_pylist(), dtype=object)
-    pd = sys.modules.get("pandas")  # a pandas column means pandas is loaded; never imported here
-    if pd is not None and isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
-        return np.asarray(pd.Series(values).astype(object).where(pd.notna(values), None))
-    return np.asarray(values, dtype=object)

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import GdbError
 from ..genome import Region, parse_region
 from ..store import Store
-from ..table import Table, arrow_numpy, factorize
+from ..table import Table, arrow_numpy, column_objects, factorize
 from . import ploidy as pl
 from .engine.counts import allele_classes
 from .engine.plan import BlockSpec
@@ -118,7 +118,7 @@ def build_groups(samples: pa.Table | pd.DataFrame, selected: np.ndarray, by) -> 
             if col not in names:
                 raise GdbError(f"no sample column {col!r} to group by",
                                fix=f"use one of: {', '.join(map(str, names))}")
-        values = [_column_values(samples, c) for c in stratum]
+        values = [column_objects(samples, c).tolist() for c in stratum]
         defined = np.asarray(selected, dtype=bool).copy()
         for vals in values:
             defined &= np.fromiter((v is not None and v == v for v in vals), dtype=bool, count=len(vals))
@@ -148,14 +148,6 @@ def build_groups(samples: pa.Table | pd.DataFrame, selected: np.ndarray, by) -> 
 
 def _column_names(samples) -> list[str]:
     return list(samples.column_names) if hasattr(samples, "column_names") else list(samples.columns)
-
-
-def _column_values(samples, name: str) -> list:
-    """A sample column as Python values, ``None`` (or NaN) where null: an Arrow table's or a DataFrame's."""
-    column = samples.column(name) if hasattr(samples, "column_names") else samples[name]
-    if hasattr(column, "to_pylist"):
-        return column.to_pylist()
-    return pl.pd_to_object(column).tolist()
 
 
 class Selection:
