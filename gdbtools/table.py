@@ -270,7 +270,6 @@ class Table:
 
     def take(self, rows: np.ndarray) -> Table:
         """The rows `rows` (``(n,) bool`` mask or integer positions), attrs shared."""
-
         rows = np.asarray(rows)
         pos = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
         cols = {name: v[pos] if isinstance(v, np.ndarray) else _take_arrow(v, pos) for name, v in
@@ -291,10 +290,10 @@ class Table:
         for name, values in [*self._columns.items(), (index_field, self.index)]:
             kind = self.kinds.get(name, "") if name in self._columns else ""
             if isinstance(values, np.ndarray):
+                if values.dtype.kind == "O":
+                    raise TypeError(f"column {name!r} is an object array; give text as text_array(...)")
                 array = numpy_array(values)
                 ptype = npt = values.dtype.name
-                if values.dtype.kind == "O":  # pragma: no cover - a builder's mistake
-                    raise TypeError(f"column {name!r} is an object array; give text as text_array(...)")
             else:
                 array = _large_text(values) if kind in (TEXT, STRING) else values
                 if isinstance(array, pa.ChunkedArray):
@@ -317,8 +316,6 @@ class Table:
     def to_pandas(self) -> pd.DataFrame:
         """The pandas DataFrame of this table (what ``pd.read_parquet`` gives for the written file), with
         ``attrs``."""
-        import pandas  # noqa: F401  (pyarrow needs it loaded to make a DataFrame)
-
         frame = self.to_arrow().to_pandas()
         frame.attrs = dict(self.attrs)
         return frame
@@ -346,8 +343,7 @@ def factorize(values) -> tuple[np.ndarray, list]:
     import pyarrow as pa
 
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = text_array(column_objects({"v": values}, "v")) if not isinstance(values, list) else \
-            text_array(values)
+        values = text_array(as_text(objects(values)))
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     index: dict = {}
     parts = []

@@ -108,6 +108,8 @@ def test_table__take_keeps_every_column_kind():
     assert sub.to_pandas()["n"].tolist() == [0, 2, 3]
     with pytest.raises(ValueError, match="rows"):
         Table({"a": np.arange(3), "b": np.arange(4)})
+    with pytest.raises(TypeError, match="text_array"):  # text must be given as Arrow text, not objects
+        Table({"a": np.array(["x", None], dtype=object)}).to_arrow()
 
 
 _NO_PANDAS = """
