@@ -77,8 +77,12 @@ def _cells(values, na_rep: str) -> list[str]:
         return [_quote(str(v)) for v in arr.tolist()]
     if kind != "O":
         raise TypeError(f"no TSV cells for dtype {arr.dtype}")
+    values = arr.tolist()
+    texts = [v for v in values if v is not None]
+    if all(type(v) is str for v in texts) and not any(ch in "".join(texts) for ch in _SPECIAL):
+        return [na_rep if v is None else v for v in values]  # text only, none to quote: the common case
     out = []
-    for v in arr.tolist():  # object: str, int, float, bool, None
+    for v in values:  # object: str, int, float, bool, None
         if v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType":  # pd.NA
             out.append(na_rep)
         elif isinstance(v, str):
