@@ -308,10 +308,9 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
         prov = provenance(cohort, "qc", opts, res.info.get("backend"))
         prov["params"].update({"batch_by_resolved": batch_by, "outliers_by_resolved": outliers_by})
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdbtools-write") as pool:
-            # each table is written in a thread (pyarrow and file I/O leave the GIL) as soon as it is made
-            # (res.tables makes them on first access), while the next is made
+            # the tables are written in threads (pyarrow and file I/O leave the GIL) while the next are made
             writes = [pool.submit(write_table, tables[name], tmp / f"{name}.parquet", prov)
-                      for name in ("freq", "variant_qc", "sample_qc", "batch_check") if name in tables]
+                      for name in ("variant_qc", "freq", "sample_qc", "batch_check") if name in tables]
             sample_qc = tables["sample_qc"]
             groups = None if outliers_by is None else \
                 column_objects(cohort.store.sample_arrow, outliers_by)[sample_qc.index]

@@ -11,7 +11,6 @@ there is one, else this process; ``False``: this process).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,45 +34,19 @@ if TYPE_CHECKING:
 __all__ = ["Results", "compute", "freq", "variant_qc", "sample_qc", "sex_check", "batch_check"]
 
 
-class LazyTables(Mapping):
-    """Tables by name, each made on first access from its builder (a function of no arguments), so a caller
-    can write one table while the next is made (:func:`gdbtools.outputs.write_qc`); the seconds spent making
-    them are added to ``info["seconds_tables"]``."""
-
-    def __init__(self, builders: dict[str, Callable[[], Table]], info: dict):
-        self._builders = dict(builders)
-        self._built: dict[str, Table] = {}
-        self._info = info
-        info.setdefault("seconds_tables", 0.0)
-
-    def __getitem__(self, name: str) -> Table:
-        if name not in self._built:
-            build = self._builders[name]  # KeyError for a table not asked for
-            t0 = time.perf_counter()
-            self._built[name] = build()
-            self._info["seconds_tables"] += time.perf_counter() - t0
-        return self._built[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._builders)
-
-    def __len__(self) -> int:
-        return len(self._builders)
-
-
 class Results:
     """Tables of one pass and how they were computed (``info``).
 
-    ``freq``, ``variant_qc``, ``sample_qc``, ``batch_check``: DataFrames (made on first access), ``None`` for
-    those not asked for.  ``tables``: the same as :class:`~gdbtools.table.Table` (what :mod:`gdbtools.outputs`
-    writes, without pandas), each made on first access (:class:`LazyTables`).
+    ``freq``, ``variant_qc``, ``sample_qc``, ``batch_check``: DataFrames (made from the tables on first access),
+    ``None`` for those not asked for.  ``tables``: the same as :class:`~gdbtools.table.Table` (what
+    :mod:`gdbtools.outputs` writes, without pandas).
     """
 
     NAMES = ("freq", "variant_qc", "sample_qc", "batch_check")
 
-    def __init__(self, builders: dict[str, Callable[[], Table]] | None = None, info: dict | None = None):
+    def __init__(self, tables: dict[str, Table] | None = None, info: dict | None = None):
+        self.tables: dict[str, Table] = dict(tables or {})
         self.info: dict = dict(info or {})
-        self.tables = LazyTables(builders or {}, self.info)
         self._frames: dict[str, pd.DataFrame] = {}
 
     def _frame(self, name: str) -> pd.DataFrame | None:
@@ -228,45 +201,34 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
     def counts_of(view, g):
         return res.counts[view][:, keep[view].index(g)]
 
-    info = {"backend": backend_name, "dask": client is not None, "n_variants": len(variants),
-            "n_samples": int(sel.samples.sum()), "n_blocks": len(specs), "adj_filters_present": sel.has_adj,
-            "seconds_setup": t1 - t0, "seconds_pass": t2 - t1, "seconds_tables": 0.0,
-            "pass_timers": {k: round(v, 4) for k, v in res.timers.items()}}
-    builders: dict[str, Callable[[], Table]] = {}  # each table is made when it is first read
-
-    def freq_builder() -> Table:
+    out = Results(info={"backend": backend_name, "dask": client is not None, "n_variants": len(variants),
+                        "n_samples": int(sel.samples.sum()), "n_blocks": len(specs),
+                        "adj_filters_present": sel.has_adj})
+    if freq is not False:
         fcounts = np.stack([counts_of(fview, g) for g in range(n_freq)], axis=1)  # group 0: the whole selection
-        return freq_table(variants, groups, fcounts, adj=adj, raw_overall=counts_of("raw", 0) if adj else None,
-                          grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
-                          grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
-
-    def variant_qc_builder() -> Table:
+        out.tables["freq"] = freq_table(variants, groups, fcounts, adj=adj,
+                                        raw_overall=counts_of("raw", 0) if adj else None,
+                                        grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
+                                        grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
+    if variant_qc:
         assert res.hwe is not None  # the pass computes HWE when variant QC is asked for
-        table = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
-                                 raw_counts=counts_of("raw", 0) if qc_adj else None, x_nonpar=zone == pl.X_NONPAR)
-        table.attrs["adj"] = bool(qc_adj)
-        return table
-
-    def sample_qc_builder() -> Table:
+        out.tables["variant_qc"] = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
+                                                    raw_counts=counts_of("raw", 0) if qc_adj else None,
+                                                    x_nonpar=zone == pl.X_NONPAR)
+        out.tables["variant_qc"].attrs["adj"] = bool(qc_adj)
+    if sample_qc:
         assert layout is not None
-        table = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
-        table.attrs["adj"] = bool(qc_adj)
-        return table
-
-    def batch_check_builder() -> Table:
+        out.tables["sample_qc"] = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
+        out.tables["sample_qc"].attrs["adj"] = bool(qc_adj)
+    if batch_groups:
         bcounts = np.stack([counts_of(bview, g) for g in range(n_freq, n_freq + len(batch_groups))], axis=1)
-        table = batch_check_table(variants, [g.label for g in batch_groups], bcounts, fdr=fdr)
-        table.attrs.update({"batch_by": batch_by, "fdr": fdr, "adj": bool(batch_adj),
-                            "batches": {g.label: g.meta[batch_by] for g in batch_groups}})
-        return table
-
-    for name, wanted, builder in (("freq", freq is not False, freq_builder),
-                                  ("variant_qc", variant_qc, variant_qc_builder),
-                                  ("sample_qc", sample_qc, sample_qc_builder),
-                                  ("batch_check", bool(batch_groups), batch_check_builder)):
-        if wanted:
-            builders[name] = builder
-    return Results(builders, info)
+        out.tables["batch_check"] = batch_check_table(variants, [g.label for g in batch_groups], bcounts, fdr=fdr)
+        out.tables["batch_check"].attrs.update({"batch_by": batch_by, "fdr": fdr, "adj": bool(batch_adj),
+                                      "batches": {g.label: g.meta[batch_by] for g in batch_groups}})
+    t3 = time.perf_counter()
+    out.info.update({"seconds_setup": t1 - t0, "seconds_pass": t2 - t1, "seconds_tables": t3 - t2,
+                     "pass_timers": {k: round(v, 4) for k, v in res.timers.items()}})
+    return out
 
 
 def freq(sel: Selection, by=(), *, adj: bool = True, **kwargs) -> pd.DataFrame:
