@@ -20,7 +20,7 @@ from .errors import EmptySelectionError, GdbError
 from .optionsets import BURDEN_TESTS
 from .stats import api
 from .stats.outliers import OUTLIER_METRICS, sample_outliers
-from .stats.selection import Selection, intersect_regions, store_variants
+from .stats.selection import Selection, intersect_regions, store_variant_table
 from .store import Store
 
 if TYPE_CHECKING:  # pandas is imported where a DataFrame is made (commands write tables without it)
@@ -127,7 +127,8 @@ class Cohort:
         selection = Selection(self.store, mask, regions)
         if region is not None:
             try:
-                check_regions(self.store.contigs, regions or (), None if allow_empty else store_variants(self.store))
+                check_regions(self.store.contigs, regions or (), None if allow_empty else
+                              store_variant_table(self.store))
             except EmptySelectionError:
                 if not allow_empty:
                     raise

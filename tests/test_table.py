@@ -116,14 +116,16 @@ _NO_PANDAS = """
 import sys
 from gdbtools.cli import main
 main(["qc", sys.argv[1], "--out", sys.argv[2], "--freq", "--by", "population"], standalone_mode=False)
+main(["freq", sys.argv[1], "--out", sys.argv[2] + ".freq.tsv", "--by", "population", "--region", "chrX"],
+     standalone_mode=False)
 print(sorted(m for m in ("pandas", "pyarrow.dataset") if m in sys.modules))
 """
 
 
 def test_qc_command__writes_pandas_files_without_importing_pandas(small_store, tmp_path):
-    """``gdbtools qc --freq`` (sex check, outliers, batch check) never imports pandas, and every file it writes
-    is the file pandas writes for the same DataFrame: Parquet schema and metadata from ``pa.Table.from_pandas``,
-    the outlier TSV the text of ``to_csv`` of the DataFrame API's table."""
+    """``gdbtools qc --freq`` (sex check, outliers, batch check) and ``gdbtools freq`` (a region) never import
+    pandas, and every file they write is the file pandas writes for the same DataFrame: Parquet schema and
+    metadata from ``pa.Table.from_pandas``, the TSVs the text of ``to_csv`` of the DataFrame API's tables."""
     out = tmp_path / "qc"
     proc = subprocess.run([sys.executable, "-c", _NO_PANDAS, str(small_store.path), str(out)], capture_output=True,
                           text=True, check=True)
@@ -144,3 +146,5 @@ def test_qc_command__writes_pandas_files_without_importing_pandas(small_store, t
     assert (out / "sample_outliers.tsv").read_text() == outliers.to_csv(sep="\t", na_rep="NA")
     sex = cohort.sex_check()
     assert (out / "sex_check.tsv").read_text() == sex.to_csv(sep="\t", na_rep="NA")
+    freq = cohort.select(region="chrX").freq(by=["population"])
+    assert (tmp_path / "qc.freq.tsv").read_text() == freq.to_csv(sep="\t", na_rep="NA")

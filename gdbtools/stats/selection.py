@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "store_variants", "store_variant_table",
+__all__ = ["Selection", "Group", "build_groups", "sanitize_label", "store_variant_table",
            "POPULATION_COLUMNS"]
 
 POPULATION_COLUMNS = ("population", "pop", "gen_anc", "genetic_ancestry", "ancestry", "super_population",
@@ -46,11 +46,6 @@ def store_variant_table(store: Store) -> Table:
         table = Table(columns, index, "variant_index")
         _VARIANT_CACHE[store] = table
     return table
-
-
-def store_variants(store: Store) -> pd.DataFrame:
-    """The store's variant table (contig, pos, ref, alt, allele_type, is_transition) as a DataFrame."""
-    return store_variant_table(store).to_pandas()
 
 
 @dataclass(frozen=True)

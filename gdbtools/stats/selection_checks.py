@@ -18,12 +18,16 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..errors import EmptySelectionError, SelectionWarning
 from ..genome import Region
+from ..table import Table, factorize
+
+if TYPE_CHECKING:  # a sample query is pandas' (the tables are not: a region check needs no pandas)
+    import pandas as pd
 
 __all__ = ["check_samples", "check_regions", "contig_suggestion"]
 
@@ -130,7 +134,7 @@ def _contigs_text(contigs: list[str]) -> str:
     return text + (f", ... ({len(contigs)} contigs)" if len(contigs) > _MAX_VALUES * 2 else "")
 
 
-def check_regions(contigs: list[str], regions: tuple[Region, ...], variants: pd.DataFrame | None) -> None:
+def check_regions(contigs: list[str], regions: tuple[Region, ...], variants: Table | None) -> None:
     """Raise when `regions` select nothing, warn when some of several select nothing.
 
     Parameters
@@ -139,8 +143,9 @@ def check_regions(contigs: list[str], regions: tuple[Region, ...], variants: pd.
         The store's contigs.
     regions : tuple of Region
         The selected regions (after intersecting with earlier selections; empty: they did not overlap).
-    variants : DataFrame or None
-        The store's variants (``contig``, ``pos``), to find regions without variants; ``None``: skip that.
+    variants : Table or None
+        The store's variants (``contig``, ``pos``: :func:`gdbtools.stats.selection.store_variant_table`), to
+        find regions without variants; ``None``: skip that.
     """
     if not regions:
         raise EmptySelectionError("the selected regions do not overlap the regions selected before",
@@ -163,15 +168,19 @@ def check_regions(contigs: list[str], regions: tuple[Region, ...], variants: pd.
     if variants is None:
         return
     present = [r for r in regions if r.contig in contigs]
-    contig = variants["contig"].to_numpy(dtype=object)
-    pos = variants["pos"].to_numpy()
-    empty = [r for r in present if not ((contig == r.contig) & r.contains(pos)).any()]
+    codes, names = factorize(variants["contig"])
+    pos = variants["pos"]
+
+    def on_contig(name: str) -> np.ndarray:
+        return codes == names.index(name) if name in names else np.zeros(codes.shape, bool)
+
+    empty = [r for r in present if not (on_contig(r.contig) & r.contains(pos)).any()]
     if not empty:
         return
     if len(empty) == len(regions) or len(empty) + len(missing) == len(regions):
         where = []
         for r in empty:
-            on = pos[contig == r.contig]
+            on = pos[on_contig(r.contig)]
             span = f"{r.contig} has variants at {_n(int(on.min()))}-{_n(int(on.max()))}" if on.size else \
                 f"{r.contig} has no variants"
             where.append(f"{r} ({span})")
