@@ -237,9 +237,11 @@ class Store:
             off = self._partition_offset(part["id"])
             tables.append(table)
             index.append(np.arange(off, off + table.num_rows, dtype=np.int64))
-        if not tables:
-            empty = pa.table({c: pa.array([], pa.string()) for c in (columns or [])})
-            return empty, np.zeros(0, np.int64)
+        if not tables:  # no variants: empty columns (pa.nulls: pa.array and empty_table import pandas)
+            types = {"pos": pa.int64(), "is_transition": pa.bool_()}
+            names = list(columns or [])
+            return pa.Table.from_arrays([pa.nulls(0, types.get(c, pa.string())) for c in names], names=names), \
+                np.zeros(0, np.int64)
         return pa.concat_tables(tables), np.concatenate(index)
 
     def variants(self, columns: list[str] | None = None, region: str | Region | None = None) -> pd.DataFrame:
