@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["Table", "TEXT", "STRING", "INT32", "text_array", "text_of_codes", "int32_with_nulls", "numpy_array",
-           "arrow_numpy", "factorize", "objects", "column_objects", "as_text"]
+           "arrow_numpy", "factorize", "objects", "column_objects"]
 
 TEXT = "str"        #: pandas' default text dtype (pandas >= 3): null is NaN
 STRING = "string"   #: pandas' StringDtype: null is pd.NA
@@ -36,8 +35,8 @@ _ARROW_KINDS = (TEXT, STRING, INT32)
 
 
 def text_array(values) -> pa.Array:
-    """Text values (a sequence or object array of ``str``, ``None`` where null) as an Arrow ``large_string``
-    array, built from its buffers (``pa.array`` imports pandas, 0.3 s)."""
+    """Values (a sequence or object array; ``None`` where null, anything else as its ``str``) as an Arrow
+    ``large_string`` array, built from its buffers (``pa.array`` imports pandas, 0.3 s)."""
     import pyarrow as pa
 
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
@@ -45,7 +44,7 @@ def text_array(values) -> pa.Array:
     items = values.tolist() if isinstance(values, np.ndarray) else list(values)
     n = len(items)
     valid = np.fromiter((v is not None for v in items), dtype=bool, count=n)
-    encoded = [v.encode() if v is not None else b"" for v in items]
+    encoded = [b"" if v is None else (v if type(v) is str else str(v)).encode() for v in items]
     offsets = np.zeros(n + 1, dtype=np.int64)
     if n:
         np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=n), out=offsets[1:])
@@ -238,22 +237,9 @@ class Table:
     def __len__(self) -> int:
         return int(self.index.shape[0])
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._columns
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._columns)
-
     def __getitem__(self, name: str):
         """The column as stored: a NumPy array or an Arrow array."""
         return self._columns[name]
-
-    def __setitem__(self, name: str, values) -> None:
-        if len(values) != len(self):
-            raise ValueError(f"column {name!r} has {len(values)} rows, the table {len(self)}")
-        self._columns[name] = values
-        if not isinstance(values, np.ndarray):
-            self.kinds.setdefault(name, TEXT)
 
     @property
     def columns(self) -> list[str]:
@@ -343,7 +329,7 @@ def factorize(values) -> tuple[np.ndarray, list]:
     import pyarrow as pa
 
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = text_array(as_text(objects(values)))
+        values = text_array(objects(values))
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     index: dict = {}
     parts = []
@@ -377,7 +363,3 @@ def column_objects(frame, name: str) -> np.ndarray:
     """Column `name` of an Arrow table, a :class:`Table` or a pandas DataFrame as :func:`objects`."""
     return objects(frame.column(name) if hasattr(frame, "column_names") else frame[name])
 
-
-def as_text(values) -> np.ndarray:
-    """Values as an ``(n,) object`` array of ``str`` (``None`` stays ``None``), for :func:`text_array`."""
-    return np.asarray([None if v is None else str(v) for v in values], dtype=object)

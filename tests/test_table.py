@@ -88,6 +88,7 @@ def test_table__text_helpers_match_arrow_compute():
     assert len(names) == 4 and _large_text(parts).to_pylist() == ["chr2", None, "chr1", "chrX", "chr1", "chr2",
                                                                   "chrY"]
     assert text_array(np.array(["a", None, "b"], dtype=object)).to_pylist() == ["a", None, "b"]
+    assert text_array([7, None, 1.5, True]).to_pylist() == ["7", None, "1.5", "True"]  # as pandas' astype(str)
     flags = pa.array([True, False, True, True, False, False, True, False, True]).slice(1, 7)
     np.testing.assert_array_equal(arrow_numpy(flags), np.array(flags.to_pylist()))
     ints = pa.chunked_array([pa.array(np.arange(5)), pa.array(np.arange(5, 9)).slice(1)])
@@ -110,6 +111,8 @@ def test_table__take_keeps_every_column_kind():
         Table({"a": np.arange(3), "b": np.arange(4)})
     with pytest.raises(TypeError, match="text_array"):  # text must be given as Arrow text, not objects
         Table({"a": np.array(["x", None], dtype=object)}).to_arrow()
+    with pytest.raises(ValueError, match="unknown kind"):
+        Table({"a": text_array(["x"])}, kinds={"a": "category"})
 
 
 _NO_PANDAS = """

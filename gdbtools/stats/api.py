@@ -42,8 +42,6 @@ class Results:
     :mod:`gdbtools.outputs` writes, without pandas).
     """
 
-    NAMES = ("freq", "variant_qc", "sample_qc", "batch_check")
-
     def __init__(self, tables: dict[str, Table] | None = None, info: dict | None = None):
         self.tables: dict[str, Table] = dict(tables or {})
         self.info: dict = dict(info or {})
@@ -54,21 +52,10 @@ class Results:
             self._frames[name] = self.tables[name].to_pandas()
         return self._frames.get(name)
 
-    @property
-    def freq(self) -> pd.DataFrame | None:
-        return self._frame("freq")
-
-    @property
-    def variant_qc(self) -> pd.DataFrame | None:
-        return self._frame("variant_qc")
-
-    @property
-    def sample_qc(self) -> pd.DataFrame | None:
-        return self._frame("sample_qc")
-
-    @property
-    def batch_check(self) -> pd.DataFrame | None:
-        return self._frame("batch_check")
+    freq = property(lambda self: self._frame("freq"), doc="The frequency table, or None.")
+    variant_qc = property(lambda self: self._frame("variant_qc"), doc="The variant QC table, or None.")
+    sample_qc = property(lambda self: self._frame("sample_qc"), doc="The sample QC table, or None.")
+    batch_check = property(lambda self: self._frame("batch_check"), doc="The batch check table, or None.")
 
     def __repr__(self) -> str:
         return f"<Results {', '.join(self.tables) or 'no tables'}>"

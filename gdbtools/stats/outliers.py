@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..table import STRING, Table, as_text, column_objects, text_array, text_of_codes
+from ..table import STRING, Table, column_objects, text_array, text_of_codes
 from .variables import check_table
 
 if TYPE_CHECKING:
@@ -69,9 +69,9 @@ def sample_outliers(sample_qc: pd.DataFrame | Table, groups=None, *, metrics=OUT
     else:
         values = np.asarray(groups, dtype=object) if is_table else column_objects(
             {"g": groups.reindex(sample_qc.index)}, "g")
-        group_out = as_text(values)
+        group_out = np.array([None if v is None else str(v) for v in values], dtype=object)
         key = np.where(group_out == None, "NA", group_out)  # noqa: E711  (elementwise)
-    out = {"sample_id": text_array(as_text(column_objects(sample_qc, "sample_id"))), "group": text_array(group_out)}
+    out = {"sample_id": text_array(column_objects(sample_qc, "sample_id")), "group": text_array(group_out)}
     _, code = np.unique(key, return_inverse=True)
     members = np.split(np.argsort(code, kind="stable"), np.cumsum(np.bincount(code))[:-1]) if len(code) else []
     fails = []

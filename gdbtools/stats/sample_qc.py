@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..table import STRING, Table, as_text, column_objects, text_array
+from ..table import STRING, Table, column_objects, text_array
 from . import engine as en
 from . import ploidy as pl
 from ._qc_common import class_arrays, inbreeding_f, ratio
@@ -58,7 +58,7 @@ def sample_qc_table(samples: pa.Table, selected: np.ndarray, res: en.PassResult,
         return values[:, mask_c].sum(axis=1)
 
     everything = np.ones(zone.shape[0], bool)
-    cols = {"sample_id": text_array(as_text(column_objects(samples, "sample_id")[idx]))}
+    cols = {"sample_id": text_array(column_objects(samples, "sample_id")[idx])}
     n_called = over(everything, called)
     n_not = over(everything, not_called)
     cols["call_rate"] = ratio(n_called, n_called + n_not)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..table import STRING, Table, as_text, column_objects, text_array
+from ..table import STRING, Table, column_objects, text_array
 from . import engine as en
 from . import ploidy as pl
 from ._qc_common import class_arrays, inbreeding_f
@@ -98,8 +98,8 @@ def sex_check_table(samples: pa.Table, selected: np.ndarray, res: en.PassResult,
     known = np.array([r is not None and i is not None for r, i in zip(reported, inferred)], dtype=bool)
     status = np.where((reported == inferred) & known, "OK", "PROBLEM").astype(object)
     cols = {
-        "sample_id": text_array(as_text(column_objects(samples, "sample_id")[idx])),
-        "reported_sex": text_array(as_text(reported)),
+        "sample_id": text_array(column_objects(samples, "sample_id")[idx]),
+        "reported_sex": text_array(reported),
         "inferred_sex": text_array(inferred),
         "status": text_array(status),
         "f_stat": f,
