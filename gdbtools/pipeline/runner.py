@@ -169,7 +169,7 @@ class _Runner:
         self.state_dir = p.workdir / "state"
         self.checks = Checksums(self.state_dir / "checksums.json", p.checksum)
         self.run_id = uuid.uuid4().hex[:8]
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")  # microseconds: runs sort by name in order
         self.record_path = None if dry_run else p.workdir / "runs" / f"{stamp}-{self.run_id}.json"
         self.client_stack = contextlib.ExitStack()
         self.cluster_info: dict | None = None

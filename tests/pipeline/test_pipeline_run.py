@@ -294,7 +294,7 @@ def test_run__record_has_inputs_versions_timings_host_slurm_and_outcome(delivery
     spec["cluster"] = {"kind": "local", "n_workers": 1, "processes": False, "dashboard_address": None}
     path = write_pipeline(tmp_path / "p.yaml", spec)
     result = run(path, quiet=True)
-    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}\.json", result.record_path.name)
+    assert re.fullmatch(r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}\.json", result.record_path.name)
     assert result.record_path.parent == tmp_path / "results" / "runs"
     rec = json.loads(result.record_path.read_text())
     assert rec == json.loads(json.dumps(result.record))
