@@ -6,15 +6,15 @@
 // -1 nothing (gdbtools.backend.sparse.entry_kinds):
 //   view 0 (raw): the genotype; view 1 (adj): failing = missing; view 2 (fail): failing = missing, else nothing.
 //
-// The loops go row by row (a row's entries are contiguous, increasing samples, one class or weight) and add
-// into a per-sample accumulator.  With many entries per accumulator slot, OpenMP threads take rows of their
-// own and private accumulators that are summed into `out` at the end (integer sums: the order is immaterial);
-// else one thread, since clearing and summing the private copies would cost more than the loop.
+// The loops go row by row (a row's entries are contiguous, in increasing sample order, one class or weight) and
+// add into a per-sample accumulator.  OpenMP threads split the *samples*, not the rows: thread t takes, in every
+// row, the entries of its sample range (two binary searches per row), so each accumulator slot has one writer:
+// no private copies to clear and sum, no atomics, and the same integer sums as one thread.
 #ifndef GDB_SPARSE_HOST_H
 #define GDB_SPARSE_HOST_H
 
+#include <algorithm>
 #include <cstdint>
-#include <vector>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -31,40 +31,37 @@ inline int entry_kind(int c, int view) {
   return (c & 3) - 1;
 }
 
-// Threads worth using: one per `per_thread` entries per accumulator slot, at most n_threads.
-inline int threads_for(i64 n_entries, i64 n_slots, i32 n_threads) {
-  const i64 want = n_entries / (4 * (n_slots > 65536 ? n_slots : 65536));
-  const i64 t = want < n_threads ? want : n_threads;
-  return t > 1 ? static_cast<int>(t) : 1;
-}
+// Entries below which one thread does the loop (waking a second costs more than it saves).
+constexpr i64 kMinEntriesPerThread = 16384;
 
-// Calls body(k, acc) for every sparse row k, acc an i64 accumulator of n_slots (out itself with one thread).
-template <class Body>
-void over_rows(i64 n_rows, i64 n_entries, i64 n_slots, i32 n_threads, i64* out, Body body) {
-  const int t = threads_for(n_entries, n_slots, n_threads);
-  if (t == 1) {
-    for (i64 k = 0; k < n_rows; ++k) body(k, out);
+// Calls body(k, e0, e1) for every sparse row k and a range [e0, e1) of its entries: with t threads, each call
+// sees only the entries of samples in its thread's range [n_samples * i / t, n_samples * (i + 1) / t).
+template <class S, class Body>
+void over_sample_ranges(i64 n_rows, const i64* ptr, const S* sample, i32 n_samples, i32 n_threads, Body body) {
+  const i64 n_entries = n_rows ? ptr[n_rows] - ptr[0] : 0;
+  i64 t = n_entries / kMinEntriesPerThread;
+  t = t < n_threads ? t : n_threads;
+  t = t < n_samples / 64 ? t : n_samples / 64;
+  if (t <= 1) {
+    for (i64 k = 0; k < n_rows; ++k) body(k, ptr[k], ptr[k + 1]);
     return;
   }
-  std::vector<i64> part(static_cast<size_t>(t) * n_slots, 0);
 #ifdef _OPENMP
-#pragma omp parallel num_threads(t)
+#pragma omp parallel num_threads(static_cast<int>(t))
 #endif
   {
 #ifdef _OPENMP
-    i64* acc = part.data() + static_cast<i64>(omp_get_thread_num()) * n_slots;
-#pragma omp for schedule(dynamic, 64)
+    const i64 id = omp_get_thread_num(), nt = omp_get_num_threads();
 #else
-    i64* acc = part.data();
+    const i64 id = 0, nt = 1;
 #endif
-    for (i64 k = 0; k < n_rows; ++k) body(k, acc);
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
-    for (i64 s = 0; s < n_slots; ++s) {
-      std::uint64_t sum = static_cast<std::uint64_t>(out[s]);  // int64 wrap-around, as the one-thread loop
-      for (int j = 0; j < t; ++j) sum += static_cast<std::uint64_t>(part[static_cast<size_t>(j) * n_slots + s]);
-      out[s] = static_cast<i64>(sum);
+    const i64 s0 = n_samples * id / nt, s1 = n_samples * (id + 1) / nt;
+    for (i64 k = 0; k < n_rows; ++k) {
+      const S* first = sample + ptr[k];
+      const S* last = sample + ptr[k + 1];
+      const S* a = id == 0 ? first : std::lower_bound(first, last, static_cast<S>(s0));
+      const S* b = id == nt - 1 ? last : std::lower_bound(a, last, static_cast<S>(s1));
+      body(k, a - sample, b - sample);
     }
   }
 }
@@ -74,12 +71,12 @@ template <class S>
 void sample_class_counts(const i32* rows, const i64* ptr, const S* sample, const unsigned char* code,
                          const unsigned char* var_class, i64 n_rows, i32 n_classes, i32 n_samples, i32 view,
                          i64* out, i32 n_threads) {
-  const i64 n_slots = static_cast<i64>(n_classes) * 3 * n_samples;
-  over_rows(n_rows, n_rows ? ptr[n_rows] - ptr[0] : 0, n_slots, n_threads, out, [&](i64 k, i64* acc) {
+  (void)n_classes;
+  over_sample_ranges(n_rows, ptr, sample, n_samples, n_threads, [&](i64 k, i64 e0, i64 e1) {
     const int cls = var_class[rows[k]];
     if (cls == 255) return;
-    i64* base = acc + static_cast<i64>(cls) * 3 * n_samples;
-    for (i64 e = ptr[k]; e < ptr[k + 1]; ++e) {
+    i64* base = out + static_cast<i64>(cls) * 3 * n_samples;
+    for (i64 e = e0; e < e1; ++e) {
       const int kind = entry_kind(code[e], view);
       if (kind >= 0) base[static_cast<i64>(kind) * n_samples + sample[e]] += 1;
     }
@@ -90,13 +87,13 @@ void sample_class_counts(const i32* rows, const i64* ptr, const S* sample, const
 template <class S>
 void missing_weight_sums(const i32* rows, const i64* ptr, const S* sample, const unsigned char* code,
                          const i64* wfix, i64 n_rows, i32 n_samples, i32 view, i64* out, i32 n_threads) {
-  over_rows(n_rows, n_rows ? ptr[n_rows] - ptr[0] : 0, n_samples, n_threads, out, [&](i64 k, i64* acc) {
+  over_sample_ranges(n_rows, ptr, sample, n_samples, n_threads, [&](i64 k, i64 e0, i64 e1) {
     const i64 w = wfix[rows[k]];
     if (w == 0) return;
-    for (i64 e = ptr[k]; e < ptr[k + 1]; ++e) {
+    for (i64 e = e0; e < e1; ++e) {
       if (entry_kind(code[e], view) == 2) {
         // unsigned addition: int64 wrap-around without undefined behaviour
-        acc[sample[e]] = static_cast<i64>(static_cast<std::uint64_t>(acc[sample[e]]) + static_cast<std::uint64_t>(w));
+        out[sample[e]] = static_cast<i64>(static_cast<std::uint64_t>(out[sample[e]]) + static_cast<std::uint64_t>(w));
       }
     }
   });

@@ -4,6 +4,7 @@ starts without the heavy libraries."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,18 @@ def test_help_imports_no_heavy_library():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     heavy = json.loads(proc.stdout.strip().splitlines()[-1])
     assert heavy == [], heavy
+
+
+@pytest.mark.parametrize("preset", [None, "mimalloc"])
+def test_commands_use_the_c_librarys_allocator_for_arrow_unless_the_user_chose(preset):
+    """The CLI sets Arrow's default pool to the C library's malloc (mimalloc re-faults the pages it frees on
+    every Parquet write: bench/RESULTS.md); a pool the user names in ARROW_DEFAULT_MEMORY_POOL is kept."""
+    code = ("import gdbtools.cli, pyarrow as pa\nprint(pa.default_memory_pool().backend_name)")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if preset:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = preset
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert proc.stdout.split()[-1] == (preset or "system")
 
 
 def test_version__is_the_installed_distributions_read_without_importlib_metadata():

@@ -161,8 +161,8 @@ def _random_sparse(rng, n_rows, n_samples, per_row, sample_dtype):
 def test_sparse_per_sample_sums__equal_the_twin_with_int32_samples_and_many_entries(
         backend, rng, sample_dtype, n_rows, per_row):
     """The per-sample reductions against the NumPy twins of gdbtools.backend.sparse, with int32 samples
-    (cohorts past 65,536 samples) and with enough entries that the host library splits the rows over threads
-    (kernels/sparse_host.h: 4 x 65,536 entries per thread and accumulator of <= 65,536 slots)."""
+    (cohorts past 65,536 samples) and with enough entries that the host library splits the samples over
+    threads (kernels/sparse_host.h: 16,384 entries per thread; 700k entries -> 4 threads of 500 samples)."""
     from gdbtools.backend import get_backend
 
     if backend.name == "host":

@@ -20,6 +20,7 @@ import stats_oracles as so
 
 import gdbtools
 from gdbtools.stats import sample_outliers
+from gdbtools.stats.outliers import _row_codes
 from gdbtools.stats.variables import check_table
 
 TRANSITIONS = {("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")}
@@ -227,3 +228,17 @@ def test_sample_outliers__medians_are_pandas_groupby_medians():
         fail = ((sqc[m] < med - 3 * mad) | (sqc[m] > med + 3 * mad)) & sqc[m].notna()
         np.testing.assert_array_equal(out[f"fail_{m}"].to_numpy(), fail.to_numpy())
     assert out["outlier"].any() and not out["outlier"].all()
+    # each sample's label names its failing metrics, in the metrics' order
+    want = [",".join(m for m in ("n_het", "r_ti_tv") if row[f"fail_{m}"]) for _, row in out.iterrows()]
+    assert out["qc_metrics_filters"].tolist() == want
+    assert len(set(want)) >= 3  # several sets of failures (none, one metric, the other)
+
+
+@pytest.mark.parametrize("k", [1, 10, 40])
+def test_row_codes__same_partition_as_numpy_unique_rows(k):
+    """The outlier table's failure sets: one code per distinct row, as ``np.unique(axis=0)`` (k > 31: two words)."""
+    m = np.random.default_rng(k).random((5000, k)) < 0.2
+    m[:, 0] = False  # some columns never fail
+    ours = _row_codes(m)
+    theirs = np.unique(m, axis=0, return_inverse=True)[1].reshape(-1)
+    assert len(set(zip(ours.tolist(), theirs.tolist()))) == len(set(ours.tolist())) == len(set(theirs.tolist()))
