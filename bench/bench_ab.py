@@ -5,8 +5,8 @@
 ``--old`` is a folder with an older ``gdbtools/`` and ``kernels/`` (for example ``git archive REV gdbtools
 kernels | tar -x -C DIR``); it runs with that folder first on ``PYTHONPATH``.  On a shared machine the rounds
 see the same load, so the best wall time and the best CPU time (user + sys of the process and its children)
-of each command compare fairly.  The cohorts are those of ``bench/bench_stats.py`` (``prepare``).  A script,
-not a test: speed is never asserted.
+of each command compare fairly; the medians show how often a command is slow.  The cohorts are those of
+``bench/bench_stats.py`` (``prepare``).  A script, not a test: speed is never asserted.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"--old {args.old}: the processes would import {probe}")
     compile_bytecode(Path(__file__).resolve().parent.parent, args.old)
     print(f"Machine: {machine()}; load {os.getloadavg()[0]:.1f} at the start")
-    print("| cohort | rounds | plink2 wall / CPU | new wall / CPU | old wall / CPU | new / plink2 (wall) | load |")
-    print("|---|---|---|---|---|---|---|")
+    print("| cohort | rounds | plink2 wall / CPU | new wall / CPU | old wall / CPU | new / plink2 (wall) "
+          "| median wall plink2 / new / old | load |")
+    print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="gdb-ab-") as tmp:
         for name in args.cohorts:
             paths = prepare(name, args.threads)
@@ -69,7 +71,8 @@ def main(argv=None) -> int:
                 loads.append(os.getloadavg()[0])
             best = {k: (min(w for w, _ in v), min(c for _, c in v)) for k, v in runs.items()}
             cells = " | ".join(f"{best[k][0]:.3f} / {best[k][1]:.3f}" for k in ("plink2", "new", "old"))
-            print(f"| {name} | {args.rounds} | {cells} | {best['new'][0] / best['plink2'][0]:.1f}x "
+            median = " / ".join(f"{statistics.median(w for w, _ in runs[k]):.3f}" for k in ("plink2", "new", "old"))
+            print(f"| {name} | {args.rounds} | {cells} | {best['new'][0] / best['plink2'][0]:.1f}x | {median} "
                   f"| {min(loads):.1f}-{max(loads):.1f} |", flush=True)
     return 0
 
