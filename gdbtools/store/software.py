@@ -2,15 +2,18 @@
 
 The distribution versions are looked up once per process (:func:`importlib.metadata.version` reads the
 installed metadata, ~9 ms for :data:`KEY_LIBRARIES`); htslib's is read on every call, as it depends on what
-this process has imported by then (cyvcf2 once a step read VCFs).
+this process has imported by then (cyvcf2 once a step read VCFs). Nothing is imported to learn a version:
+this module is loaded with the store, by commands that only read.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
 import platform
+import re
 import sys
-from importlib import metadata
 
 __all__ = ["KEY_LIBRARIES", "software_versions"]
 
@@ -25,6 +28,8 @@ _ALWAYS = ("gdbtools", "numpy", "pandas", "pyarrow")
 @functools.cache
 def _library_versions() -> tuple[tuple[str, str | None], ...]:
     """``(distribution, version or None)`` for :data:`KEY_LIBRARIES`, read once per process."""
+    from importlib import metadata  # 25 ms of import: only when a version is asked for
+
     out: list[tuple[str, str | None]] = []
     for dist in KEY_LIBRARIES:
         try:
@@ -38,11 +43,18 @@ def _htslib_version() -> str | None:
     cyvcf2 = sys.modules.get("cyvcf2")  # imported by the ingest: its htslib read the VCFs
     if cyvcf2 is not None and hasattr(cyvcf2, "htslib_version"):
         return str(cyvcf2.htslib_version())
-    try:  # cyvcf2 does not say; pysam's htslib (the indexes) is the closest witness
-        from pysam.version import __htslib_version__
-    except ImportError:
-        return None
-    return f"{__htslib_version__} (pysam)"
+    # cyvcf2 does not say; pysam's htslib (the indexes) is the closest witness, read from pysam/version.py
+    # without importing pysam (its package import loads the whole library)
+    spec = importlib.util.find_spec("pysam")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        try:
+            with open(os.path.join(folder, "version.py"), encoding="utf-8") as fh:
+                found = re.search(r"""__htslib_version__\s*=\s*["']([^"']+)["']""", fh.read())
+        except OSError:
+            continue
+        if found:
+            return f"{found.group(1)} (pysam)"
+    return None
 
 
 def software_versions() -> dict:
