@@ -90,9 +90,9 @@ def sample_outliers(sample_qc: pd.DataFrame | Table, groups=None, *, metrics=OUT
     names = np.array(list(metrics), dtype=object)
     if n and fail_matrix.shape[1]:
         which = _row_codes(fail_matrix)  # the few distinct sets of failures
-        first = np.zeros(int(which.max()) + 1, np.int64)
-        first[which[::-1]] = np.arange(n - 1, -1, -1)  # each set's first sample
-        out["qc_metrics_filters"] = text_of_codes([",".join(names[row]) for row in fail_matrix[first]], which)
+        one = np.zeros(int(which.max()) + 1, np.int64)
+        one[which] = np.arange(n)  # a sample of each set (any: the rows of one code are equal)
+        out["qc_metrics_filters"] = text_of_codes([",".join(names[row]) for row in fail_matrix[one]], which)
     else:
         out["qc_metrics_filters"] = text_of_codes([""], np.zeros(n, np.int64))
     out["outlier"] = fail_matrix.any(axis=1)
