@@ -323,13 +323,17 @@ def factorize(values) -> tuple[np.ndarray, list]:
     """Codes and distinct values of `values` (pandas' ``factorize`` without pandas): ``(n,) int64`` codes into
     the list of distinct values (in the order of the chunks' Arrow dictionaries), ``-1`` where null.
 
-    `values`: an Arrow array, or anything Arrow reads (a list, an object array, a pandas column) of text.
-    Hashing in Arrow, not one string comparison per row and value.
+    `values`: an Arrow array (a dictionary array's codes are mapped, not its rows), or a sequence, NumPy or
+    pandas column of values, each taken as its ``str`` (as :func:`text_array`; ``None`` is null) and hashed in
+    a dict in order of first appearance (pandas' order; no ``pyarrow.compute``).
     """
     import pyarrow as pa
 
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        values = text_array(objects(values))
+        seen: dict = {}
+        codes = np.fromiter((-1 if v is None else seen.setdefault(v if type(v) is str else str(v), len(seen))
+                             for v in objects(values).tolist()), np.int64, count=len(values))
+        return codes, list(seen)
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     index: dict = {}
     parts = []

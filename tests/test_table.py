@@ -27,6 +27,7 @@ from gdbtools.table import (
     factorize,
     int32_with_nulls,
     numpy_array,
+    objects,
     text_array,
 )
 
@@ -87,6 +88,11 @@ def test_table__text_helpers_match_arrow_compute():
     assert [names[c] if c >= 0 else None for c in codes] == ["chr2", None, "chr1", "chrX", "chr1", "chr2", "chrY"]
     assert len(names) == 4 and _large_text(parts).to_pylist() == ["chr2", None, "chr1", "chrX", "chr1", "chr2",
                                                                   "chrY"]
+    for plain in (words, np.array(words, dtype=object), pd.Series(words, dtype="string"), [3, None, 1.5, 3]):
+        codes, names = factorize(plain)  # values outside Arrow: hashed in first-appearance order, as pandas
+        want_codes, want_names = pd.factorize(pd.Series(text_array(objects(plain)).to_pylist(), dtype=object))
+        np.testing.assert_array_equal(codes, want_codes)
+        assert names == list(want_names)
     assert text_array(np.array(["a", None, "b"], dtype=object)).to_pylist() == ["a", None, "b"]
     assert text_array([7, None, 1.5, True]).to_pylist() == ["7", None, "1.5", "True"]  # as pandas' astype(str)
     flags = pa.array([True, False, True, True, False, False, True, False, True]).slice(1, 7)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..table import STRING, Table, column_objects, text_array, text_of_codes
+from ..table import STRING, Table, column_objects, factorize, text_array, text_of_codes
 from .variables import check_table
 
 if TYPE_CHECKING:
@@ -72,8 +72,7 @@ def sample_outliers(sample_qc: pd.DataFrame | Table, groups=None, *, metrics=OUT
         group_out = np.array([None if v is None else str(v) for v in values], dtype=object)
         key = np.where(group_out == None, "NA", group_out)  # noqa: E711  (elementwise)
     out = {"sample_id": text_array(column_objects(sample_qc, "sample_id")), "group": text_array(group_out)}
-    index: dict = {}
-    code = np.fromiter((index.setdefault(k, len(index)) for k in key), np.int64, count=n)  # no object sort
+    code = factorize(key)[0]  # hashing, not an object sort
     members = np.split(np.argsort(code, kind="stable"), np.cumsum(np.bincount(code))[:-1]) if len(code) else []
     fails = []
     for m in metrics:
