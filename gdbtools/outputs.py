@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -300,44 +300,54 @@ def write_qc(cohort: Cohort, opts: QcOptions, out: str | os.PathLike, *, overwri
     batch_by, outliers_by, no_batch = _auto_columns(cohort, opts)
     t0 = time.perf_counter()
     skipped: dict[str, str] = {}
-    with replacing(out, overwrite=overwrite, directory=True) as tmp:
+    with replacing(out, overwrite=overwrite, directory=True) as tmp, \
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdbtools-write") as pool:
+        # each Parquet table is written in a thread (pyarrow leaves the GIL) as soon as it is made, while the
+        # next one is computed; the outlier TSV (Python code: text) is made here, in the meantime
+        writes: list[Future] = []
+        provs: list[dict] = []
+
+        def prov_of(info: dict) -> dict:
+            if not provs:
+                provs.append(provenance(cohort, "qc", opts, info.get("backend")))
+                provs[0]["params"].update({"batch_by_resolved": batch_by, "outliers_by_resolved": outliers_by})
+            return provs[0]
+
+        def on_table(name: str, table: Table, info: dict) -> None:
+            writes.append(pool.submit(write_table, table, tmp / f"{name}.parquet", prov_of(info)))
+
         res = cohort.compute(freq=list(opts.by) if opts.freq else False, adj=True,
                              variant_qc=True, sample_qc=True, qc_adj=opts.adj, batch_by=batch_by, batch_adj=opts.adj,
-                             fdr=opts.fdr, unknown_sex=opts.unknown_sex)
+                             fdr=opts.fdr, unknown_sex=opts.unknown_sex, on_table=on_table)
         tables = res.tables
-        prov = provenance(cohort, "qc", opts, res.info.get("backend"))
-        prov["params"].update({"batch_by_resolved": batch_by, "outliers_by_resolved": outliers_by})
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gdbtools-write") as pool:
-            # the tables are written in threads (pyarrow and file I/O leave the GIL) while the next are made
-            writes = [pool.submit(write_table, tables[name], tmp / f"{name}.parquet", prov)
-                      for name in ("variant_qc", "freq", "sample_qc", "batch_check") if name in tables]
-            sample_qc = tables["sample_qc"]
-            groups = None if outliers_by is None else \
-                column_objects(cohort.store.sample_arrow, outliers_by)[sample_qc.index]
-            outliers = sample_outliers(sample_qc, groups, n_mads=opts.n_mads)
-            writes.append(pool.submit(write_table, outliers, tmp / "sample_outliers.tsv", prov))
-            summary: dict[str, Any] = {
-                "n_samples": len(sample_qc), "n_variants": len(tables["variant_qc"]),
-                "n_outlier_samples": int(outliers["outlier"].sum()), "outliers_by": outliers_by,
-                "backend": res.info.get("backend"), "adj": bool(opts.adj), "batch_by": batch_by}
-            if "batch_check" in tables:
-                summary["n_batch_flagged_variants"] = int(tables["batch_check"]["flagged"].sum())
+        prov = prov_of(res.info)
+        sample_qc = tables["sample_qc"]
+        groups = None if outliers_by is None else \
+            column_objects(cohort.store.sample_arrow, outliers_by)[sample_qc.index]
+        outliers = sample_outliers(sample_qc, groups, n_mads=opts.n_mads)
+        write_table(outliers, tmp / "sample_outliers.tsv", prov)
+        summary: dict[str, Any] = {
+            "n_samples": len(sample_qc), "n_variants": len(tables["variant_qc"]),
+            "n_outlier_samples": int(outliers["outlier"].sum()), "outliers_by": outliers_by,
+            "backend": res.info.get("backend"), "adj": bool(opts.adj), "batch_by": batch_by}
+        if "batch_check" in tables:
+            summary["n_batch_flagged_variants"] = int(tables["batch_check"]["flagged"].sum())
+        else:
+            skipped["batch_check.parquet"] = no_batch
+        if not opts.sex_check:
+            skipped["sex_check.tsv"] = "--no-sex-check"
+        else:
+            try:
+                sex = cohort.sex_check(y_method=y_method, female_max_y_calls=opts.female_max_y_calls,
+                                       male_min_y_calls=opts.male_min_y_calls, as_table=True)
+            except GdbError as exc:
+                skipped["sex_check.tsv"] = exc.message
             else:
-                skipped["batch_check.parquet"] = no_batch
-            if not opts.sex_check:
-                skipped["sex_check.tsv"] = "--no-sex-check"
-            else:
-                try:
-                    sex = cohort.sex_check(y_method=y_method, female_max_y_calls=opts.female_max_y_calls,
-                                           male_min_y_calls=opts.male_min_y_calls, as_table=True)
-                except GdbError as exc:
-                    skipped["sex_check.tsv"] = exc.message
-                else:
-                    writes.append(pool.submit(write_table, sex, tmp / "sex_check.tsv", prov))
-                    summary["n_sex_problems"] = int((sex.numpy("status") == "PROBLEM").sum())
-                    summary["sex_check_y"] = opts.sex_check_y
-            for done in writes:
-                done.result()  # a failed write raises here, inside replacing: nothing is put in place
+                writes.append(pool.submit(write_table, sex, tmp / "sex_check.tsv", prov))
+                summary["n_sex_problems"] = int((sex.numpy("status") == "PROBLEM").sum())
+                summary["sex_check_y"] = opts.sex_check_y
+        for done in writes:
+            done.result()  # a failed write raises here, inside replacing: nothing is put in place
         summary["written"] = sorted(p.name for p in tmp.iterdir()) + ["summary.json"]
         summary["skipped"] = skipped
         summary["seconds"] = round(time.perf_counter() - t0, 3)

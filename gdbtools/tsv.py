@@ -101,8 +101,9 @@ def tsv_text(columns: Sequence[tuple[str, object]], *, na_rep: str = "NA") -> st
     """
     header = "\t".join(_quote(str(name)) for name, _ in columns)
     cells = [_cells(values, na_rep) for _, values in columns]
-    rows = ["\t".join(row) for row in zip(*cells)] if cells else []
-    return header + "\n" + "".join(row + "\n" for row in rows)
+    if not cells or not cells[0]:
+        return header + "\n"
+    return header + "\n" + "\n".join(map("\t".join, zip(*cells))) + "\n"
 
 
 def write_tsv(columns: Sequence[tuple[str, object]], out: str | os.PathLike, *, na_rep: str = "NA") -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import pytest
 
-from gdbtools.cli import main
+from gdbtools.cli import allocator, main
 from gdbtools.options import specs
 from gdbtools.optionsets import CLI_ONLY, OPTION_SETS, IngestOptions, options_markdown
 from gdbtools.pipeline import STEPS, load
@@ -73,12 +73,68 @@ def test_help_imports_no_heavy_library():
 def test_commands_use_the_c_librarys_allocator_for_arrow_unless_the_user_chose(preset):
     """The CLI sets Arrow's default pool to the C library's malloc (mimalloc re-faults the pages it frees on
     every Parquet write: bench/RESULTS.md); a pool the user names in ARROW_DEFAULT_MEMORY_POOL is kept."""
-    code = ("import gdbtools.cli, pyarrow as pa\nprint(pa.default_memory_pool().backend_name)")
+    code = ("from gdbtools.cli import main\n"
+            "@main.command('probe')\ndef probe():\n    import pyarrow as pa\n"
+            "    print(pa.default_memory_pool().backend_name)\n"
+            "main(['probe'])")
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
     if preset:
         env["ARROW_DEFAULT_MEMORY_POOL"] = preset
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert proc.stdout.split()[-1] == (preset or "system")
+
+
+_REALLOC = """
+import json, resource, sys, threading
+import numpy as np
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def rounds():
+    for _ in range(5):
+        bufs = [np.ones(20 << 17) for _ in range(3)]  # three 20 MiB buffers, freed together
+        del bufs
+def measure():
+    rounds()
+    t0 = faults()
+    rounds()
+    in_main = faults() - t0
+    t = threading.Thread(target=rounds)
+    t.start(); t.join()
+    t1 = faults()
+    t = threading.Thread(target=rounds)
+    t.start(); t.join()
+    print(json.dumps([in_main, faults() - t1]))
+if sys.argv[1] == "cli":  # measured inside a command (what every gdbtools command runs in)
+    from gdbtools.cli import main
+    main.command("probe")(measure)
+    main(["probe"])
+else:
+    measure()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "confstr") or not os.confstr("CS_GNU_LIBC_VERSION"), reason="not glibc")
+def test_commands_keep_the_memory_they_free_for_their_next_buffers():
+    """After the CLI's import (cli.allocator), buffers freed and made again, in the main thread or another, reuse
+    their pages; with glibc's defaults the same rounds fault thousands of pages in again (bench/RESULTS.md)."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")}
+
+    def run(mode):
+        proc = subprocess.run([sys.executable, "-c", _REALLOC, mode], capture_output=True, text=True, check=True,
+                              env=env)
+        return json.loads(proc.stdout.splitlines()[-1])
+
+    main_faults, thread_faults = run("cli")
+    assert main_faults < 100 and thread_faults < 100
+    main_default, thread_default = run("plain")
+    assert main_default + thread_default > 2000
+
+
+def test_allocator__a_user_who_tunes_malloc_keeps_the_settings():
+    env = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc"}
+    assert allocator.configure(env) == {} and env["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+    env = {"MALLOC_ARENA_MAX": "2"}
+    assert allocator.configure(env) == {} and env["ARROW_DEFAULT_MEMORY_POOL"] == "system"
 
 
 def test_version__is_the_installed_distributions_read_without_importlib_metadata():

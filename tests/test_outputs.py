@@ -112,3 +112,47 @@ def test_qc__unknown_column_exits_2_naming_the_columns(small_store, tmp_path, ar
     r = CliRunner().invoke(main, ["qc", str(small_store.path), "--out", str(tmp_path / "qc"), *args])
     assert r.exit_code == 2 and expect in r.output and "population" in r.output, r.output
     assert not (tmp_path / "qc").exists()
+
+
+def test_tsv_text__a_table_without_rows_is_its_header():
+    from gdbtools.tsv import tsv_text
+
+    assert tsv_text([("sample_index", np.zeros(0, np.int64)), ("x", np.zeros(0))]) == "sample_index\tx\n"
+    assert tsv_text([("a", np.array([1, 2]))]) == "a\n1\n2\n"
+
+
+def test_compute__hands_each_table_to_on_table_as_it_is_made(small_store):
+    """The tables reach ``on_table`` one by one, the slowest to write first, each the very table returned."""
+    import gdbtools
+
+    seen = []
+    res = gdbtools.open(small_store.path).compute(
+        freq=["population"], variant_qc=True, sample_qc=True, batch_by="pipeline", progress=False,
+        on_table=lambda name, table, info: seen.append((name, table, info["backend"])))
+    assert [name for name, _, _ in seen] == ["variant_qc", "freq", "batch_check", "sample_qc"]
+    assert all(table is res.tables[name] and backend == res.info["backend"] for name, table, backend in seen)
+    assert list(res.tables) == ["freq", "variant_qc", "sample_qc", "batch_check"]
+
+
+def test_qc__a_write_failing_in_its_thread_leaves_the_earlier_result_whole(small_store, tmp_path, monkeypatch):
+    """write_qc writes the Parquet tables in threads while it computes the next: a write that fails there
+    still fails the command, and the earlier result stays as it was (nothing half-written beside it)."""
+    import gdbtools
+    from gdbtools import outputs
+    from gdbtools.optionsets import QcOptions
+
+    cohort, out = gdbtools.open(small_store.path), tmp_path / "qc"
+    first = outputs.write_qc(cohort, QcOptions(sex_check=False), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = outputs.write_table
+
+    def failing(table, path, prov=None):
+        if path.name == "freq.parquet":
+            raise OSError("disk full")
+        return real(table, path, prov)
+
+    monkeypatch.setattr(outputs, "write_table", failing)
+    with pytest.raises(OSError, match="disk full"):
+        outputs.write_qc(cohort, QcOptions(sex_check=False, freq=True), out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and sorted(first["written"]) == sorted(before)
+    assert [p.name for p in tmp_path.iterdir()] == ["qc"]

@@ -9,19 +9,13 @@ inside the commands, so ``gdbtools --help`` starts without pandas, NumPy, numba 
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 
 import click
 
 from ..errors import GdbError, SelectionWarning
-
-# Arrow's default allocator (mimalloc) hands freed memory back to the kernel and faults it in again, zeroed,
-# on the next Parquet write: about 1 s of system time per `gdbtools qc` on the 20k bench cohort (bench/RESULTS.md,
-# "Allocator"). The commands are short processes: the C library's allocator keeps what it frees. Set before
-# pyarrow makes its default pool; a value set by the user is kept.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+from . import allocator
 
 _python_show_warning = warnings.showwarning
 
@@ -36,6 +30,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        allocator.configure()  # a command's process keeps the memory it frees for its next blocks (.allocator)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             try:

@@ -11,7 +11,8 @@ there is one, else this process; ``False``: this process).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def _pass_name(freq: bool, qc: bool) -> str:
 def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = False, sample_qc: bool = False,
             qc_adj: bool = False, batch_by: str | None = None, batch_adj: bool = False, fdr: float = 0.05,
             grpmax_by=None, grpmax_exclude=GRPMAX_EXCLUDE, unknown_sex: str = "exclude", backend: str = "auto",
-            client=None, progress: bool = True) -> Results:
+            client=None, progress: bool = True, on_table: Callable[[str, Table, dict], Any] | None = None) -> Results:
     """Compute the requested tables in one pass over the blocks.
 
     Parameters
@@ -135,6 +136,10 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
     progress : bool
         Show the pass's progress: a bar in a terminal or JupyterLab, a line every 10 % (30 s apart at least)
         in a log (:mod:`gdbtools.stats.progress`); ``False``: silent.
+    on_table : callable, optional
+        Called as ``on_table(name, table, info)`` as soon as each table is made, before the next one is
+        (variant QC, frequencies, batch check, sample QC, in this order), so that a writer thread can start
+        on it (:func:`gdbtools.outputs.write_qc`); ``info`` is :attr:`Results.info` so far.
 
     Returns
     -------
@@ -191,27 +196,38 @@ def compute(sel: Selection, *, freq=False, adj: bool = True, variant_qc: bool = 
     out = Results(info={"backend": backend_name, "dask": client is not None, "n_variants": len(variants),
                         "n_samples": int(sel.samples.sum()), "n_blocks": len(specs),
                         "adj_filters_present": sel.has_adj})
-    if freq is not False:
-        fcounts = np.stack([counts_of(fview, g) for g in range(n_freq)], axis=1)  # group 0: the whole selection
-        out.tables["freq"] = freq_table(variants, groups, fcounts, adj=adj,
-                                        raw_overall=counts_of("raw", 0) if adj else None,
-                                        grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
-                                        grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj)
+    made: dict[str, Table] = {}
+
+    def made_table(name: str, table: Table) -> None:
+        made[name] = table
+        if on_table is not None:
+            on_table(name, table, out.info)
+
+    # the tables whose writing takes longest first (a writer thread starts on each while the next is made)
     if variant_qc:
         assert res.hwe is not None  # the pass computes HWE when variant QC is asked for
-        out.tables["variant_qc"] = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
-                                                    raw_counts=counts_of("raw", 0) if qc_adj else None,
-                                                    x_nonpar=zone == pl.X_NONPAR)
-        out.tables["variant_qc"].attrs["adj"] = bool(qc_adj)
-    if sample_qc:
-        assert layout is not None
-        out.tables["sample_qc"] = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
-        out.tables["sample_qc"].attrs["adj"] = bool(qc_adj)
+        table = variant_qc_table(variants, counts_of(qview, 0), res.hwe,
+                                 raw_counts=counts_of("raw", 0) if qc_adj else None, x_nonpar=zone == pl.X_NONPAR)
+        table.attrs["adj"] = bool(qc_adj)
+        made_table("variant_qc", table)
+    if freq is not False:
+        fcounts = np.stack([counts_of(fview, g) for g in range(n_freq)], axis=1)  # group 0: the whole selection
+        made_table("freq", freq_table(variants, groups, fcounts, adj=adj,
+                                      raw_overall=counts_of("raw", 0) if adj else None,
+                                      grpmax_column=_pick_pop_column(by, grpmax_by) if (by or grpmax_by) else None,
+                                      grpmax_exclude=grpmax_exclude, has_adj=sel.has_adj))
     if batch_groups:
         bcounts = np.stack([counts_of(bview, g) for g in range(n_freq, n_freq + len(batch_groups))], axis=1)
-        out.tables["batch_check"] = batch_check_table(variants, [g.label for g in batch_groups], bcounts, fdr=fdr)
-        out.tables["batch_check"].attrs.update({"batch_by": batch_by, "fdr": fdr, "adj": bool(batch_adj),
-                                      "batches": {g.label: g.meta[batch_by] for g in batch_groups}})
+        table = batch_check_table(variants, [g.label for g in batch_groups], bcounts, fdr=fdr)
+        table.attrs.update({"batch_by": batch_by, "fdr": fdr, "adj": bool(batch_adj),
+                            "batches": {g.label: g.meta[batch_by] for g in batch_groups}})
+        made_table("batch_check", table)
+    if sample_qc:
+        assert layout is not None
+        table = sample_qc_table(samples, sel.samples, res, layout, sex, unknown_sex, adj=qc_adj)
+        table.attrs["adj"] = bool(qc_adj)
+        made_table("sample_qc", table)
+    out.tables.update((name, made[name]) for name in ("freq", "variant_qc", "sample_qc", "batch_check") if name in made)
     t3 = time.perf_counter()
     out.info.update({"seconds_setup": t1 - t0, "seconds_pass": t2 - t1, "seconds_tables": t3 - t2,
                      "pass_timers": {k: round(v, 4) for k, v in res.timers.items()}})
