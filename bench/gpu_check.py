@@ -236,7 +236,7 @@ def targets(r: dict) -> list[str]:
         out.append(f"end-to-end pass >= 10x the host backend on this node's CPUs: {speed:.1f}x -> "
                    f"{'met' if speed >= 10 else 'NOT met'}")
         t = passes["cupy"]["timers"]
-        on_device = sum(t.get(n, 0.0) for n in ("variant_counts", "hwe", "sample_counts", "f_sums"))
+        on_device = sum(t.get(n, 0.0) for n in ("variant_counts", "hwe", "sample_counts", "f_sums", "sparse_samples"))
         io = r.get("io") or {}
         if k and io.get("decoded_MB"):
             floor = io["decoded_MB"] / 1e3 / k["d2d_GB_per_s"]
@@ -286,15 +286,16 @@ def summary(r: dict) -> str:
                       f"store of {s['samples']:,} samples x {s['variants']:,} variants ({s['blocks']} blocks, "
                       f"{s['MB']} MB, built in {s['seconds']} s):", "",
                   "| run | pass s | Ggeno/s | vs host | read_wait | variant_counts | hwe | sample_counts | f_sums "
-                  "| other | tables equal host |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "| sparse_samples | other | tables equal host |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
         host_s = next((x["seconds_pass"] for x in r.get("passes", []) if x["run"].startswith("host")), None)
         for x in r.get("passes", []):
             t = x["timers"]
             speed = f"{host_s / x['seconds_pass']:.1f}x" if host_s else ""
             lines.append(f"| {x['run']} | {x['seconds_pass']} | {x['Ggeno_per_s']} | {speed} | "
                          + " | ".join(str(t.get(n, "")) for n in ("read_wait", "variant_counts", "hwe",
-                                                                  "sample_counts", "f_sums", "other"))
+                                                                  "sample_counts", "f_sums", "sparse_samples",
+                                                                  "other"))
                          + f" | {x.get('equal', '(reference)')} |")
     io = r.get("io")
     if io:

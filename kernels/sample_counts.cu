@@ -148,27 +148,26 @@ extern "C" int gdb_host_sample_class_counts(const gdb::u32* lo, const gdb::u32* 
 #endif
 
 #if !GDB_GPU
-// Host entry points (ctypes): sample_class_counts of a hybrid2 block's sparse rows, samples uint16 or int32
-// (kernels/sparse_host.h; gdbtools.backend.sparse is the oracle).  `out` is kind-major (C, 3, N) int64.
+// Host entry points (ctypes): the per-sample sums of a hybrid2 block's sparse rows, samples uint16 or int32
+// (kernels/sparse_host.h: class counts into the kind-major (C, 3, N) int64 `out`, missing-weight sums into
+// `wmiss`, either left out when its pointers are null; gdbtools.backend.sparse is the oracle).
 #include "sparse_host.h"
 
-extern "C" int gdb_host_sparse_sample_class_counts_u16(const gdb::i32* rows, const gdb::i64* ptr,
-                                                       const unsigned short* sample, const unsigned char* code,
-                                                       const unsigned char* var_class, gdb::i64 n_rows,
-                                                       gdb::i32 n_classes, gdb::i32 n_samples, gdb::i32 view,
-                                                       gdb::i64* out, gdb::i32 n_threads) {
-  gdb_sparse::sample_class_counts(rows, ptr, sample, code, var_class, n_rows, n_classes, n_samples, view, out,
-                                  n_threads);
+extern "C" int gdb_host_sparse_sample_sums_u16(const gdb::i32* rows, const gdb::i64* ptr, const unsigned short* sample,
+                                               const unsigned char* code, const unsigned char* var_class,
+                                               gdb::i64* out, const gdb::i64* wfix, gdb::i64* wmiss,
+                                               gdb::i64 n_rows, gdb::i32 n_samples, gdb::i32 view,
+                                               gdb::i32 n_threads) {
+  gdb_sparse::sample_sums(rows, ptr, sample, code, var_class, out, wfix, wmiss, n_rows, n_samples, view, n_threads);
   return 0;
 }
 
-extern "C" int gdb_host_sparse_sample_class_counts_i32(const gdb::i32* rows, const gdb::i64* ptr,
-                                                       const gdb::i32* sample, const unsigned char* code,
-                                                       const unsigned char* var_class, gdb::i64 n_rows,
-                                                       gdb::i32 n_classes, gdb::i32 n_samples, gdb::i32 view,
-                                                       gdb::i64* out, gdb::i32 n_threads) {
-  gdb_sparse::sample_class_counts(rows, ptr, sample, code, var_class, n_rows, n_classes, n_samples, view, out,
-                                  n_threads);
+extern "C" int gdb_host_sparse_sample_sums_i32(const gdb::i32* rows, const gdb::i64* ptr, const gdb::i32* sample,
+                                               const unsigned char* code, const unsigned char* var_class,
+                                               gdb::i64* out, const gdb::i64* wfix, gdb::i64* wmiss,
+                                               gdb::i64 n_rows, gdb::i32 n_samples, gdb::i32 view,
+                                               gdb::i32 n_threads) {
+  gdb_sparse::sample_sums(rows, ptr, sample, code, var_class, out, wfix, wmiss, n_rows, n_samples, view, n_threads);
   return 0;
 }
 #endif

@@ -66,34 +66,39 @@ void over_sample_ranges(i64 n_rows, const i64* ptr, const S* sample, i32 n_sampl
   }
 }
 
-// out[class, kind, sample] += 1 per entry (out (C, 3, N) int64, kind-major); class 255 skips a row.
+// The per-sample sums of sample QC and F in one pass over the entries (they read the same entries):
+//   counts: out[class, kind, sample] += 1 per entry of kind >= 0 (out (C, 3, N) int64, kind-major; class 255
+//           skips a row);
+//   weights: wmiss[sample] += wfix[row] per missing entry (int64, wrapping as int64 addition; rows of weight
+//           0 add nothing).
+// Either may be left out: var_class / out null (no counts), wfix / wmiss null (no weights).
 template <class S>
-void sample_class_counts(const i32* rows, const i64* ptr, const S* sample, const unsigned char* code,
-                         const unsigned char* var_class, i64 n_rows, i32 n_classes, i32 n_samples, i32 view,
-                         i64* out, i32 n_threads) {
-  (void)n_classes;
+void sample_sums(const i32* rows, const i64* ptr, const S* sample, const unsigned char* code,
+                 const unsigned char* var_class, i64* out, const i64* wfix, i64* wmiss, i64 n_rows, i32 n_samples,
+                 i32 view, i32 n_threads) {
+  const bool counts = var_class != nullptr && out != nullptr;
+  const bool weights = wfix != nullptr && wmiss != nullptr;
   over_sample_ranges(n_rows, ptr, sample, n_samples, n_threads, [&](i64 k, i64 e0, i64 e1) {
-    const int cls = var_class[rows[k]];
-    if (cls == 255) return;
-    i64* base = out + static_cast<i64>(cls) * 3 * n_samples;
-    for (i64 e = e0; e < e1; ++e) {
-      const int kind = entry_kind(code[e], view);
-      if (kind >= 0) base[static_cast<i64>(kind) * n_samples + sample[e]] += 1;
-    }
-  });
-}
-
-// out[sample] += wfix[row] per missing entry (int64, wrapping as int64 addition; rows of weight 0 skipped).
-template <class S>
-void missing_weight_sums(const i32* rows, const i64* ptr, const S* sample, const unsigned char* code,
-                         const i64* wfix, i64 n_rows, i32 n_samples, i32 view, i64* out, i32 n_threads) {
-  over_sample_ranges(n_rows, ptr, sample, n_samples, n_threads, [&](i64 k, i64 e0, i64 e1) {
-    const i64 w = wfix[rows[k]];
-    if (w == 0) return;
-    for (i64 e = e0; e < e1; ++e) {
-      if (entry_kind(code[e], view) == 2) {
-        // unsigned addition: int64 wrap-around without undefined behaviour
-        out[sample[e]] = static_cast<i64>(static_cast<std::uint64_t>(out[sample[e]]) + static_cast<std::uint64_t>(w));
+    const int cls = counts ? var_class[rows[k]] : 255;
+    const auto w = static_cast<std::uint64_t>(weights ? wfix[rows[k]] : 0);
+    if (cls == 255 && w == 0) return;
+    i64* base = cls == 255 ? nullptr : out + static_cast<i64>(cls) * 3 * n_samples;
+    auto* acc = reinterpret_cast<std::uint64_t*>(wmiss);  // unsigned: int64 wrap-around without UB
+    if (base != nullptr && w != 0) {
+      for (i64 e = e0; e < e1; ++e) {
+        const int kind = entry_kind(code[e], view);
+        if (kind < 0) continue;
+        base[static_cast<i64>(kind) * n_samples + sample[e]] += 1;
+        if (kind == 2) acc[sample[e]] += w;
+      }
+    } else if (base != nullptr) {
+      for (i64 e = e0; e < e1; ++e) {
+        const int kind = entry_kind(code[e], view);
+        if (kind >= 0) base[static_cast<i64>(kind) * n_samples + sample[e]] += 1;
+      }
+    } else {
+      for (i64 e = e0; e < e1; ++e) {
+        if (entry_kind(code[e], view) == 2) acc[sample[e]] += w;
       }
     }
   });

@@ -118,24 +118,3 @@ extern "C" int gdb_host_missing_weight_sums(const gdb::u32* lo, const gdb::u32* 
 }
 #endif
 
-#if !GDB_GPU
-// Host entry points (ctypes): missing_weight_sums of a hybrid2 block's sparse rows, samples uint16 or int32
-// (kernels/sparse_host.h; gdbtools.backend.sparse is the oracle).
-#include "sparse_host.h"
-
-extern "C" int gdb_host_sparse_missing_weight_sums_u16(const gdb::i32* rows, const gdb::i64* ptr,
-                                                       const unsigned short* sample, const unsigned char* code,
-                                                       const gdb::i64* wfix, gdb::i64 n_rows, gdb::i32 n_samples,
-                                                       gdb::i32 view, gdb::i64* out, gdb::i32 n_threads) {
-  gdb_sparse::missing_weight_sums(rows, ptr, sample, code, wfix, n_rows, n_samples, view, out, n_threads);
-  return 0;
-}
-
-extern "C" int gdb_host_sparse_missing_weight_sums_i32(const gdb::i32* rows, const gdb::i64* ptr,
-                                                       const gdb::i32* sample, const unsigned char* code,
-                                                       const gdb::i64* wfix, gdb::i64 n_rows, gdb::i32 n_samples,
-                                                       gdb::i32 view, gdb::i64* out, gdb::i32 n_threads) {
-  gdb_sparse::missing_weight_sums(rows, ptr, sample, code, wfix, n_rows, n_samples, view, out, n_threads);
-  return 0;
-}
-#endif

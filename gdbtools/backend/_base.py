@@ -312,31 +312,34 @@ class Backend(ExactTests):
             self._check_device(f"atoms.{name}", getattr(atoms, name))
         return self._sparse_group_counts(sp, int(n_rows), atoms, bool(with_adj))
 
-    def sparse_sample_class_counts(self, sparse, var_class, n_classes: int, out, view: int = sparse_ops.VIEW_RAW):
-        """:meth:`sample_class_counts` of a block's sparse rows, added IN PLACE to `out`, which is *kind-major*
-        ``(C, 3, N) int64`` (``out[c, kind, s]``; add ``out.transpose(2, 0, 1)`` to an ``(N, C, 3)`` total):
-        the entries of a row then touch one stretch of memory.
+    def sparse_sample_sums(self, sparse, view: int = sparse_ops.VIEW_RAW, *, var_class=None, out=None, wfix=None,
+                           wmiss=None) -> None:
+        """The per-sample sums of a block's sparse rows, added IN PLACE, in one pass over the entries (sample
+        QC and F read the same entries); give `var_class` and `out`, `wfix` and `wmiss`, or both pairs.
 
-        `var_class` ``(V,) uint8`` is indexed by the block's rows (255 skips a row); `view` is one of
-        :data:`gdbtools.backend.sparse.VIEW_RAW` / ``VIEW_ADJ`` / ``VIEW_FAIL``.
+        - class counts (:meth:`sample_class_counts` of the sparse rows): `var_class` ``(V,) uint8`` indexed
+          by the block's rows (255 skips a row); `out` *kind-major* ``(C, 3, N) int64`` (``out[c, kind, s]``;
+          add ``out.transpose(2, 0, 1)`` to an ``(N, C, 3)`` total): the entries of a row then touch one
+          stretch of memory;
+        - missing-weight sums (the sparse part of :meth:`missing_weight_sums`): ``wmiss[s] += wfix[row]``
+          (``(V,) int64`` fixed-point weights) for each missing entry, ``wmiss`` ``(>= N,) int64``.
+
+        `view` is one of :data:`gdbtools.backend.sparse.VIEW_RAW` / ``VIEW_ADJ`` / ``VIEW_FAIL``.
         """
         sp = self._sparse(sparse)
-        var_class = self._array("var_class", var_class, np.uint8, ndim=1)
-        self._check_device("out", out)
-        if (out.dtype != np.int64 or out.ndim != 3 or out.shape[:2] != (int(n_classes), 3)
-                or not out.flags.c_contiguous):
-            raise ValueError(f"out must be a C-contiguous int64 array ({n_classes}, 3, N), got {out.dtype} {out.shape}")
-        self._sparse_sample_class_counts(sp, var_class, int(n_classes), out, int(view))
-        return out
-
-    def sparse_missing_weight_sums(self, sparse, wfix, out, view: int = sparse_ops.VIEW_RAW):
-        """Add to `out[s]` (int64) the fixed-point weight ``wfix[row]`` ``(V,) int64`` of each missing entry
-        (the sparse part of :meth:`missing_weight_sums`)."""
-        sp = self._sparse(sparse)
-        wfix = self._array("wfix", wfix, np.int64, ndim=1)
-        self._check_device("out", out)
-        self._sparse_missing_weight_sums(sp, wfix, out, int(view))
-        return out
+        if (var_class is None) != (out is None) or (wfix is None) != (wmiss is None) or var_class is wfix is None:
+            raise ValueError("give var_class and out, wfix and wmiss, or both pairs")
+        if var_class is not None:
+            var_class = self._array("var_class", var_class, np.uint8, ndim=1)
+            self._check_device("out", out)
+            if out.dtype != np.int64 or out.ndim != 3 or out.shape[1] != 3 or not out.flags.c_contiguous:
+                raise ValueError(f"out must be a C-contiguous int64 array (C, 3, N), got {out.dtype} {out.shape}")
+        if wfix is not None:
+            wfix = self._array("wfix", wfix, np.int64, ndim=1)
+            self._check_device("wmiss", wmiss)
+            if wmiss.dtype != np.int64 or wmiss.ndim != 1:
+                raise ValueError(f"wmiss must be a 1-d int64 array, got {wmiss.dtype} {wmiss.shape}")
+        self._sparse_sample_sums(sp, var_class, out, wfix, wmiss, int(view))
 
     def _sparse(self, sp):
         for name in ("rows", "ptr", "sample", "code"):
@@ -349,11 +352,11 @@ class Backend(ExactTests):
     def _sparse_group_counts(self, sp, n_rows, atoms, with_adj):
         return sparse_ops.group_counts(self.xp, sp.row, sp.sample, sp.code, n_rows, atoms, with_adj)
 
-    def _sparse_sample_class_counts(self, sp, var_class, n_classes, out, view) -> None:
-        sparse_ops.sample_class_counts(self.xp, sp.row, sp.sample, sp.code, var_class, n_classes, out, view)
-
-    def _sparse_missing_weight_sums(self, sp, wfix, out, view) -> None:
-        sparse_ops.missing_weight_sums(self.xp, sp.row, sp.sample, sp.code, wfix, out, view)
+    def _sparse_sample_sums(self, sp, var_class, out, wfix, wmiss, view) -> None:
+        if var_class is not None:
+            sparse_ops.sample_class_counts(self.xp, sp.row, sp.sample, sp.code, var_class, out.shape[0], out, view)
+        if wfix is not None:
+            sparse_ops.missing_weight_sums(self.xp, sp.row, sp.sample, sp.code, wfix, wmiss, view)
 
     def _sparse_dosages(self, sp, rows, samples, fill, out, view) -> None:
         sparse_ops.dosages(self.xp, sp.rows, sp.ptr, sp.sample, sp.code, rows, samples, fill, out, view)

@@ -24,10 +24,8 @@ _SIGNATURES = {
     "gdb_host_dosages": (_P, _P, _P, _P, _I32, _P, _I64, _I32, _I32, _P, _P, _I32),
     "gdb_host_sparse_group_counts_u16": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
     "gdb_host_sparse_group_counts_i32": (_P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
-    "gdb_host_sparse_sample_class_counts_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
-    "gdb_host_sparse_sample_class_counts_i32": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
-    "gdb_host_sparse_missing_weight_sums_u16": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
-    "gdb_host_sparse_missing_weight_sums_i32": (_P, _P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
+    "gdb_host_sparse_sample_sums_u16": (_P, _P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32),
+    "gdb_host_sparse_sample_sums_i32": (_P, _P, _P, _P, _P, _P, _P, _P, _I64, _I32, _I32, _I32),
     "gdb_host_hwe_x_exact": (_P, _P, _P, _P, _P, _I64, _P, _P, _I32),
     "gdb_host_fisher_exact": (_P, _P, _P, _P, _I64, _P, _I32),
 }
@@ -135,23 +133,18 @@ class HostBackend(Backend):
             rows.shape[0], atoms.n_atoms, n_masks, int(with_adj), _ptr(out), self.n_threads)
         return out
 
-    def _sparse_sample_class_counts(self, sp, var_class, n_classes, out, view) -> None:
-        if sp.rows.shape[0] == 0 or out.size == 0:
+    def _sparse_sample_sums(self, sp, var_class, out, wfix, wmiss, view) -> None:
+        if var_class is not None and out.size == 0:
+            var_class = out = None
+        if (var_class is None and wfix is None) or sp.rows.shape[0] == 0:
             return
         rows, ptr, sample, code, suffix = self._sparse_args(sp)
-        var_class = np.ascontiguousarray(var_class, dtype=np.uint8)
-        getattr(self._lib, "gdb_host_sparse_sample_class_counts_" + suffix)(
-            _ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(var_class), rows.shape[0], n_classes,
-            out.shape[2], view, _ptr(out), self.n_threads)
-
-    def _sparse_missing_weight_sums(self, sp, wfix, out, view) -> None:
-        if sp.rows.shape[0] == 0 or out.shape[0] == 0:
-            return
-        rows, ptr, sample, code, suffix = self._sparse_args(sp)
-        wfix = np.ascontiguousarray(wfix, dtype=np.int64)
-        getattr(self._lib, "gdb_host_sparse_missing_weight_sums_" + suffix)(
-            _ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(wfix), rows.shape[0], out.shape[0], view,
-            _ptr(out), self.n_threads)
+        n_samples = out.shape[2] if out is not None else wmiss.shape[0]
+        var_class = None if var_class is None else np.ascontiguousarray(var_class, dtype=np.uint8)
+        wfix = None if wfix is None else np.ascontiguousarray(wfix, dtype=np.int64)
+        getattr(self._lib, "gdb_host_sparse_sample_sums_" + suffix)(
+            _ptr(rows), _ptr(ptr), _ptr(sample), _ptr(code), _ptr(var_class), _ptr(out), _ptr(wfix), _ptr(wmiss),
+            rows.shape[0], n_samples, view, self.n_threads)
 
     @staticmethod
     def _sparse_args(sp):

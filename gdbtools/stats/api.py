@@ -72,9 +72,10 @@ def _client(client):
 
 def _class_layout(zone: np.ndarray, atype: np.ndarray) -> tuple[np.ndarray, int]:
     layout = np.full((len(pl.ZONES), len(en.ATYPE_NAMES), 3), -1, dtype=np.int16)
-    combos = np.unique(zone.astype(np.int64) * 8 + atype.astype(np.int64)) if zone.size else np.zeros(0, np.int64)
+    present = np.zeros(len(pl.ZONES) * 8, dtype=bool)  # (zone, allele type) pairs of the selection
+    present[zone.astype(np.int64) * 8 + atype.astype(np.int64)] = True
     n = 0
-    for combo in combos:
+    for combo in np.flatnonzero(present):
         for s in range(3):
             layout[combo // 8, combo % 8, s] = n
             n += 1

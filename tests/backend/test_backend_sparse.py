@@ -1,7 +1,7 @@
 """Parity of the sparse-row reductions (hybrid2 blocks) with the dense kernels, on every backend present.
 
 The same random genotypes are stored as sparse rows (every row sparse: ``sparse_max = n_samples``) and
-counted by ``sparse_group_counts`` / ``sparse_sample_class_counts`` / ``sparse_missing_weight_sums``; the
+counted by ``sparse_group_counts`` / ``sparse_sample_sums`` (class counts, missing-weight sums); the
 answers must equal, exactly, the brute-force decode of the dense planes (and so the dense kernels, which the
 parity suite checks against the same oracle).
 """
@@ -78,8 +78,8 @@ def test_sparse_sample_class_counts__equal_the_dense_decode(backend, rng, n_samp
     _, _, sp = sparse_of(lo, hi, fail, n_samples)
     code = {"raw": sparse_ops.VIEW_RAW, "adj": sparse_ops.VIEW_ADJ, "fail": sparse_ops.VIEW_FAIL}[view]
     out = backend.xp.zeros((n_classes, 3, n_samples), dtype=np.int64)
-    backend.sparse_sample_class_counts(on(backend, sp), dev(backend, var_class), n_classes, out, code)
-    backend.sparse_sample_class_counts(on(backend, sp), dev(backend, var_class), n_classes, out, code)  # adds
+    backend.sparse_sample_sums(on(backend, sp), code, var_class=dev(backend, var_class), out=out)
+    backend.sparse_sample_sums(on(backend, sp), code, var_class=dev(backend, var_class), out=out)  # adds
     if view == "fail":
         want = decode_sample_counts(fail, fail, var_class, n_classes, n_samples)
     else:
@@ -96,7 +96,7 @@ def test_sparse_missing_weight_sums__equal_brute_force(backend, rng, n_samples, 
     _, _, sp = sparse_of(lo, hi, fail, n_samples)
     out = backend.xp.zeros(n_samples + 64, dtype=np.int64)
     view = sparse_ops.VIEW_ADJ if adj else sparse_ops.VIEW_RAW
-    backend.sparse_missing_weight_sums(on(backend, sp), dev(backend, wfix), out, view)
+    backend.sparse_sample_sums(on(backend, sp), view, wfix=dev(backend, wfix), wmiss=out)
     codes = unpack_codes(lo, hi, n_samples, fail if adj else None)
     want = ((codes == 3) * wfix[:, None]).sum(axis=0)
     np.testing.assert_array_equal(host(out)[:n_samples], want)
@@ -108,11 +108,15 @@ def test_sparse_rows_refuse_the_other_device_and_bad_types(backend, rng):
     _, _, sp = sparse_of(lo, hi, fail, 100)
     out = backend.xp.zeros((2, 3, 100), dtype=np.int64)
     bad = type(sp)(sp.rows, sp.ptr, sp.sample.astype(np.float32), sp.code)
+    vc = dev(backend, np.zeros(10, np.uint8))
     with pytest.raises(TypeError, match="sample"):
-        backend.sparse_sample_class_counts(on(backend, bad), dev(backend, np.zeros(10, np.uint8)), 2, out)
+        backend.sparse_sample_sums(on(backend, bad), var_class=vc, out=out)
     with pytest.raises(ValueError, match="out must be"):
-        backend.sparse_sample_class_counts(on(backend, sp), dev(backend, np.zeros(10, np.uint8)), 2,
-                                           backend.xp.zeros((100, 2, 3), dtype=np.int64))
+        backend.sparse_sample_sums(on(backend, sp), var_class=vc, out=backend.xp.zeros((100, 2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="give var_class and out"):
+        backend.sparse_sample_sums(on(backend, sp), var_class=vc)
+    with pytest.raises(ValueError, match="give var_class and out"):
+        backend.sparse_sample_sums(on(backend, sp))
 
 
 # ------------------------------------------------------------------------------------------------ dtype contract
@@ -160,7 +164,8 @@ def _random_sparse(rng, n_rows, n_samples, per_row, sample_dtype):
 @pytest.mark.parametrize("n_rows, per_row", [(30, 100), (700, 1000)])  # 700k entries: threads on the host
 def test_sparse_per_sample_sums__equal_the_twin_with_int32_samples_and_many_entries(
         backend, rng, sample_dtype, n_rows, per_row):
-    """The per-sample reductions against the NumPy twins of gdbtools.backend.sparse, with int32 samples
+    """The per-sample reductions (each alone and both in one call) against the NumPy twins of
+    gdbtools.backend.sparse, with int32 samples
     (cohorts past 65,536 samples) and with enough entries that the host library splits the samples over
     threads (kernels/sparse_host.h: 16,384 entries per thread; 700k entries -> 4 threads of 500 samples)."""
     from gdbtools.backend import get_backend
@@ -176,13 +181,19 @@ def test_sparse_per_sample_sums__equal_the_twin_with_int32_samples_and_many_entr
     for view in (sparse_ops.VIEW_RAW, sparse_ops.VIEW_ADJ, sparse_ops.VIEW_FAIL):
         want = np.zeros((n_classes, 3, n_samples), dtype=np.int64)
         sparse_ops.sample_class_counts(np, sp.row, sp.sample, sp.code, var_class, n_classes, want, view)
-        out = backend.xp.zeros((n_classes, 3, n_samples), dtype=np.int64)
-        backend.sparse_sample_class_counts(on(backend, sp), dev(backend, var_class), n_classes, out, view)
-        np.testing.assert_array_equal(host(out), want)
-        assert want.sum() > 0
         want_w = np.full(n_samples, 5, dtype=np.int64)
         sparse_ops.missing_weight_sums(np, sp.row, sp.sample, sp.code, wfix, want_w, view)
+        assert want.sum() > 0 and (want_w != 5).any()
+        # each sum alone, then both in one pass over the entries (what the engine runs)
+        out = backend.xp.zeros((n_classes, 3, n_samples), dtype=np.int64)
+        backend.sparse_sample_sums(on(backend, sp), view, var_class=dev(backend, var_class), out=out)
         out_w = backend.xp.full(n_samples, 5, dtype=np.int64)
-        backend.sparse_missing_weight_sums(on(backend, sp), dev(backend, wfix), out_w, view)
+        backend.sparse_sample_sums(on(backend, sp), view, wfix=dev(backend, wfix), wmiss=out_w)
+        np.testing.assert_array_equal(host(out), want)
         np.testing.assert_array_equal(host(out_w), want_w)
-        assert (want_w != 5).any()
+        out = backend.xp.zeros((n_classes, 3, n_samples), dtype=np.int64)
+        out_w = backend.xp.full(n_samples, 5, dtype=np.int64)
+        backend.sparse_sample_sums(on(backend, sp), view, var_class=dev(backend, var_class), out=out,
+                                   wfix=dev(backend, wfix), wmiss=out_w)
+        np.testing.assert_array_equal(host(out), want)
+        np.testing.assert_array_equal(host(out_w), want_w)

@@ -132,7 +132,8 @@ class PassResult:
         Whether the store has genotype filters (else adj = raw).
     timers : dict
         Seconds per phase summed over the tasks (host wall clock; GPU kernels are asynchronous):
-        read_wait (waiting for decoded blocks), variant_counts, hwe, sample_counts, f_sums, other.
+        read_wait (waiting for decoded blocks), variant_counts, hwe, sample_counts and f_sums (dense rows),
+        sparse_samples (the per-sample sums of the sparse rows), other.
     """
 
     variant_index: np.ndarray

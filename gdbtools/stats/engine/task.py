@@ -12,9 +12,10 @@ Per block, in named steps (:class:`TaskRun`):
    each group is split into its XX, XY and unknown-sex parts, then :func:`~.counts.derive_counts` applies
    ploidy: ``(V, G, 6)`` int32 per view;
 2. :meth:`~TaskRun.hwe`: the HWE exact test on group 0's diploid counts of one view;
-3. :meth:`~TaskRun.sample_counts`: ``sample_class_counts`` with one class per (zone, allele type, state),
-   the state (polymorphic / singleton / monomorphic in the selection) known from step 1;
-4. :meth:`~TaskRun.f_sums`: the per-sample weighted sums of missing calls for the inbreeding F.
+3. :meth:`~TaskRun.sample_sums`: per sample, the calls of each class (zone, allele type, state; the state,
+   polymorphic / singleton / monomorphic in the selection, known from step 1: ``sample_class_counts``) and
+   the weighted sums of missing calls for the inbreeding F (``missing_weight_sums``); a block's sparse rows
+   add to both in one pass over their entries (``sparse_sample_sums``).
 
 :meth:`~TaskRun.partials` returns ``{"index", "counts", "hwe", "has_adj", "timers", "samples"}``.
 """
@@ -41,7 +42,7 @@ from .readahead import BackendBlockReader, BlockReader, open_store_cached, threa
 
 __all__ = ["run_task", "TaskRun", "TIMERS"]
 
-TIMERS = ("read_wait", "variant_counts", "hwe", "sample_counts", "f_sums", "other")
+TIMERS = ("read_wait", "variant_counts", "hwe", "sample_counts", "f_sums", "sparse_samples", "other")
 
 
 @dataclass
@@ -150,8 +151,7 @@ class TaskRun:
         if self.want_samples:
             tot = genotype_totals(self.be.to_host(views[self.plan.sample_view][:, 0]))
             state = variant_states(tot["AC"], tot["AN"])
-            self.sample_counts(b, state)
-            self.f_sums(b, state, tot)
+            self.sample_sums(b, state, tot)
 
     # -- the steps ------------------------------------------------------------------------------------------
     def variant_counts(self, b: BlockOnDevice) -> dict:
@@ -192,9 +192,12 @@ class TaskRun:
         sfail = b.fail if self.plan.sample_view == "adj" else None
         return sfail, (sparse_ops.VIEW_ADJ if sfail is not None else sparse_ops.VIEW_RAW)
 
-    def sample_counts(self, b: BlockOnDevice, state: np.ndarray) -> None:
-        """Per sample and class (zone, allele type, `state`): het, hom-alt, missing calls; also the calls
-        failing the filters when the plan counts them."""
+    def sample_sums(self, b: BlockOnDevice, state: np.ndarray, tot: dict) -> None:
+        """Per sample and class (zone, allele type, `state`): het, hom-alt, missing calls (also the calls
+        failing the filters when the plan counts them); and for F, over the polymorphic variants of the F
+        zones, the weight ``1 - 2pq`` in fixed point summed over all and (per sample) over its missing calls.
+        Timers: dense class counts ``sample_counts``, dense weight sums ``f_sums``, sparse rows (both at
+        once) ``sparse_samples``."""
         plan, be = self.plan, self.be
         if plan.class_layout is None:
             raise ValueError("a plan with a sample_view needs a class_layout")
@@ -203,42 +206,43 @@ class TaskRun:
             raise AssertionError("a variant has no sample-QC class (layout built from other variants)")
         self.class_sizes += np.bincount(var_class, minlength=self.class_sizes.size)[: self.class_sizes.size]
         vc_all = var_class.astype(np.uint8)
-        vc = self.be.to_device(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
+        wfix = self._f_weights(b, state, tot)
         sfail, sview = self._sample_fail(b)
         count_fail = self.filtered is not None and b.fail is not None
         t0 = time.perf_counter()
         if b.lo.shape[0]:
+            vc = self.be.to_device(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
             be.sample_class_counts(b.lo, b.hi, vc, plan.n_classes, self.class_counts, sfail, n_samples=plan.n_samples)
             if count_fail:
                 be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self.filtered, n_samples=plan.n_samples)
+        t1 = time.perf_counter()
+        if wfix is not None and b.lo.shape[0]:
+            missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix if b.sparse is None else wfix[b.dense_rows],
+                                self.wmiss)
+        t2 = time.perf_counter()
         if b.sparse is not None:
             vc_sp = self.be.to_device(vc_all)
-            be.sparse_sample_class_counts(b.sparse, vc_sp, plan.n_classes, self._acc("class_counts"), sview)
+            weights = {} if wfix is None else {"wfix": self.be.to_device(wfix), "wmiss": self.wmiss}
+            be.sparse_sample_sums(b.sparse, sview, var_class=vc_sp, out=self._acc("class_counts"), **weights)
             if count_fail:
-                be.sparse_sample_class_counts(b.sparse, vc_sp, plan.n_classes, self._acc("filtered"),
-                                              sparse_ops.VIEW_FAIL)
-        self.timers["sample_counts"] += time.perf_counter() - t0
+                be.sparse_sample_sums(b.sparse, sparse_ops.VIEW_FAIL, var_class=vc_sp, out=self._acc("filtered"))
+        t3 = time.perf_counter()
+        self.timers["sample_counts"] += t1 - t0
+        self.timers["f_sums"] += t2 - t1
+        self.timers["sparse_samples"] += t3 - t2
 
-    def f_sums(self, b: BlockOnDevice, state: np.ndarray, tot: dict) -> None:
-        """F: the polymorphic variants of the F zones, weight ``1 - 2pq`` in fixed point, summed over all and
-        (per sample) over its missing calls."""
+    def _f_weights(self, b: BlockOnDevice, state: np.ndarray, tot: dict) -> np.ndarray | None:
+        """The block's F weights ``(V,) int64`` (fixed point; 0 for rows outside the F zones, monomorphic or
+        without a missing call among the selected samples), added to the total; ``None`` when no row has one."""
         f_rows = np.isin(b.zone, self.plan.f_zones) & (state != STATE_MONO)
         if not f_rows.any():
-            return
+            return None
         ac, an = tot["AC"], tot["AN"]
         p = np.where(an > 0, ac / np.maximum(an, 1), 0.0)
         wfix = fixed_weights(np.where(f_rows, 1.0 - 2.0 * p * (1.0 - p), 0.0))
         self.wtotal += int(wfix.sum())
-        t0 = time.perf_counter()
         wfix[tot["n_missing"] == 0] = 0  # rows without a missing call among the selected samples add nothing
-        sfail, sview = self._sample_fail(b)
-        if b.sparse is None:
-            missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix, self.wmiss)
-        else:
-            if b.lo.shape[0]:
-                missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix[b.dense_rows], self.wmiss)
-            self.be.sparse_missing_weight_sums(b.sparse, self.be.to_device(wfix), self.wmiss, sview)
-        self.timers["f_sums"] += time.perf_counter() - t0
+        return wfix if wfix.any() else None
 
     # -- the result -----------------------------------------------------------------------------------------
     def partials(self) -> dict:
