@@ -78,6 +78,8 @@ void sample_sums(const i32* rows, const i64* ptr, const S* sample, const unsigne
                  i32 view, i32 n_threads) {
   const bool counts = var_class != nullptr && out != nullptr;
   const bool weights = wfix != nullptr && wmiss != nullptr;
+  signed char kinds[8];  // the view's kind of each code (bits 0-1 genotype, bit 2 fail): no branch on the view
+  for (int c = 0; c < 8; ++c) kinds[c] = static_cast<signed char>(entry_kind(c, view));
   over_sample_ranges(n_rows, ptr, sample, n_samples, n_threads, [&](i64 k, i64 e0, i64 e1) {
     const int cls = counts ? var_class[rows[k]] : 255;
     const auto w = static_cast<std::uint64_t>(weights ? wfix[rows[k]] : 0);
@@ -86,19 +88,19 @@ void sample_sums(const i32* rows, const i64* ptr, const S* sample, const unsigne
     auto* acc = reinterpret_cast<std::uint64_t*>(wmiss);  // unsigned: int64 wrap-around without UB
     if (base != nullptr && w != 0) {
       for (i64 e = e0; e < e1; ++e) {
-        const int kind = entry_kind(code[e], view);
+        const int kind = kinds[code[e] & 7];
         if (kind < 0) continue;
         base[static_cast<i64>(kind) * n_samples + sample[e]] += 1;
         if (kind == 2) acc[sample[e]] += w;
       }
     } else if (base != nullptr) {
       for (i64 e = e0; e < e1; ++e) {
-        const int kind = entry_kind(code[e], view);
+        const int kind = kinds[code[e] & 7];
         if (kind >= 0) base[static_cast<i64>(kind) * n_samples + sample[e]] += 1;
       }
     } else {
       for (i64 e = e0; e < e1; ++e) {
-        if (entry_kind(code[e], view) == 2) acc[sample[e]] += w;
+        if (kinds[code[e] & 7] == 2) acc[sample[e]] += w;
       }
     }
   });

@@ -7,6 +7,8 @@
 // GPU: one warp per variant (grid-stride), each thread a word at a time, groups in tiles of kGroupTile so the
 // accumulators stay in registers; one warp_sum per count.  Host: one variant per block, a lane of 4-16 words
 // at a time.  The row is read once per group tile (from L1/L2 after the first tile).
+#include <cstdint>
+
 #include "gdb_device.cuh"
 
 namespace gdb {
@@ -121,7 +123,21 @@ static void sparse_group_counts(const i32* rows, const i64* ptr, const S* sample
 #endif
     for (i64 k = 0; k < n_rows; ++k) {
       i32* out_row = out + static_cast<i64>(rows[k]) * n_masks * n_kinds;
-      for (i64 e = ptr[k]; e < ptr[k + 1]; ++e) {
+      if (n_atoms == 1) {  // one atom (no strata): a histogram of the row's 8 codes, in byte lanes of a word
+        i64 n[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (i64 e0 = ptr[k]; e0 < ptr[k + 1]; e0 += 255) {  // 255 entries at most per lane before a flush
+          const i64 e1 = e0 + 255 < ptr[k + 1] ? e0 + 255 : ptr[k + 1];
+          std::uint64_t lanes = 0;
+          for (i64 e = e0; e < e1; ++e) lanes += std::uint64_t{1} << ((code[e] & 7) * 8);
+          for (int v = 0; v < 8; ++v) n[v] += static_cast<i64>((lanes >> (8 * v)) & 0xFF);
+        }
+        hist[0] = n[1] + n[5];  // het, hom-alt, missing (raw)
+        hist[1] = n[2] + n[6];
+        hist[2] = n[3] + n[7];
+        hist[3] = n[1];  // adj: failing calls are missing
+        hist[4] = n[2];
+        hist[5] = n[3] + n[4] + n[5] + n[6] + n[7];
+      } else for (i64 e = ptr[k]; e < ptr[k + 1]; ++e) {
         const int c = code[e];
         const int g = c & 3;
         i64* h = hist + static_cast<i64>(n_atoms == 1 ? 0 : atom[sample[e]]) * 6;

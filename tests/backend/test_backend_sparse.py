@@ -197,3 +197,30 @@ def test_sparse_per_sample_sums__equal_the_twin_with_int32_samples_and_many_entr
                                    wfix=dev(backend, wfix), wmiss=out_w)
         np.testing.assert_array_equal(host(out), want)
         np.testing.assert_array_equal(host(out_w), want_w)
+
+
+@pytest.mark.parametrize("sample_dtype", [np.uint16, np.int32])
+@pytest.mark.parametrize("with_adj", [False, True])
+def test_sparse_group_counts__one_atom_rows_past_255_entries_equal_the_twin(backend, rng, sample_dtype, with_adj):
+    """Masks that hold every sample make one atom: the host library then counts a row's codes in byte lanes of
+    a word (kernels/variant_counts.cu), flushed every 255 entries; rows of 1,000 and 1 entries, every code,
+    and rows of one code only."""
+    from gdbtools.backend import get_backend
+    from gdbtools.store.bitplanes import n_words
+
+    if backend.name == "host":
+        backend = get_backend("host", n_threads=2)
+    n_samples = 2000
+    sp = _random_sparse(rng, 40, n_samples, 1000, sample_dtype)
+    one = _random_sparse(rng, 3, n_samples, 1, sample_dtype)
+    same = _random_sparse(rng, 4, n_samples, 1000, sample_dtype)
+    same.code[:] = 3  # 1,000 entries of one code: past a byte lane unless flushed
+    masks = np.full((2, n_words(n_samples)), 0xFFFFFFFF, dtype=np.uint32)  # both groups: every sample
+    atoms = sparse_ops.mask_atoms(masks, n_samples)
+    assert atoms.n_atoms == 1
+    atoms_dev = atoms if not backend.on_device else atoms.to(backend.xp.asarray)
+    for rows in (sp, one, same):
+        want = sparse_ops.group_counts(np, rows.row, rows.sample, rows.code, 80, atoms, with_adj)
+        got = host(backend.sparse_group_counts(on(backend, rows), 80, atoms_dev, with_adj))
+        np.testing.assert_array_equal(got, want)
+        assert want.sum() > 0
