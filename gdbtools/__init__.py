@@ -13,27 +13,11 @@ _SUBMODULES = ("cluster", "ingest", "pipeline", "simulate", "stats", "backend", 
 
 
 def _version() -> str:
-    """The installed distribution's version, read on first use: the ``Version:`` line of the first
-    ``gdbtools-*.dist-info/METADATA`` on ``sys.path`` (the one importlib.metadata finds; importing that module
-    costs ~30 ms of every command's start), else importlib.metadata."""
-    import glob
-    import os
-    import sys
+    """The installed distribution's version, read on first use without importing importlib.metadata
+    (:mod:`gdbtools.distributions`)."""
+    from .distributions import installed_version
 
-    for entry in sys.path:
-        for meta in sorted(glob.glob(os.path.join(entry or ".", "gdbtools-*.dist-info", "METADATA"))):
-            with open(meta, encoding="utf-8") as fh:
-                for line in fh:
-                    if line.startswith("Version:"):
-                        return line.split(":", 1)[1].strip()
-                    if not line.strip():
-                        break
-    from importlib import metadata
-
-    try:
-        return metadata.version("gdbtools")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-        return "0.0.0+unknown"
+    return installed_version("gdbtools") or "0.0.0+unknown"  # a source tree without install
 
 
 def __getattr__(name):  # `gdbtools.cluster.connect(...)` etc. without importing every subpackage up front

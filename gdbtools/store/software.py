@@ -1,7 +1,7 @@
 """The versions of the software that wrote a result (a store's manifest, a pipeline run record).
 
-The distribution versions are looked up once per process (:func:`importlib.metadata.version` reads the
-installed metadata, ~9 ms for :data:`KEY_LIBRARIES`); htslib's is read on every call, as it depends on what
+The distribution versions are looked up once per process (:func:`gdbtools.distributions.installed_version`
+reads the installed metadata); htslib's is read on every call, as it depends on what
 this process has imported by then (cyvcf2 once a step read VCFs). Nothing is imported to learn a version:
 this module is loaded with the store, by commands that only read.
 """
@@ -28,15 +28,9 @@ _ALWAYS = ("gdbtools", "numpy", "pandas", "pyarrow")
 @functools.cache
 def _library_versions() -> tuple[tuple[str, str | None], ...]:
     """``(distribution, version or None)`` for :data:`KEY_LIBRARIES`, read once per process."""
-    from importlib import metadata  # 25 ms of import: only when a version is asked for
+    from ..distributions import installed_version
 
-    out: list[tuple[str, str | None]] = []
-    for dist in KEY_LIBRARIES:
-        try:
-            out.append((dist, metadata.version(dist)))
-        except metadata.PackageNotFoundError:
-            out.append((dist, None))
-    return tuple(out)
+    return tuple((dist, installed_version(dist)) for dist in KEY_LIBRARIES)
 
 
 def _htslib_version() -> str | None:
