@@ -76,7 +76,7 @@ __device__ __forceinline__ void atomic_add(i64* p, i64 v) {
 // non-zero count.  Concurrent flushes to the same place are allowed (atomics).
 template <int N>
 __device__ __forceinline__ void flush_sliced(const lane_t (&c)[3][N], int n_bits, int /*k*/, i64 s0,
-                                             i64 n_samples, i64 stride, i64* out) {
+                                             i64 n_samples, i64 stride, i64 kind_stride, i64* out) {
   u32 nz = 0;
   GDB_UNROLL
   for (int t = 0; t < 3; ++t) {
@@ -96,7 +96,7 @@ __device__ __forceinline__ void flush_sliced(const lane_t (&c)[3][N], int n_bits
       for (int i = 0; i < N; ++i) {
         if (i < n_bits) v |= ((c[t][i] >> j) & 1u) << i;
       }
-      if (v != 0u) atomic_add(out + (s0 + j) * stride + t, static_cast<i64>(v));
+      if (v != 0u) atomic_add(out + (s0 + j) * stride + t * kind_stride, static_cast<i64>(v));
     }
   }
 }
@@ -191,11 +191,17 @@ __forceinline__ u32 nonzero_words(lane_t x) {
 __forceinline__ int ctz32(u32 x) { return __builtin_ctz(x); }
 __forceinline__ void prefetch(const void* p) { __builtin_prefetch(p, 0, 1); }
 __forceinline__ u32 warp_sum(u32 v) { return v; }
-__forceinline__ void atomic_add(i64* p, i64 v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+__forceinline__ void atomic_add(i64* p, i64 v) {
+  if (gdb_host::serial) {  // one thread runs the whole launch (host_shim.h): a plain, wrapping addition
+    *p = static_cast<i64>(static_cast<u64>(*p) + static_cast<u64>(v));
+  } else {
+    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+  }
+}
 // flush_sliced (see the GPU version): the bits are turned into counts 16 samples per vector operation.
 template <int N>
 __forceinline__ void flush_sliced(const lane_t (&c)[3][N], int n_bits, int k, i64 s0, i64 n_samples, i64 stride,
-                                  i64* out) {
+                                  i64 kind_stride, i64* out) {
   typedef u32 v16 __attribute__((vector_size(64)));
   const v16 shift_lo = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   const v16 shift_hi = shift_lo + 16u;
@@ -215,12 +221,19 @@ __forceinline__ void flush_sliced(const lane_t (&c)[3][N], int n_bits, int k, i6
     std::memcpy(counts[t], &a, sizeof a);
     std::memcpy(counts[t] + 16, &b, sizeof b);
   }
+  if (stride == 1 && gdb_host::serial && s0 + 32 <= n_samples) {  // kind-major, one thread: 32 contiguous adds
+    for (int t = 0; t < 3; ++t) {
+      i64* o = out + t * kind_stride + s0;
+      for (int j = 0; j < 32; ++j) o[j] += static_cast<i64>(counts[t][j]);
+    }
+    return;
+  }
   while (nz != 0u) {
     const int j = ctz32(nz);
     nz &= nz - 1u;
     if (s0 + j >= n_samples) break;
     for (int t = 0; t < 3; ++t) {
-      if (counts[t][j] != 0u) atomic_add(out + (s0 + j) * stride + t, static_cast<i64>(counts[t][j]));
+      if (counts[t][j] != 0u) atomic_add(out + (s0 + j) * stride + t * kind_stride, static_cast<i64>(counts[t][j]));
     }
   }
 }

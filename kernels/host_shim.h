@@ -48,9 +48,15 @@ inline int __ffs(int x) { return __builtin_ffs(x); }
 
 namespace gdb_host {
 
+// True while this OS thread runs all the blocks of a launch alone: the kernels' atomic_add (gdb_device.cuh)
+// is then a plain addition (a locked add costs ~20 cycles and stalls the loads behind it; the sample-count
+// flushes make one per sample and kind).  A launch's outputs are never shared with a concurrent launch.
+inline thread_local bool serial = false;
+
 // Run `body()` once per block of `grid`, on up to `n_threads` OpenMP threads that take `blocks_per_grab`
 // consecutive blocks at a time.  Blocks are handed out x fastest, or y fastest with `y_fastest` (so that
-// the threads work on neighbouring data at the same time).
+// the threads work on neighbouring data at the same time).  With one thread, in this thread (no OpenMP
+// team) and `serial`.
 template <class F>
 void launch(dim3 grid, int n_threads, F&& body, int blocks_per_grab = 1, bool y_fastest = false) {
   const long long nx = grid.x, ny = grid.y, total = nx * ny * static_cast<long long>(grid.z);
@@ -58,16 +64,25 @@ void launch(dim3 grid, int n_threads, F&& body, int blocks_per_grab = 1, bool y_
   if (n_threads < 1) n_threads = 1;
   if (blocks_per_grab < 1) blocks_per_grab = 1;
   if (total < n_threads) n_threads = static_cast<int>(total);
+  auto run = [&](long long b) {
+    const long long z = b / (nx * ny), xy = b % (nx * ny);
+    const long long x = y_fastest ? xy / ny : xy % nx, y = y_fastest ? xy % ny : xy / nx;
+    blockIdx = dim3(static_cast<unsigned>(x), static_cast<unsigned>(y), static_cast<unsigned>(z));
+    body();
+  };
+  if (n_threads == 1) {
+    const bool outer = serial;
+    serial = true;
+    gridDim = grid;
+    for (long long b = 0; b < total; ++b) run(b);
+    serial = outer;
+    return;
+  }
 #pragma omp parallel num_threads(n_threads)
   {
     gridDim = grid;
 #pragma omp for schedule(dynamic, blocks_per_grab)
-    for (long long b = 0; b < total; ++b) {
-      const long long z = b / (nx * ny), xy = b % (nx * ny);
-      const long long x = y_fastest ? xy / ny : xy % nx, y = y_fastest ? xy % ny : xy / nx;
-      blockIdx = dim3(static_cast<unsigned>(x), static_cast<unsigned>(y), static_cast<unsigned>(z));
-      body();
-    }
+    for (long long b = 0; b < total; ++b) run(b);
   }
 }
 

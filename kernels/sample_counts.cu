@@ -71,7 +71,10 @@ template <bool FAIL>
 __global__ void sample_class_counts(
     const u32* __restrict__ lo, const u32* __restrict__ hi, const u32* __restrict__ fail,
     const i32* __restrict__ order, const i32* __restrict__ chunk_start, const i32* __restrict__ chunk_class,
-    i32 n_chunks, i32 n_words, i32 n_samples, i32 n_classes, i64* __restrict__ out) {
+    i32 n_chunks, i32 n_words, i32 n_samples, i32 n_classes, i64* __restrict__ out, i32 kind_major) {
+  // out[s, c, kind] ((N, C, 3)), or kind-major out[c, kind, s] ((C, 3, N): a flush adds contiguous runs)
+  const i64 stride = kind_major ? 1 : static_cast<i64>(n_classes) * 3;
+  const i64 kind_stride = kind_major ? static_cast<i64>(n_samples) : 1;
   const int l = static_cast<int>(blockIdx.y * blockDim.x + threadIdx.x);
   if (l >= n_lanes(n_words)) return;  // no collectives below: an early exit is safe
   for (int ch = static_cast<int>(blockIdx.x); ch < n_chunks; ch += static_cast<int>(gridDim.x)) {
@@ -117,7 +120,7 @@ GDB_UNROLL
     for (int k = 0; k < kLaneWords; ++k) {
       const i64 s0 = (static_cast<i64>(l) * kLaneWords + k) * 32;
       if (s0 >= n_samples) break;
-      flush_sliced(c, n_bits, k, s0, n_samples, static_cast<i64>(n_classes) * 3, out + static_cast<i64>(cls) * 3);
+      flush_sliced(c, n_bits, k, s0, n_samples, stride, kind_stride, out + static_cast<i64>(cls) * 3 * kind_stride);
     }
   }
 }
@@ -130,17 +133,17 @@ extern "C" int gdb_host_sample_class_counts(const gdb::u32* lo, const gdb::u32* 
                                             const gdb::i32* order, const gdb::i32* chunk_start,
                                             const gdb::i32* chunk_class, gdb::i32 n_chunks, gdb::i32 n_words,
                                             gdb::i32 n_samples, gdb::i32 n_classes, gdb::i64* out,
-                                            gdb::i32 n_threads) {
+                                            gdb::i32 kind_major, gdb::i32 n_threads) {
   const dim3 grid(static_cast<unsigned>(n_chunks), static_cast<unsigned>(gdb::n_lanes(n_words)));
   if (fail) {
     gdb_host::launch(grid, n_threads, [&] {
       gdb::sample_class_counts<true>(lo, hi, fail, order, chunk_start, chunk_class, n_chunks, n_words,
-                                     n_samples, n_classes, out);
+                                     n_samples, n_classes, out, kind_major);
     }, 1, true);
   } else {
     gdb_host::launch(grid, n_threads, [&] {
       gdb::sample_class_counts<false>(lo, hi, fail, order, chunk_start, chunk_class, n_chunks, n_words,
-                                      n_samples, n_classes, out);
+                                      n_samples, n_classes, out, kind_major);
     }, 1, true);
   }
   return 0;

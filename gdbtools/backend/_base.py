@@ -112,7 +112,8 @@ class Backend(ExactTests):
             self._variant_group_counts(lo, hi, masks, fail, out)
         return out
 
-    def sample_class_counts(self, lo, hi, var_class, n_classes: int, out, fail=None, *, n_samples: int):
+    def sample_class_counts(self, lo, hi, var_class, n_classes: int, out, fail=None, *, n_samples: int,
+                            kind_major: bool = False):
         """Add, per sample and variant class, the counts of het, hom-alt and missing calls to `out`.
 
         Parameters
@@ -123,13 +124,18 @@ class Backend(ExactTests):
             The class of each variant in ``0 .. n_classes - 1``; 255 skips the variant.
         n_classes : int
             C, the number of classes (1 to 255).
-        out : (N, C, 3) int64, C-contiguous
+        out : (N, C, 3) int64, C-contiguous; with `kind_major` (C, 3, N)
             Accumulated IN PLACE: ``out[s, c, :] +=`` (n_het, n_hom_alt, n_missing) of sample s over the
-            variants of class c.  int64, so a whole genome accumulates without overflow.
+            variants of class c (``out[c, :, s]`` kind-major).  int64, so a whole genome accumulates without
+            overflow.
         fail : (V, W) uint32, optional
             With it, the counts are of the adj view (failing calls count as missing).
         n_samples : int
             N, the number of samples (``<= 32 W``); bits past N are ignored.
+        kind_major : bool
+            `out` is ``(C, 3, N)``: the layout of the sparse rows' sums (:meth:`sparse_sample_sums`), so one
+            accumulator takes both; the host library adds each flush as contiguous runs (half the time of the
+            ``(N, C, 3)`` scatter, bench/RESULTS.md).
 
         Returns
         -------
@@ -155,11 +161,11 @@ class Backend(ExactTests):
         if var_class.size and bool(((var_class >= n_classes) & (var_class != 255)).any()):
             raise ValueError(f"var_class has values >= n_classes={n_classes} (only 255 may skip a variant)")
         self._check_device("out", out)
-        if out.dtype != np.int64 or out.shape != (n_samples, n_classes, 3) or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a C-contiguous int64 array of shape {(n_samples, n_classes, 3)}, "
-                             f"got {out.dtype} {out.shape}")
+        shape = (n_classes, 3, n_samples) if kind_major else (n_samples, n_classes, 3)
+        if out.dtype != np.int64 or out.shape != shape or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous int64 array of shape {shape}, got {out.dtype} {out.shape}")
         if n_variants and n_samples:
-            self._sample_class_counts(lo, hi, fail, var_class, n_classes, n_samples, out)
+            self._sample_class_counts(lo, hi, fail, var_class, n_classes, n_samples, out, bool(kind_major))
         return out
 
     def missing_weight_sums(self, lo, hi, wfix, out, fail=None):
@@ -292,7 +298,8 @@ class Backend(ExactTests):
                 var_class = self._array("var_class", a["var_class"], None, ndim=1).astype(np.uint8, copy=False)
                 n_classes, n_samples = int(a["n_classes"]), int(a["n_samples"])
                 plan = self._sample_class_plan(var_class, n_classes, lo.shape)
-                run = functools.partial(self._sample_class_launch, lo, hi, fail, plan, n_classes, n_samples, result)
+                run = functools.partial(self._sample_class_launch, lo, hi, fail, plan, n_classes, n_samples, result,
+                                        bool(a["kind_major"]))
 
         def launch():
             run()
@@ -365,15 +372,15 @@ class Backend(ExactTests):
     def _variant_group_counts(self, lo, hi, masks, fail, out) -> None:
         raise NotImplementedError
 
-    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out) -> None:
+    def _sample_class_counts(self, lo, hi, fail, var_class, n_classes, n_samples, out, kind_major) -> None:
         plan = self._sample_class_plan(var_class, n_classes, lo.shape)
-        self._sample_class_launch(lo, hi, fail, plan, n_classes, n_samples, out)
+        self._sample_class_launch(lo, hi, fail, plan, n_classes, n_samples, out, kind_major)
 
     def _sample_class_plan(self, var_class, n_classes: int, shape: tuple[int, int]) -> Any:
         """The set-up of :meth:`sample_class_counts` that depends on the classes only (e.g. the class order)."""
         raise NotImplementedError
 
-    def _sample_class_launch(self, lo, hi, fail, plan, n_classes: int, n_samples: int, out) -> None:
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes: int, n_samples: int, out, kind_major: bool) -> None:
         raise NotImplementedError
 
     def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:

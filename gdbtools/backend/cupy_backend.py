@@ -140,7 +140,7 @@ class CupyBackend(Backend):
         chunk = min(MAX_CHUNK, max(256, -(-n_variants * lane_blocks * 128 // _TARGET_THREADS)))
         return self._class_chunks(var_class, n_classes, chunk, 16 * chunk)
 
-    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out) -> None:
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out, kind_major) -> None:
         order, chunk_start, chunk_class = plan
         n_words = lo.shape[1]
         block = 128
@@ -151,7 +151,8 @@ class CupyBackend(Backend):
         fn = self._fn[f"gdb::sample_class_counts<{'true' if fail is not None else 'false'}>"]
         fn((n_chunks, lane_blocks), (block,), (lo, hi, lo if fail is None else fail, order, chunk_start,
                                                chunk_class, np.int32(n_chunks), np.int32(n_words),
-                                               np.int32(n_samples), np.int32(n_classes), out))
+                                               np.int32(n_samples), np.int32(n_classes), out,
+                                               np.int32(kind_major)))
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         n = n_het.shape[0]

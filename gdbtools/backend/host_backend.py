@@ -18,7 +18,7 @@ _I32 = ctypes.c_int32
 _I64 = ctypes.c_int64
 _SIGNATURES = {
     "gdb_host_variant_group_counts": (_P, _P, _P, _P, _I64, _I32, _I32, _P, _I32),
-    "gdb_host_sample_class_counts": (_P, _P, _P, _P, _P, _P, _I32, _I32, _I32, _I32, _P, _I32),
+    "gdb_host_sample_class_counts": (_P, _P, _P, _P, _P, _P, _I32, _I32, _I32, _I32, _P, _I32, _I32),
     "gdb_host_hwe_exact": (_P, _P, _P, _I64, _P, _P, _P, _P, _I32),
     "gdb_host_missing_weight_sums": (_P, _P, _P, _P, _I64, _I32, _I32, _I32, _P, _I32),
     "gdb_host_dosages": (_P, _P, _P, _P, _I32, _P, _I64, _I32, _I32, _P, _P, _I32),
@@ -95,13 +95,13 @@ class HostBackend(Backend):
         window = self.window or min(65536, max(8192, 2048 * n_classes))
         return self._class_chunks(var_class, n_classes, MAX_CHUNK, window)
 
-    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out) -> None:
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out, kind_major) -> None:
         order, chunk_start, chunk_class = plan
         if order.size == 0:
             return
         self._lib.gdb_host_sample_class_counts(_ptr(lo), _ptr(hi), _ptr(fail), _ptr(order), _ptr(chunk_start),
                                                _ptr(chunk_class), chunk_class.shape[0], lo.shape[1], n_samples,
-                                               n_classes, _ptr(out), self.n_threads)
+                                               n_classes, _ptr(out), int(kind_major), self.n_threads)
 
     def _missing_weight_sums(self, lo, hi, fail, wfix, out) -> None:
         # chunks of rows short enough to give every thread work, long enough that flushing the per-lane sums

@@ -23,8 +23,9 @@ class NumpyBackend(Backend):
     def _sample_class_plan(self, var_class, n_classes, shape):
         return var_class
 
-    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out) -> None:
-        twins.sample_class_counts(lo, hi, plan, n_classes, out, fail, n_samples=n_samples)
+    def _sample_class_launch(self, lo, hi, fail, plan, n_classes, n_samples, out, kind_major) -> None:
+        twins.sample_class_counts(lo, hi, plan, n_classes, out.transpose(2, 0, 1) if kind_major else out, fail,
+                                  n_samples=n_samples)
 
     def _hwe_exact(self, n_het, n_hom1, n_hom2, res: HweResult) -> None:
         for dst, src in zip(res, twins.hwe_exact(n_het, n_hom1, n_hom2)):

@@ -105,12 +105,24 @@ def test_variant_group_counts__refuses_arrays_on_the_other_device(backend):
 
 # ------------------------------------------------------------------------------------ sample_class_counts
 def _sample_counts(backend, lo, hi, var_class, n_classes, n_samples, fail, out=None):
+    """The counts into `out` (N, C, 3), and the same into the kind-major (C, 3, N) layout, and on the host
+    also with one thread (the kernels' flushes are plain adds then, atomic with several): all must agree."""
+    from gdbtools.backend import get_backend
+
     out = np.zeros((n_samples, n_classes, 3), np.int64) if out is None else out
-    out_d = dev(backend, out)
-    res = backend.sample_class_counts(dev(backend, lo), dev(backend, hi), dev(backend, var_class), n_classes, out_d,
-                                      dev(backend, fail), n_samples=n_samples)
-    assert res is out_d
-    return host(out_d)
+    runs = [(backend, False), (backend, True)]
+    if backend.name == "host":
+        runs += [(get_backend("host", n_threads=1), False), (get_backend("host", n_threads=1), True)]
+    results = []
+    for be, kind_major in runs:
+        out_d = dev(be, out.transpose(1, 2, 0).copy() if kind_major else out.copy())  # copies: C order
+        res = be.sample_class_counts(dev(be, lo), dev(be, hi), dev(be, var_class), n_classes, out_d,
+                                     dev(be, fail), n_samples=n_samples, kind_major=kind_major)
+        assert res is out_d
+        results.append(host(out_d).transpose(2, 0, 1) if kind_major else host(out_d))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    return results[0]
 
 
 @pytest.mark.parametrize("n_samples", SAMPLE_COUNTS)
@@ -195,6 +207,9 @@ def test_sample_class_counts__refuses_bad_input(backend):
         backend.sample_class_counts(dev(backend, lo), dev(backend, lo), dev(backend, cls), 2, out, n_samples=200)
     with pytest.raises(ValueError, match="entries"):
         backend.sample_class_counts(dev(backend, lo), dev(backend, lo), dev(backend, cls[:2]), 2, out, n_samples=10)
+    with pytest.raises(ValueError, match=r"shape \(2, 3, 10\)"):  # kind-major wants (C, 3, N)
+        backend.sample_class_counts(dev(backend, lo), dev(backend, lo), dev(backend, cls), 2, out, n_samples=10,
+                                    kind_major=True)
 
 
 # ------------------------------------------------------------------------------------ missing_weight_sums

@@ -96,7 +96,7 @@ class TaskRun:
             self.wmiss = xp.zeros(n_words(n) * 32, dtype=np.int64)
             if plan.count_filtered:
                 self.filtered = xp.zeros((n, plan.n_classes, 3), dtype=np.int64)
-        self.sparse_acc: dict[str, Any] = {}  # kind-major (C, 3, N) sums of the sparse rows, made on first use
+        self.sample_acc: dict[str, Any] = {}  # kind-major (C, 3, N) per-sample sums, made on first use
         self.timers = dict.fromkeys(TIMERS, 0.0)
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -184,9 +184,9 @@ class TaskRun:
         self.timers["hwe"] += time.perf_counter() - t0
 
     def _acc(self, name: str):
-        if name not in self.sparse_acc:
-            self.sparse_acc[name] = self.xp.zeros((self.plan.n_classes, 3, self.plan.n_samples), dtype=np.int64)
-        return self.sparse_acc[name]
+        if name not in self.sample_acc:
+            self.sample_acc[name] = self.xp.zeros((self.plan.n_classes, 3, self.plan.n_samples), dtype=np.int64)
+        return self.sample_acc[name]
 
     def _sample_fail(self, b: BlockOnDevice):
         sfail = b.fail if self.plan.sample_view == "adj" else None
@@ -212,9 +212,12 @@ class TaskRun:
         t0 = time.perf_counter()
         if b.lo.shape[0]:
             vc = self.be.to_device(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
-            be.sample_class_counts(b.lo, b.hi, vc, plan.n_classes, self.class_counts, sfail, n_samples=plan.n_samples)
+            # kind-major (C, 3, N), as the sparse rows' sums: one accumulator each, turned (N, C, 3) at the end
+            be.sample_class_counts(b.lo, b.hi, vc, plan.n_classes, self._acc("class_counts"), sfail,
+                                   n_samples=plan.n_samples, kind_major=True)
             if count_fail:
-                be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self.filtered, n_samples=plan.n_samples)
+                be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self._acc("filtered"),
+                                       n_samples=plan.n_samples, kind_major=True)
         t1 = time.perf_counter()
         if wfix is not None and b.lo.shape[0]:
             missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix if b.sparse is None else wfix[b.dense_rows],
@@ -247,7 +250,7 @@ class TaskRun:
     # -- the result -----------------------------------------------------------------------------------------
     def partials(self) -> dict:
         """The task's partials: per-variant rows, timers, and the per-sample sums (``None`` if not asked)."""
-        for name, total in self.sparse_acc.items():
+        for name, total in self.sample_acc.items():
             target = self.class_counts if name == "class_counts" else self.filtered
             target += total.transpose(2, 0, 1)
         plan = self.plan
