@@ -276,5 +276,8 @@ class Cohort:
 
 
 def open(path: str | os.PathLike, *, backend: str = "auto") -> Cohort:
-    """Open a cohort store read-only as a :class:`Cohort` (reads the manifest only)."""
-    return Cohort(Store(path), backend=backend)
+    """Open a cohort store read-only as a :class:`Cohort`: reads the manifest and the sample table (what every
+    selection and statistic starts from; the variant table is read when first needed)."""
+    store = Store(path)
+    store.sample_arrow  # noqa: B018 - read now, not inside the first statistic (bench/RESULTS.md, first / warm)
+    return Cohort(store, backend=backend)
