@@ -26,7 +26,7 @@ def _normal(name: str) -> str:
 @functools.cache
 def _listing(entry: str) -> tuple[str, ...]:
     try:
-        return tuple(os.listdir(entry or "."))
+        return tuple(sorted(os.listdir(entry or ".")))
     except OSError:  # not a folder (a zip file) or gone
         return ()
 
