@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,6 +9,7 @@ import numpy as np
 from gdbtools.backend import frames as frames_ops
 from gdbtools.backend import sparse as sparse_ops
 from gdbtools.backend.exact_tests import ExactTests, HweResult
+from gdbtools.backend.timing import KernelTiming
 from gdbtools.errors import BackendError
 
 __all__ = ["Backend", "HweResult", "is_device_array"]
@@ -25,7 +23,7 @@ def is_device_array(a) -> bool:
     return type(a).__module__.split(".", 1)[0] == "cupy"
 
 
-class Backend(ExactTests):
+class Backend(ExactTests, KernelTiming):
     """A compute backend: an array module and the genotype kernels.
 
     Every backend takes and returns arrays of its own module (:attr:`xp`) and refuses arrays on the other
@@ -260,52 +258,6 @@ class Backend(ExactTests):
             raise ValueError(f"out must be a C-contiguous float64 array of shape {(samples.shape[0], rows.shape[0])}, "
                              f"got {out.dtype} {out.shape}")
         return rows, samples, fill
-
-    # ------------------------------------------------------------------------------ timing one kernel
-    def kernel_launcher(self, kernel: str, *args, **kwargs) -> Callable[[], Any]:
-        """A function that launches one kernel again and again on the same arguments, for timing it alone.
-
-        `kernel` is ``"variant_group_counts"``, ``"sample_class_counts"``, ``"missing_weight_sums"``,
-        ``"dosages"`` or ``"hwe_exact"``, and the arguments are that method's.  The method runs once here (checking the
-        arguments); the returned function then only launches the kernel: no checks, no allocation, no
-        class ordering, no copy, no synchronisation (on a GPU it returns at once: time it with CUDA events).
-        Each call returns the method's output array (or HweResult), where the results accumulate in place
-        over the calls when the method accumulates, and are rewritten when it does not.
-        """
-        if kernel not in ("variant_group_counts", "sample_class_counts", "missing_weight_sums", "dosages",
-                          "hwe_exact"):
-            raise ValueError(f"no kernel {kernel!r}")
-        method = getattr(self, kernel)
-        bound = inspect.signature(method).bind(*args, **kwargs)
-        bound.apply_defaults()
-        a = bound.arguments
-        result = method(*args, **kwargs)
-        if kernel == "hwe_exact":
-            het, hom1, hom2 = (self._counts(n, a[n]) for n in ("n_het", "n_hom1", "n_hom2"))
-            run = functools.partial(self._hwe_exact, het, hom1, hom2, result)
-        else:
-            lo, hi, fail = self._planes(a["lo"], a["hi"], a["fail"])
-            if kernel == "variant_group_counts":
-                masks = self._array("masks", a["masks"], np.uint32, ndim=2)
-                run = functools.partial(self._variant_group_counts, lo, hi, masks, fail, result)
-            elif kernel == "dosages":
-                rows, samples, fill = self._dosage_args(a["rows"], a["samples"], a["fill"], result)
-                run = functools.partial(self._dosages, lo, hi, fail, rows, samples, fill, result)
-            elif kernel == "missing_weight_sums":
-                wfix = self._array("wfix", a["wfix"], np.int64, ndim=1)
-                run = functools.partial(self._missing_weight_sums, lo, hi, fail, wfix, result)
-            else:
-                var_class = self._array("var_class", a["var_class"], None, ndim=1).astype(np.uint8, copy=False)
-                n_classes, n_samples = int(a["n_classes"]), int(a["n_samples"])
-                plan = self._sample_class_plan(var_class, n_classes, lo.shape)
-                run = functools.partial(self._sample_class_launch, lo, hi, fail, plan, n_classes, n_samples, result,
-                                        bool(a["kind_major"]))
-
-        def launch():
-            run()
-            return result
-
-        return launch
 
     # ------------------------------------------------------------------- sparse rows of hybrid2 blocks
     def sparse_group_counts(self, sparse, n_rows: int, atoms, with_adj: bool = False):
