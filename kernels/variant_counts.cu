@@ -117,48 +117,57 @@ static void sparse_group_counts(const i32* rows, const i64* ptr, const S* sample
 #pragma omp parallel num_threads(n_threads > 0 ? n_threads : 1) if (n_rows > 64)
 #endif
   {
-    i64* hist = new i64[static_cast<size_t>(n_atoms) * 6]();
+    // Per atom, the row's count of each of the 8 codes in the 8 byte lanes of one word (a code adds
+    // 1 << 8 * code: one add per entry, no branch); a row of more than 255 entries (a lane's maximum) spills
+    // the words into `n` every 255 entries.
+    std::uint64_t* lanes = new std::uint64_t[static_cast<size_t>(n_atoms)]();
+    i64* n = new i64[static_cast<size_t>(n_atoms) * 8]();
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
     for (i64 k = 0; k < n_rows; ++k) {
       i32* out_row = out + static_cast<i64>(rows[k]) * n_masks * n_kinds;
-      if (n_atoms == 1) {  // one atom (no strata): a histogram of the row's 8 codes, in byte lanes of a word
-        i64 n[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (i64 e0 = ptr[k]; e0 < ptr[k + 1]; e0 += 255) {  // 255 entries at most per lane before a flush
-          const i64 e1 = e0 + 255 < ptr[k + 1] ? e0 + 255 : ptr[k + 1];
-          std::uint64_t lanes = 0;
-          for (i64 e = e0; e < e1; ++e) lanes += std::uint64_t{1} << ((code[e] & 7) * 8);
-          for (int v = 0; v < 8; ++v) n[v] += static_cast<i64>((lanes >> (8 * v)) & 0xFF);
+      bool spilled = false;
+      for (i64 e0 = ptr[k]; e0 < ptr[k + 1]; e0 += 255) {
+        const i64 e1 = e0 + 255 < ptr[k + 1] ? e0 + 255 : ptr[k + 1];
+        if (n_atoms == 1) {  // no strata: the word stays in a register
+          std::uint64_t word = 0;
+          for (i64 e = e0; e < e1; ++e) word += std::uint64_t{1} << ((code[e] & 7) * 8);
+          lanes[0] += word;
+        } else {
+          for (i64 e = e0; e < e1; ++e) lanes[atom[sample[e]]] += std::uint64_t{1} << ((code[e] & 7) * 8);
         }
-        hist[0] = n[1] + n[5];  // het, hom-alt, missing (raw)
-        hist[1] = n[2] + n[6];
-        hist[2] = n[3] + n[7];
-        hist[3] = n[1];  // adj: failing calls are missing
-        hist[4] = n[2];
-        hist[5] = n[3] + n[4] + n[5] + n[6] + n[7];
-      } else for (i64 e = ptr[k]; e < ptr[k + 1]; ++e) {
-        const int c = code[e];
-        const int g = c & 3;
-        i64* h = hist + static_cast<i64>(n_atoms == 1 ? 0 : atom[sample[e]]) * 6;
-        if (g != 0) h[g - 1] += 1;
-        if (c & 4) {
-          h[5] += 1;
-        } else if (g != 0) {
-          h[2 + g] += 1;
+        if (e1 < ptr[k + 1]) {  // more to come: spill before a lane can overflow
+          spilled = true;
+          for (i32 a = 0; a < n_atoms; ++a) {
+            for (int v = 0; v < 8; ++v) n[a * 8 + v] += static_cast<i64>((lanes[a] >> (8 * v)) & 0xFF);
+            lanes[a] = 0;
+          }
         }
       }
       for (i32 a = 0; a < n_atoms; ++a) {
-        i64* h = hist + static_cast<i64>(a) * 6;
-        if (!(h[0] | h[1] | h[2] | h[3] | h[4] | h[5])) continue;
+        const std::uint64_t word = lanes[a];
+        if (word == 0 && !spilled) continue;
+        i64 c[8];  // codes: bits 0-1 the genotype (0 hom-ref .. 3 missing), bit 2 fail
+        for (int v = 0; v < 8; ++v) c[v] = static_cast<i64>((word >> (8 * v)) & 0xFF);
+        lanes[a] = 0;
+        if (spilled) {
+          for (int v = 0; v < 8; ++v) {
+            c[v] += n[a * 8 + v];
+            n[a * 8 + v] = 0;
+          }
+        }
+        if (!(c[1] | c[2] | c[3] | c[4] | c[5] | c[6] | c[7])) continue;
+        const i64 h[6] = {c[1] + c[5], c[2] + c[6], c[3] + c[7],   // raw: het, hom-alt, missing
+                          c[1], c[2], c[3] + c[4] + c[5] + c[6] + c[7]};  // adj: failing calls are missing
         for (i64 j = atom_ptr[a]; j < atom_ptr[a + 1]; ++j) {
           i32* o = out_row + static_cast<i64>(atom_masks[j]) * n_kinds;
           for (int t = 0; t < n_kinds; ++t) o[t] += static_cast<i32>(h[t]);
         }
-        for (int t = 0; t < 6; ++t) h[t] = 0;
       }
     }
-    delete[] hist;
+    delete[] n;
+    delete[] lanes;
   }
 }
 }  // namespace gdb

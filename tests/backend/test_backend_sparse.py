@@ -201,10 +201,11 @@ def test_sparse_per_sample_sums__equal_the_twin_with_int32_samples_and_many_entr
 
 @pytest.mark.parametrize("sample_dtype", [np.uint16, np.int32])
 @pytest.mark.parametrize("with_adj", [False, True])
-def test_sparse_group_counts__one_atom_rows_past_255_entries_equal_the_twin(backend, rng, sample_dtype, with_adj):
-    """Masks that hold every sample make one atom: the host library then counts a row's codes in byte lanes of
-    a word (kernels/variant_counts.cu), flushed every 255 entries; rows of 1,000 and 1 entries, every code,
-    and rows of one code only."""
+@pytest.mark.parametrize("split", [False, True])
+def test_sparse_group_counts__rows_past_255_entries_equal_the_twin(backend, rng, sample_dtype, with_adj, split):
+    """The host library counts a row's codes per atom in byte lanes of a word (kernels/variant_counts.cu),
+    spilled every 255 entries: rows of 1,000 and 1 entries, every code, and rows of one code only; masks that
+    hold every sample (one atom, the word in a register) or split them (four atoms)."""
     from gdbtools.backend import get_backend
     from gdbtools.store.bitplanes import n_words
 
@@ -214,10 +215,13 @@ def test_sparse_group_counts__one_atom_rows_past_255_entries_equal_the_twin(back
     sp = _random_sparse(rng, 40, n_samples, 1000, sample_dtype)
     one = _random_sparse(rng, 3, n_samples, 1, sample_dtype)
     same = _random_sparse(rng, 4, n_samples, 1000, sample_dtype)
-    same.code[:] = 3  # 1,000 entries of one code: past a byte lane unless flushed
+    same.code[:] = 3  # 1,000 entries of one code: past a byte lane unless spilled
     masks = np.full((2, n_words(n_samples)), 0xFFFFFFFF, dtype=np.uint32)  # both groups: every sample
+    if split:
+        masks[0, ::2] = 0
+        masks[1, :n_words(n_samples) // 3] = 0
     atoms = sparse_ops.mask_atoms(masks, n_samples)
-    assert atoms.n_atoms == 1
+    assert atoms.n_atoms == (4 if split else 1)
     atoms_dev = atoms if not backend.on_device else atoms.to(backend.xp.asarray)
     for rows in (sp, one, same):
         want = sparse_ops.group_counts(np, rows.row, rows.sample, rows.code, 80, atoms, with_adj)
