@@ -92,11 +92,11 @@ class TaskRun:
         self.wtotal = 0
         self.has_adj = False
         if self.want_samples:
-            self.class_counts = xp.zeros((n, plan.n_classes, 3), dtype=np.int64)
+            # kind-major (C, 3, N): the sparse rows' entries and the dense flushes add to contiguous runs
+            self.class_counts = xp.zeros((plan.n_classes, 3, n), dtype=np.int64)
             self.wmiss = xp.zeros(n_words(n) * 32, dtype=np.int64)
             if plan.count_filtered:
-                self.filtered = xp.zeros((n, plan.n_classes, 3), dtype=np.int64)
-        self.sample_acc: dict[str, Any] = {}  # kind-major (C, 3, N) per-sample sums, made on first use
+                self.filtered = xp.zeros((plan.n_classes, 3, n), dtype=np.int64)
         self.timers = dict.fromkeys(TIMERS, 0.0)
 
     # -- the loop -------------------------------------------------------------------------------------------
@@ -183,11 +183,6 @@ class TaskRun:
         self.hwe_parts.append(self.xp.stack(list(res), axis=1))  # on the device until the task ends
         self.timers["hwe"] += time.perf_counter() - t0
 
-    def _acc(self, name: str):
-        if name not in self.sample_acc:
-            self.sample_acc[name] = self.xp.zeros((self.plan.n_classes, 3, self.plan.n_samples), dtype=np.int64)
-        return self.sample_acc[name]
-
     def _sample_fail(self, b: BlockOnDevice):
         sfail = b.fail if self.plan.sample_view == "adj" else None
         return sfail, (sparse_ops.VIEW_ADJ if sfail is not None else sparse_ops.VIEW_RAW)
@@ -212,12 +207,11 @@ class TaskRun:
         t0 = time.perf_counter()
         if b.lo.shape[0]:
             vc = self.be.to_device(vc_all if b.dense_rows is None else vc_all[b.dense_rows])
-            # kind-major (C, 3, N), as the sparse rows' sums: one accumulator each, turned (N, C, 3) at the end
-            be.sample_class_counts(b.lo, b.hi, vc, plan.n_classes, self._acc("class_counts"), sfail,
+            be.sample_class_counts(b.lo, b.hi, vc, plan.n_classes, self.class_counts, sfail,
                                    n_samples=plan.n_samples, kind_major=True)
             if count_fail:
-                be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self._acc("filtered"),
-                                       n_samples=plan.n_samples, kind_major=True)
+                be.sample_class_counts(b.fail, b.fail, vc, plan.n_classes, self.filtered, n_samples=plan.n_samples,
+                                       kind_major=True)
         t1 = time.perf_counter()
         if wfix is not None and b.lo.shape[0]:
             missing_weight_sums(self.be, b.lo, b.hi, sfail, wfix if b.sparse is None else wfix[b.dense_rows],
@@ -226,9 +220,9 @@ class TaskRun:
         if b.sparse is not None:
             vc_sp = self.be.to_device(vc_all)
             weights = {} if wfix is None else {"wfix": self.be.to_device(wfix), "wmiss": self.wmiss}
-            be.sparse_sample_sums(b.sparse, sview, var_class=vc_sp, out=self._acc("class_counts"), **weights)
+            be.sparse_sample_sums(b.sparse, sview, var_class=vc_sp, out=self.class_counts, **weights)
             if count_fail:
-                be.sparse_sample_sums(b.sparse, sparse_ops.VIEW_FAIL, var_class=vc_sp, out=self._acc("filtered"))
+                be.sparse_sample_sums(b.sparse, sparse_ops.VIEW_FAIL, var_class=vc_sp, out=self.filtered)
         t3 = time.perf_counter()
         self.timers["sample_counts"] += t1 - t0
         self.timers["f_sums"] += t2 - t1
@@ -250,9 +244,6 @@ class TaskRun:
     # -- the result -----------------------------------------------------------------------------------------
     def partials(self) -> dict:
         """The task's partials: per-variant rows, timers, and the per-sample sums (``None`` if not asked)."""
-        for name, total in self.sample_acc.items():
-            target = self.class_counts if name == "class_counts" else self.filtered
-            target += total.transpose(2, 0, 1)
         plan = self.plan
         host, xp = self.be.to_host, self.xp
         out: dict[str, Any] = {
@@ -268,8 +259,9 @@ class TaskRun:
         }
         if self.want_samples:
             out["samples"] = {
-                "class_counts": self.be.to_host(self.class_counts), "class_sizes": self.class_sizes[: plan.n_classes],
-                "filtered": None if self.filtered is None else self.be.to_host(self.filtered)[:, :, 2],
+                "class_counts": host(self.class_counts).transpose(2, 0, 1).copy(),  # (N, C, 3)
+                "class_sizes": self.class_sizes[: plan.n_classes],
+                "filtered": None if self.filtered is None else host(self.filtered)[:, 2].T.copy(),  # (N, C)
                 "wmiss": self.be.to_host(self.wmiss)[: plan.n_samples], "wtotal": self.wtotal,
             }
         return out
