@@ -26,8 +26,14 @@ def burden_tmp(tmp_path_factory):
 
 
 def _ingest(src, out, encoding, meta=None, block_size=1024):
+    """The store of `src` at `out`, ingested once per session: a parametrized session fixture is set up again
+    when its tests come back to a parameter after the other one (pytest-xdist hands out whole files), and then
+    opens the store it made the first time (tests never write into it)."""
     from gdbtools.ingest import ingest
+    from gdbtools.store import Store
 
+    if (out / "manifest.json").is_file():
+        return Store(out)
     return ingest(src, out, metadata=meta, workers=1, progress=False, block_size=block_size, encoding=encoding)
 
 
